@@ -1,0 +1,6 @@
+"""Compiler stage: `compile_model(LayerGraph) -> SpecModel`."""
+
+from specc.compiler.compile import compile_model, initialize
+from specc.compiler.modules import NodeError, SpecModel
+
+__all__ = ["compile_model", "initialize", "NodeError", "SpecModel"]

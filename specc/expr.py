@@ -1,0 +1,187 @@
+"""Safe arithmetic expressions for spec parameters (``4 * d_model``).
+
+Parsed with a lark grammar (`expr.lark`) and evaluated by walking the tree:
+no Python `eval`, no attribute access, only a fixed set of pure functions.
+Integer division must be exact; sizes stay within bounds so that an
+expression bomb (``2 ** 2 ** 2 ** 64``) is an error, not a hang.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Mapping, Union
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError
+
+Number = Union[int, float, bool]
+MAX_INT = 2**63 - 1
+MAX_LENGTH = 500
+MAX_NESTING = 50
+
+
+class ExprError(Exception):
+    """A user-facing expression mistake; `code` is the diagnostic code."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = (Path(__file__).parent / "expr.lark").read_text()
+    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+
+
+@lru_cache(maxsize=4096)
+def parse_expr(text: str) -> Tree | Token:
+    """Parse an expression; raises `ExprError` (E020) on bad syntax."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError("E020", f"expression is longer than {MAX_LENGTH} characters")
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth > MAX_NESTING:
+            raise ExprError("E020", f"expression nests deeper than {MAX_NESTING} parentheses")
+    try:
+        return _parser().parse(text)
+    except LarkError as err:
+        column = getattr(err, "column", None)
+        where = f" at column {column}" if isinstance(column, int) and column > 0 else ""
+        raise ExprError("E020", f"cannot parse expression '{text}'{where}") from None
+
+
+def names_in(text: str) -> set[str]:
+    """Parameter names an expression refers to (for dependency ordering)."""
+    tree = parse_expr(text)
+    if isinstance(tree, Token):
+        return set()
+    return {str(t.children[0]) for t in tree.iter_subtrees() if t.data == "name"}
+
+
+def evaluate(text: str, scope: Mapping[str, Number]) -> Number:
+    """Value of expression `text` with names looked up in `scope`."""
+    return _Evaluator(scope).eval(parse_expr(text))
+
+
+def _check(value: Number) -> Number:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise ExprError("E021", "value is out of range (larger than 2**63)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError("E021", "value is not a finite number")
+    return value
+
+
+def _divide(a: Number, b: Number, floor: bool) -> Number:
+    if b == 0:
+        raise ExprError("E021", "division by zero")
+    if isinstance(a, int) and isinstance(b, int):
+        if a % b:
+            raise ExprError("E022", f"{a} is not divisible by {b}", "sizes must divide exactly")
+        return a // b
+    return math.floor(a / b) if floor else a / b
+
+
+def _power(a: Number, b: Number) -> Number:
+    if abs(b) > 64 or (isinstance(b, int) and b >= 0 and abs(a) > 2 and b * math.log2(abs(a)) > 63):
+        raise ExprError("E021", "power is out of range")
+    try:
+        return a**b
+    except (OverflowError, ZeroDivisionError):
+        raise ExprError("E021", "power is out of range") from None
+
+
+_FUNCTIONS: dict[str, Callable[..., Number]] = {
+    "sqrt": lambda x: math.sqrt(x) if x >= 0 else _raise("sqrt of a negative number"),
+    "min": min,
+    "max": max,
+    "int": int,
+    "float": float,
+}
+
+
+def _raise(message: str) -> Number:
+    raise ExprError("E021", message)
+
+
+class _Evaluator:
+    def __init__(self, scope: Mapping[str, Number]):
+        self.scope = scope
+
+    def eval(self, node: Tree | Token) -> Number:
+        if isinstance(node, Token):  # a bare atom that lark inlined
+            return self.eval(Tree("int" if node.type == "INT" else "float", [node]))
+        return _check(getattr(self, f"_{node.data}")(*node.children))
+
+    def _int(self, tok: Token) -> int:
+        digits = str(tok).replace("_", "")
+        if len(digits) > 19:
+            raise ExprError("E021", "integer literal is out of range")
+        return int(digits)
+
+    def _float(self, tok: Token) -> float:
+        return float(str(tok).replace("_", ""))
+
+    def _true(self) -> bool:
+        return True
+
+    def _false(self) -> bool:
+        return False
+
+    def _name(self, tok: Token) -> Number:
+        name = str(tok)
+        if name not in self.scope:
+            raise ExprError("E023", f"unknown name '{name}' in expression", _hint(name, self.scope))
+        return self.scope[name]
+
+    def _call(self, name: Token, *args: Tree) -> Number:
+        fn = _FUNCTIONS.get(str(name))
+        if fn is None:
+            raise ExprError("E023", f"unknown function '{name}'", f"known functions: {', '.join(sorted(_FUNCTIONS))}")
+        values = [self.eval(a) for a in args]
+        try:
+            return fn(*values)
+        except (TypeError, ValueError, OverflowError):
+            raise ExprError("E021", f"bad arguments to {name}()") from None
+
+    def _neg(self, a: Tree) -> Number:
+        return -self.eval(a)
+
+    def _add(self, a: Tree, b: Tree) -> Number:
+        return self.eval(a) + self.eval(b)
+
+    def _sub(self, a: Tree, b: Tree) -> Number:
+        return self.eval(a) - self.eval(b)
+
+    def _mul(self, a: Tree, b: Tree) -> Number:
+        x, y = self.eval(a), self.eval(b)
+        if isinstance(x, int) and isinstance(y, int) and x and y and abs(x).bit_length() + abs(y).bit_length() > 66:
+            raise ExprError("E021", "value is out of range (larger than 2**63)")
+        return x * y
+
+    def _div(self, a: Tree, b: Tree) -> Number:
+        return _divide(self.eval(a), self.eval(b), floor=False)
+
+    def _floordiv(self, a: Tree, b: Tree) -> Number:
+        return _divide(self.eval(a), self.eval(b), floor=True)
+
+    def _mod(self, a: Tree, b: Tree) -> Number:
+        x, y = self.eval(a), self.eval(b)
+        if y == 0:
+            raise ExprError("E021", "modulo by zero")
+        return x % y
+
+    def _pow(self, a: Tree, b: Tree) -> Number:
+        return _power(self.eval(a), self.eval(b))
+
+
+def _hint(name: str, scope: Mapping[str, Number]) -> str | None:
+    from specc.diagnostics import did_you_mean
+
+    return did_you_mean(name, scope.keys())

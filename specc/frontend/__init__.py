@@ -1,0 +1,130 @@
+"""Front ends: read a spec file (TOML, or the DSL) into a `RawSpec`.
+
+`parse` also follows `extends` (relative to the spec, never outside the
+spec's folder tree unless a search path allows it) and applies ``--set``
+overrides, so later stages see one merged tree with provenance for each value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from specc.diagnostics import Diagnostic, Origin, Span, SpecError
+from specc.frontend.toml import parse_toml
+from specc.raw import RawSpec, apply_set, merge_base
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_EXTENDS_DEPTH = 16
+
+Parser = Callable[[str, str], RawSpec]
+_PARSERS: dict[str, Parser] = {".toml": parse_toml}
+
+
+def register_front_end(suffix: str, parser: Parser) -> None:
+    """Let another front end (the DSL) claim a file suffix."""
+    _PARSERS[suffix] = parser
+
+
+def parse_text(text: str, file: str) -> RawSpec:
+    """Parse spec text by the suffix of `file` (no `extends`, no overrides)."""
+    parser = _PARSERS.get(Path(file).suffix)
+    if parser is None:
+        known = ", ".join(sorted(_PARSERS))
+        raise SpecError([Diagnostic("E003", f"unknown spec format '{Path(file).suffix}' (known: {known})", Span(file))])
+    return parser(text, file)
+
+
+def parse(
+    path: str | os.PathLike[str],
+    sets: Sequence[str] = (),
+    search_paths: Sequence[str | os.PathLike[str]] = (),
+) -> RawSpec:
+    """Read `path`, follow `extends`, apply `--set key.path=value` overrides."""
+    file = Path(path)
+    roots = [file.resolve().parent] + [Path(p).resolve() for p in search_paths]
+    raw = _load_chain(file, roots, [])
+    for item in sets:
+        _apply_cli_set(raw, item)
+    return raw
+
+
+def read_source(file: Path) -> str:
+    """The text of a spec file; missing, huge or non-UTF-8 files are diagnostics."""
+    name = str(file)
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError([Diagnostic("E002", f"spec file is {size} bytes; the limit is {MAX_FILE_BYTES}", Span(name))])
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Diagnostic("E002", "spec file not found", Span(name))]) from None
+    except IsADirectoryError:
+        raise SpecError([Diagnostic("E002", "expected a spec file, found a folder", Span(name))]) from None
+    except OSError as err:
+        raise SpecError([Diagnostic("E002", f"cannot read spec file: {err.strerror}", Span(name))]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise SpecError([Diagnostic("E001", "spec file is not valid UTF-8", Span(name, line, col))]) from None
+
+
+def _load_chain(file: Path, roots: list[Path], seen: list[Path]) -> RawSpec:
+    raw = parse_text(read_source(file), str(file))
+    base_ref = raw.data.pop("extends", None)
+    if base_ref is None:
+        return raw
+    span = raw.value_span(("extends",))
+    if not isinstance(base_ref, str):
+        raise SpecError([Diagnostic("E004", "'extends' must be a path string", span)])
+    base_file = _resolve_base(file, base_ref, roots, span)
+    chain = seen + [file.resolve()]
+    if base_file.resolve() in chain:
+        raise SpecError([Diagnostic("E004", f"'extends' forms a cycle through '{base_ref}'", span)])
+    if len(chain) > MAX_EXTENDS_DEPTH:
+        raise SpecError([Diagnostic("E004", f"'extends' chain is deeper than {MAX_EXTENDS_DEPTH}", span)])
+    try:
+        base = _load_chain(base_file, roots, chain)
+    except SpecError as err:
+        if any(d.code == "E002" and d.span and d.span.file == str(base_file) for d in err.diagnostics):
+            raise SpecError([Diagnostic("E004", f"base spec '{base_ref}' not found", span)]) from None
+        raise
+    raw.spans.keys.pop(("extends",), None)
+    raw.spans.values.pop(("extends",), None)
+    return merge_base(base, raw)
+
+
+def _resolve_base(file: Path, ref: str, roots: list[Path], span: Span | None) -> Path:
+    """`ref` relative to `file`, refused if it escapes every allowed root."""
+    candidate = Path(ref)
+    if candidate.is_absolute():
+        raise SpecError([Diagnostic("E004", "'extends' must be a relative path", span,
+                                    "absolute paths are refused so specs stay portable and hermetic")])
+    target = (file.parent / candidate)
+    real = target.resolve()
+    if not any(real == root or root in real.parents for root in roots):
+        raise SpecError([Diagnostic("E004", f"'extends' path '{ref}' leaves the spec's folder", span,
+                                    "pass --search-path DIR to allow bases from another folder")])
+    return target
+
+
+def _apply_cli_set(raw: RawSpec, item: str) -> None:
+    span = Span("<command line>", 1, 1, len(item) + 1, Origin.CLI)
+    key, sep, text = item.partition("=")
+    parts = tuple(p.strip() for p in key.split("."))
+    if not sep or not all(parts):
+        raise SpecError([Diagnostic("E005", f"--set expects path.to.key=value, got '{item}'", span)])
+    apply_set(raw, parts, _parse_cli_value(text.strip()), span)
+
+
+def _parse_cli_value(text: str) -> object:
+    """A TOML scalar if `text` is one (`512`, `true`, `"x"`), else the text itself."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text

@@ -1,0 +1,49 @@
+"""TOML front end: text → `RawSpec` with spans."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from specc.diagnostics import Diagnostic, Span, SpecError
+from specc.frontend.toml_spans import scan
+from specc.raw import MAX_DEPTH, RawSpec, depth
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
+
+
+def parse_toml(text: str, file: str) -> RawSpec:
+    """Parse TOML `text` (read from `file`) into a `RawSpec`; errors are diagnostics."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError([_syntax_diagnostic(err, text, file)]) from None
+    except RecursionError:
+        raise SpecError([Diagnostic("E001", "TOML nesting is too deep", Span(file, 1, 1))]) from None
+    if depth(data) > MAX_DEPTH:
+        raise SpecError([Diagnostic("E001", f"spec nests deeper than {MAX_DEPTH} levels", Span(file, 1, 1))])
+    try:
+        spans = scan(text, file)
+    except RecursionError:  # pragma: no cover - tomllib fails first on such input
+        raise SpecError([Diagnostic("E001", "TOML nesting is too deep", Span(file, 1, 1))]) from None
+    return RawSpec(data, spans, file, {file: text})
+
+
+def _syntax_diagnostic(err: Exception, text: str, file: str) -> Diagnostic:
+    message = str(err)
+    line = getattr(err, "lineno", None)
+    col = getattr(err, "colno", None)
+    match = _POSITION.search(message)
+    if line is None and match:
+        if match.group(1):
+            line, col = int(match.group(1)), int(match.group(2))
+        else:
+            line = text.count("\n") + 1
+            col = len(text.rsplit("\n", 1)[-1]) + 1
+    message = _POSITION.sub("", getattr(err, "msg", message)).strip()
+    return Diagnostic("E001", f"TOML syntax error: {message}", Span(file, line or 1, col or 1))

@@ -1,0 +1,212 @@
+"""Multi-head attention on `F.scaled_dot_product_attention`.
+
+Self or cross; causal or not; grouped / multi-query kv heads; rotary or ALiBi
+positions; an optional additive bias (T5) and key padding mask. Self-attention
+uses one fused `qkv` projection (one matmul instead of three); cross-attention
+has `q` and `kv`. Masks are built only when needed: a causal mask with no
+padding, no bias and no cache uses SDPA's `is_causal`, and a padding mask stays
+(B, 1, 1, S) rather than a materialised (B, T, S) float mask.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from typing_extensions import Self
+
+from specc.ops.base import Initialisable, OpParams, OpRecord, Shape, ShapeError, fmt_shape, inputs, register
+from specc.ops.cache import KVCache
+from specc.ops.layers import Linear, rotate_half
+
+
+class AttentionParams(OpParams):
+    d_model: int = Field(gt=0)
+    heads: int = Field(gt=0)
+    kv_heads: int | None = Field(default=None, gt=0)
+    head_dim: int | None = Field(default=None, gt=0)
+    cross: bool = False
+    d_memory: int | None = Field(default=None, gt=0)
+    causal: bool = False
+    bias: bool = True
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    scale: float | None = None  # default head_dim ** -0.5; T5 uses 1.0
+    position: Literal["none", "rotary", "alibi"] = "none"
+    rope_base: float = Field(default=10000.0, gt=0)
+    init_std: float | None = None
+    out_init_std: float | None = None  # GPT-2 scales the output projection's init
+
+    @model_validator(mode="after")
+    def _divides(self) -> Self:
+        if self.head_dim is None and self.d_model % self.heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+        if self.heads % self.n_kv:
+            raise ValueError(f"heads {self.heads} is not divisible by kv_heads {self.n_kv}")
+        if self.position == "rotary" and self.hd % 2:
+            raise ValueError(f"rotary positions need an even head_dim, got {self.hd}")
+        return self
+
+    @property
+    def n_kv(self) -> int:
+        return self.kv_heads or self.heads
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.d_model // self.heads
+
+
+class Attention(Initialisable):
+    cache_key = ""  # set by the compiler to the node's qualified name
+
+    def __init__(self, p: AttentionParams):
+        super().__init__()
+        self.p = p
+        self.h, self.kv, self.hd = p.heads, p.n_kv, p.hd
+        if p.cross:
+            self.q = Linear(p.d_model, self.h * self.hd, p.bias, p.init_std)
+            self.kv_proj = Linear(p.d_memory or p.d_model, 2 * self.kv * self.hd, p.bias, p.init_std)
+        else:
+            self.qkv = Linear(p.d_model, (self.h + 2 * self.kv) * self.hd, p.bias, p.init_std)
+        self.o = Linear(self.h * self.hd, p.d_model, p.bias, p.out_init_std if p.out_init_std is not None else p.init_std)
+        self.scale = p.scale if p.scale is not None else self.hd**-0.5
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        B, T, _ = x.shape
+        offset = cache.offset if cache is not None and not self.p.cross else 0
+        q, k, v = self._project(x, memory, cache, offset)  # (B, H, T, hd), (B, KV, S, hd) x2
+        attn_mask, is_causal = self._mask(T, k.shape[2], offset, mask, bias, x)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, is_causal=is_causal, scale=self.scale,
+            dropout_p=self.p.dropout if self.training else 0.0, enable_gqa=self.kv != self.h,
+        )  # (B, H, T, hd)
+        return self.o(y.transpose(1, 2).reshape(B, T, self.h * self.hd))
+
+    def _project(
+        self, x: torch.Tensor, memory: torch.Tensor | None, cache: KVCache | None, offset: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, T, _ = x.shape
+        if self.p.cross:
+            assert memory is not None, "cross-attention needs a memory input"
+            q = self.q(x)
+            cached = cache.entries.get(self.cache_key) if cache is not None else None
+            if cached is None:
+                k, v = self._heads(self.kv_proj(memory), memory.shape[1]).unbind(0)
+                if cache is not None:
+                    cache.entries[self.cache_key] = (k, v)
+            else:
+                k, v = cached
+            return q.view(B, T, self.h, self.hd).transpose(1, 2), k, v
+        q, kv = self.qkv(x).split([self.h * self.hd, 2 * self.kv * self.hd], dim=-1)
+        q = q.view(B, T, self.h, self.hd).transpose(1, 2)
+        k, v = self._heads(kv, T).unbind(0)
+        if self.p.position == "rotary":
+            q, k = self._rotate(q, offset), self._rotate(k, offset)
+        if cache is not None:
+            past = cache.entries.get(self.cache_key)
+            if past is not None:
+                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+            cache.entries[self.cache_key] = (k, v)
+        return q, k, v
+
+    def _heads(self, kv: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, S, 2*KV*hd) → (2, B, KV, S, hd)."""
+        B = kv.shape[0]
+        return kv.view(B, length, 2, self.kv, self.hd).permute(2, 0, 3, 1, 4)
+
+    def _rotate(self, t: torch.Tensor, offset: int) -> torch.Tensor:
+        T = t.shape[2]
+        inv = 1.0 / (self.p.rope_base ** (torch.arange(0, self.hd, 2, device=t.device, dtype=torch.float32) / self.hd))
+        freqs = torch.outer(torch.arange(offset, offset + T, device=t.device, dtype=torch.float32), inv)
+        emb = torch.cat([freqs, freqs], dim=-1)  # (T, hd)
+        cos, sin = emb.cos().to(t.dtype), emb.sin().to(t.dtype)
+        return t * cos + rotate_half(t) * sin
+
+    def _mask(
+        self, T: int, S: int, offset: int, mask: torch.Tensor | None, bias: torch.Tensor | None, x: torch.Tensor
+    ) -> tuple[torch.Tensor | None, bool]:
+        causal = self.p.causal and not self.p.cross and T > 1
+        if self.p.position == "alibi":
+            bias = self._alibi(T, S, offset, x) if bias is None else bias + self._alibi(T, S, offset, x)
+        if mask is None and bias is None:
+            # SDPA's is_causal aligns top-left, which is right only without a cache offset.
+            if not causal or offset == 0:
+                return None, causal
+        keep = mask[:, None, None, :].bool() if mask is not None else None  # (B, 1, 1, S)
+        if causal:
+            rows = torch.arange(offset, offset + T, device=x.device)[:, None]
+            tri = torch.arange(S, device=x.device)[None, :] <= rows  # (T, S)
+            keep = tri if keep is None else keep & tri
+        if bias is None:
+            return keep, False
+        bias = bias.to(x.dtype)
+        if keep is None:
+            return bias, False
+        # A large finite negative, not -inf, keeps fully padded rows from turning into NaN.
+        return bias.masked_fill(~keep, torch.finfo(x.dtype).min), False
+
+    def _alibi(self, T: int, S: int, offset: int, x: torch.Tensor) -> torch.Tensor:
+        slopes = torch.tensor([2 ** (-8 * (i + 1) / self.h) for i in range(self.h)], device=x.device)
+        dist = (torch.arange(S, device=x.device)[None, :] - torch.arange(offset, offset + T, device=x.device)[:, None]).abs()
+        return (-slopes[:, None, None] * dist).unsqueeze(0).to(x.dtype)  # (1, H, T, S)
+
+
+def _shape(p: AttentionParams, s: Mapping[str, Shape | None]) -> Shape:
+    x, memory, mask, bias = s["x"], s.get("memory"), s.get("mask"), s.get("bias")
+    assert x is not None
+    if len(x) != 3 or x[2] != p.d_model:
+        raise ShapeError(f"attention expects [batch, seq, {p.d_model}], got {fmt_shape(x)}")
+    keys = x
+    if p.cross:
+        if memory is None:
+            raise ShapeError("cross-attention needs a 'memory' input (an encoder output)")
+        d_mem = p.d_memory or p.d_model
+        if len(memory) != 3 or memory[2] != d_mem or memory[0] != x[0]:
+            raise ShapeError(f"cross-attention memory must be [{x[0]}, src_seq, {d_mem}], got {fmt_shape(memory)}")
+        keys = memory
+    elif memory is not None:
+        raise ShapeError("self-attention takes no 'memory' input; set cross = true for cross-attention")
+    if mask is not None and tuple(mask) != (keys[0], keys[1]):
+        raise ShapeError(f"attention mask must be [{keys[0]}, {keys[1]}], got {fmt_shape(mask)}")
+    if bias is not None and (len(bias) != 4 or bias[1] != p.heads or tuple(bias[2:]) != (x[1], keys[1])):
+        raise ShapeError(f"attention bias must be [1, {p.heads}, {x[1]}, {keys[1]}], got {fmt_shape(bias)}")
+    return x
+
+
+def _param_shapes(p: AttentionParams) -> dict[str, tuple[int, ...]]:
+    h, kv, hd, d = p.heads, p.n_kv, p.hd, p.d_model
+    shapes: dict[str, tuple[int, ...]] = {}
+    if p.cross:
+        shapes["q.weight"] = (h * hd, d)
+        shapes["kv_proj.weight"] = (2 * kv * hd, p.d_memory or d)
+    else:
+        shapes["qkv.weight"] = ((h + 2 * kv) * hd, d)
+    shapes["o.weight"] = (d, h * hd)
+    if p.bias:
+        if p.cross:
+            shapes["q.bias"], shapes["kv_proj.bias"] = (h * hd,), (2 * kv * hd,)
+        else:
+            shapes["qkv.bias"] = ((h + 2 * kv) * hd,)
+        shapes["o.bias"] = (d,)
+    return shapes
+
+
+def _flops(p: AttentionParams, s: Mapping[str, Shape | None], context: int) -> int:
+    h, kv, hd, d = p.heads, p.n_kv, p.hd, p.d_model
+    proj = 2 * d * (h + 2 * kv) * hd + 2 * h * hd * d
+    return proj + 4 * h * hd * context  # scores and weighted values over `context` keys
+
+
+register(OpRecord(
+    name="attention", params=AttentionParams, inputs=inputs("x", "memory?", "mask?", "bias?"),
+    shape=_shape, param_shapes=_param_shapes, build=Attention, flops=_flops, uses_cache=True,
+    doc="Multi-head attention (self/cross, causal, GQA/MQA, rotary/ALiBi, additive bias).",
+))

@@ -1,0 +1,99 @@
+"""Building blocks shared by several ops: linear, norms, activations."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specc.ops.base import Initialisable, fill_, normal_
+
+
+class Linear(Initialisable):
+    """y = x W^T + b with W of shape (out, in); init normal(std), zero bias."""
+
+    def __init__(self, d_in: int, d_out: int, bias: bool = True, init_std: float | None = None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(d_out, d_in))
+        self.bias = nn.Parameter(torch.empty(d_out)) if bias else None
+        self.init_std = init_std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def initialize(self, std: float, gen: torch.Generator) -> None:
+        normal_(self.weight, self.init_std if self.init_std is not None else std, gen)
+        if self.bias is not None:
+            fill_(self.bias, 0.0)
+
+
+class LayerNorm(Initialisable):
+    def __init__(self, dim: int, eps: float, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(dim))
+        self.bias = nn.Parameter(torch.empty(dim)) if bias else None
+        self.shape, self.eps = (dim,), eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.shape, self.weight, self.bias, self.eps)
+
+    def initialize(self, std: float, gen: torch.Generator) -> None:
+        fill_(self.weight, 1.0)
+        if self.bias is not None:
+            fill_(self.bias, 0.0)
+
+
+class RMSNorm(Initialisable):
+    """x / rms(x) * w, computed in fp32 as T5 and Llama do."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        variance = x.float().pow(2).mean(-1, keepdim=True)
+        y = x.float() * torch.rsqrt(variance + self.eps)
+        return self.weight * y.to(x.dtype) if x.dtype == self.weight.dtype else (self.weight * y).to(x.dtype)
+
+    def initialize(self, std: float, gen: torch.Generator) -> None:
+        fill_(self.weight, 1.0)
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": _gelu_tanh,
+    "silu": F.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "identity": lambda x: x,
+}
+
+# Gated variants: act(x W_gate) * (x W_in), as in SwiGLU and T5 v1.1's gated-GELU.
+GATED = {"swiglu": "silu", "geglu": "gelu", "geglu_tanh": "gelu_tanh"}
+
+
+def activation_names() -> list[str]:
+    return sorted(ACTIVATIONS)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((-b, a), dim=-1)
+
+
+def sinusoid_table(length: int, dim: int, offset: int = 0, device: torch.device | None = None) -> torch.Tensor:
+    """(length, dim) sin/cos table of Vaswani et al.: sin on even, cos on odd features."""
+    pos = torch.arange(offset, offset + length, dtype=torch.float32, device=device).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return table

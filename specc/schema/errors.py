@@ -1,0 +1,104 @@
+"""Turn pydantic validation errors into span-carrying diagnostics."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from specc.diagnostics import Diagnostic, did_you_mean
+from specc.raw import RawSpec
+
+_TYPE_NAMES = {
+    "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "a string",
+    "dict_type": "a table", "list_type": "an array", "model_type": "a table",
+}
+
+
+def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], prefix: tuple = ()) -> list[Diagnostic]:
+    """One diagnostic per pydantic error, located through `raw`'s span index."""
+    out: list[Diagnostic] = []
+    seen: set[tuple] = set()
+    for e in err.errors():
+        loc = _clean_loc(e["loc"])
+        path = prefix + loc
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            known = _fields_at(root, loc[:-1])
+            out.append(Diagnostic("E010", f"unknown key '{loc[-1]}'", raw.key_span(path), did_you_mean(str(loc[-1]), known)))
+        elif kind == "missing":
+            out.append(Diagnostic("E013", f"missing required key '{loc[-1]}'", raw.key_span(path[:-1]) or raw.file_span()))
+        else:
+            if path in seen:  # a union reports once per member; one message is enough
+                continue
+            seen.add(path)
+            what = _TYPE_NAMES.get(kind)
+            got = _describe(e.get("input"))
+            message = f"'{_dotted(path)}' must be {what}, got {got}" if what else f"'{_dotted(path)}': {e['msg']}"
+            out.append(Diagnostic("E014", message, raw.value_span(path)))
+    return out
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-member tags such as 'str' or 'list[str]' from a location."""
+    tags = {"str", "int", "float", "bool", "list[str]", "dict[str,str]", "none", "function-after[_divides()]"}
+    return tuple(part for part in loc if not (isinstance(part, str) and (part in tags or "[" in part)))
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "a table"}
+    name = kinds.get(type(value), type(value).__name__)
+    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) < 40):
+        return f"{name} ({value!r})" if not isinstance(value, str) else f"{name} ('{value}')"
+    return name
+
+
+def _fields_at(root: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names (and aliases) of the model reached by following `loc` from `root`."""
+    annotation: Any = root
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    model = _model_in(annotation)
+    if model is None:
+        return []
+    names = list(model.model_fields)
+    names += [f.alias for f in model.model_fields.values() if f.alias]
+    return [n for n in names if not n.endswith("_")]
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    model = _model_in(annotation)
+    if model is not None and isinstance(part, str):
+        for name, field in model.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    for arg in _args(annotation):
+        origin = typing.get_origin(arg)
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(arg)[1]
+        if origin is list and isinstance(part, int):
+            return typing.get_args(arg)[0]
+    return None
+
+
+def _args(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return list(typing.get_args(annotation))
+    return [annotation]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    for arg in _args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
