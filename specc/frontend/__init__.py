@@ -7,13 +7,14 @@ overrides, so later stages see one merged tree with provenance for each value.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Callable, Sequence
 
 from specc.diagnostics import Diagnostic, Origin, Span, SpecError
 from specc.frontend.toml import parse_toml
-from specc.raw import RawSpec, apply_set, merge_base
+from specc.raw import RawSpec, SpanTable, apply_set, merge_base
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXTENDS_DEPTH = 16
@@ -44,10 +45,17 @@ def parse(
     """Read `path`, follow `extends`, apply `--set key.path=value` overrides."""
     file = Path(path)
     roots = [file.resolve().parent] + [Path(p).resolve() for p in search_paths]
-    raw = _load_chain(file, roots, [])
+    return apply_cli_sets(_load_chain(file, roots, []), sets)
+
+
+def apply_cli_sets(raw: RawSpec, sets: Sequence[str]) -> RawSpec:
+    """A copy of `raw` with `--set key.path=value` overrides applied."""
+    if not sets:
+        return raw
+    out = RawSpec(copy.deepcopy(raw.data), SpanTable(dict(raw.spans.keys), dict(raw.spans.values)), raw.file, raw.sources)
     for item in sets:
-        _apply_cli_set(raw, item)
-    return raw
+        _apply_cli_set(out, item)
+    return out
 
 
 def read_source(file: Path) -> str:

@@ -1,0 +1,69 @@
+"""The `specc` command line. Each verb exposes one stage or job.
+
+User mistakes (`SpecError`, `UserError`) print diagnostics and exit 1 with no
+traceback; anything else is an internal error and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from specc.cli.common import UserError
+from specc.compiler import NodeError
+from specc.diagnostics import SpecError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from specc.cli import core
+
+    parser = argparse.ArgumentParser(prog="specc", description="Declarative model-spec compiler for Transformers.")
+    parser.add_argument("--version", action="version", version=f"specc {__import__('specc').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (core, *_runtime_modules()):
+        module.register(sub)
+    return parser
+
+
+def _runtime_modules() -> list:
+    """Commands of later stages, present once those packages are installed."""
+    import importlib
+
+    found = []
+    for name in ("specc.cli.run",):
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    except (UserError, NodeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # an internal bug, reported as one
+        print("specc: internal error (this is a bug in specc, not in your spec):", file=sys.stderr)
+        traceback.print_exc()
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

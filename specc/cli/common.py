@@ -1,0 +1,29 @@
+"""Shared CLI helpers: spec arguments and loading."""
+
+from __future__ import annotations
+
+import argparse
+
+from specc.frontend import parse
+from specc.graph import LayerGraph, build_graph
+from specc.schema import ModelSpec, validate
+
+
+class UserError(Exception):
+    """A mistake in how the user called a command (a missing file, a bad flag value)."""
+
+
+def add_spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="spec file (.toml)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value, e.g. --set params.d_model=512 (repeatable)")
+    p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR",
+                   help="also allow 'extends' bases from DIR")
+
+
+def load_spec_args(args: argparse.Namespace) -> ModelSpec:
+    return validate(parse(args.spec, args.sets, args.search_paths))
+
+
+def load_graph_args(args: argparse.Namespace) -> LayerGraph:
+    return build_graph(load_spec_args(args))

@@ -1,0 +1,72 @@
+"""Compiler verbs: check, summary, compile, smoke."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+
+from specc.cli.common import add_spec_args, load_graph_args
+from specc.compiler import compile_model
+from specc.frontend import apply_cli_sets, parse
+from specc.graph import build_graph
+from specc.schema import validate
+from specc.shrink import shrink_overrides
+from specc.summary import summary_table
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("check", help="parse, validate and shape-check a spec (silent on success)")
+    add_spec_args(p)
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("summary", help="per-block table of shapes, parameters and FLOPs/token")
+    add_spec_args(p)
+    p.add_argument("--context", type=int, default=None, help="keys attention sees, for FLOPs (default: max_seq or 512)")
+    p.set_defaults(handler=cmd_summary)
+
+    p = sub.add_parser("compile", help="compile a spec and print its module tree")
+    add_spec_args(p)
+    p.set_defaults(handler=cmd_compile)
+
+    p = sub.add_parser("smoke", help="shrink a spec and run one CPU forward and backward pass")
+    add_spec_args(p)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seq", type=int, default=16)
+    p.set_defaults(handler=cmd_smoke)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    load_graph_args(args)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    print(summary_table(load_graph_args(args), args.context))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    graph = load_graph_args(args)
+    model = compile_model(graph)
+    elapsed = time.perf_counter() - start
+    print(model)
+    total = sum(p.numel() for p in model.parameters())
+    print(f"{graph.spec.name or args.spec}: {total:,} parameters, built in {elapsed:.2f} s")
+    return 0
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from specc.smoke import smoke_run
+
+    raw = parse(args.spec, args.sets, args.search_paths)
+    sets = shrink_overrides(raw)
+    graph = build_graph(validate(apply_cli_sets(raw, sets)))
+    report = smoke_run(graph, batch=args.batch, seq=args.seq)
+    shrunk = ", ".join(s.removeprefix("params.") for s in sets) or "nothing to shrink"
+    print(f"shrunk: {shrunk}")
+    print(report)
+    return 0
