@@ -78,6 +78,10 @@ class SpecError(Exception):
         return "\n".join(d.render(_source_for(d.span, sources)) for d in self.diagnostics)
 
 
+class UserError(Exception):
+    """A mistake outside any spec text (a missing data file, a bad flag value): printed, no traceback."""
+
+
 @dataclass
 class Collector:
     """Accumulates diagnostics during a stage; `raise_if_any` ends the stage."""
@@ -92,7 +96,15 @@ class Collector:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise SpecError(self.items)
+            raise SpecError(in_source_order(self.items))
+
+
+def in_source_order(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics sorted by file (in order of first mention), line and column; unplaced ones first per file."""
+    files: dict[str, int] = {}
+    for d in diagnostics:
+        files.setdefault(d.span.file if d.span else "", len(files))
+    return sorted(diagnostics, key=lambda d: (files[d.span.file], d.span.line, d.span.col) if d.span else (-1, 0, 0))
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:

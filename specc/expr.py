@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Union
 
 from lark import Lark, Token, Tree
-from lark.exceptions import LarkError
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
 
 Number = Union[int, float, bool]
 MAX_INT = 2**63 - 1
@@ -23,11 +23,16 @@ MAX_NESTING = 50
 
 
 class ExprError(Exception):
-    """A user-facing expression mistake; `code` is the diagnostic code."""
+    """A user-facing expression mistake; `code` is the diagnostic code.
 
-    def __init__(self, code: str, message: str, hint: str | None = None):
+    `column` (1-based, within the expression text) and `width` locate the part
+    at fault when one part is (an unknown name, an unexpected character).
+    """
+
+    def __init__(self, code: str, message: str, hint: str | None = None, column: int | None = None, width: int = 1):
         super().__init__(message)
         self.code, self.message, self.hint = code, message, hint
+        self.column, self.width = column, width
 
 
 @lru_cache(maxsize=1)
@@ -49,10 +54,16 @@ def parse_expr(text: str) -> Tree | Token:
             raise ExprError("E020", f"expression nests deeper than {MAX_NESTING} parentheses")
     try:
         return _parser().parse(text)
-    except LarkError as err:
-        column = getattr(err, "column", None)
-        where = f" at column {column}" if isinstance(column, int) and column > 0 else ""
-        raise ExprError("E020", f"cannot parse expression '{text}'{where}") from None
+    except UnexpectedToken as err:
+        if err.token.type == "$END":
+            raise ExprError("E020", f"cannot parse expression '{text}': it ends too early", column=len(text) + 1) from None
+        where = err.column if isinstance(err.column, int) and err.column > 0 else None
+        raise ExprError("E020", f"cannot parse expression '{text}': unexpected '{err.token}'", column=where,
+                        width=len(str(err.token)) or 1) from None
+    except UnexpectedCharacters as err:
+        raise ExprError("E020", f"cannot parse expression '{text}': unexpected '{err.char}'", column=err.column) from None
+    except LarkError:
+        raise ExprError("E020", f"cannot parse expression '{text}'") from None
 
 
 def names_in(text: str) -> set[str]:
@@ -137,13 +148,14 @@ class _Evaluator:
     def _name(self, tok: Token) -> Number:
         name = str(tok)
         if name not in self.scope:
-            raise ExprError("E023", f"unknown name '{name}' in expression", _hint(name, self.scope))
+            raise ExprError("E023", f"unknown name '{name}' in expression", _hint(name, self.scope), tok.column, len(name))
         return self.scope[name]
 
     def _call(self, name: Token, *args: Tree) -> Number:
         fn = _FUNCTIONS.get(str(name))
         if fn is None:
-            raise ExprError("E023", f"unknown function '{name}'", f"known functions: {', '.join(sorted(_FUNCTIONS))}")
+            raise ExprError("E023", f"unknown function '{name}'", f"known functions: {', '.join(sorted(_FUNCTIONS))}",
+                            name.column, len(name))
         values = [self.eval(a) for a in args]
         try:
             return fn(*values)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from specc.diagnostics import UserError
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.schema import ModelSpec, validate
 
 
-class UserError(Exception):
-    """A mistake in how the user called a command (a missing file, a bad flag value)."""
 
 
 def add_spec_args(p: argparse.ArgumentParser) -> None:

@@ -57,10 +57,17 @@ def _build(graph: LayerGraph) -> SpecModel:
         slots[group.output] = len(slots)
         if group.kind != "op":
             slots[group.name] = slots[group.output]
-        model._steps.append(Step(module, args, slots[group.output], uses_cache, group.name, group.span))
+        deps = _input_deps(graph, group.output)
+        model._steps.append(Step(module, args, slots[group.output], uses_cache, group.name, group.span, deps))
     model._n_slots = max(slots.values()) + 1
     model._output_slots = {name: slots[src] for name, src in graph.outputs.items()}
     return model
+
+
+def _input_deps(graph: LayerGraph, node: str) -> frozenset[str]:
+    import networkx as nx
+
+    return frozenset(a for a in nx.ancestors(graph.graph, node) if a in graph.inputs)
 
 
 def _block_group(instance: BlockInstance | list[BlockInstance]) -> BlockModule:

@@ -34,6 +34,7 @@ class Step:
     uses_cache: bool
     name: str
     span: Span | None
+    deps: frozenset[str] = frozenset()  # graph inputs this step depends on (top level only)
 
 
 def run_steps(steps: Sequence[Step], env: list[torch.Tensor | None], cache: KVCache | None) -> None:
@@ -45,6 +46,20 @@ def run_steps(steps: Sequence[Step], env: list[torch.Tensor | None], cache: KVCa
             raise
         except Exception as err:  # re-raised with the node's name and spec location
             raise NodeError(step.name, step.span, err) from err
+
+
+def run_cached(steps: Sequence[Step], env: list[torch.Tensor | None], cache: KVCache) -> None:
+    """Incremental decoding: steps independent of the incremental inputs run once and are reused."""
+    for step in steps:
+        if step.deps & cache.incremental:
+            run_steps((step,), env, cache)
+        elif step.name in cache.static:
+            env[step.out] = cache.static[step.name]
+        else:
+            run_steps((step,), env, None)
+            value = env[step.out]
+            assert value is not None
+            cache.static[step.name] = value
 
 
 class BlockModule(nn.Module):
@@ -104,5 +119,8 @@ class SpecModel(nn.Module):
         for i, name in enumerate(self._input_names):
             if env[i] is None and name in self._required:
                 raise TypeError(f"missing required model input '{name}'")
-        run_steps(self._steps, env, cache)
+        if cache is None:
+            run_steps(self._steps, env, None)
+        else:
+            run_cached(self._steps, env, cache)
         return {name: env[slot] for name, slot in self._output_slots.items()}  # type: ignore[misc]  # type: ignore[misc]

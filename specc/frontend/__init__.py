@@ -120,11 +120,12 @@ def _resolve_base(file: Path, ref: str, roots: list[Path], span: Span | None) ->
 
 
 def _apply_cli_set(raw: RawSpec, item: str) -> None:
-    span = Span("<command line>", 1, 1, len(item) + 1, Origin.CLI)
+    # No line: the "file" names the override itself, so a diagnostic says which --set is at fault.
+    span = Span(f"--set {item}", origin=Origin.CLI)
     key, sep, text = item.partition("=")
     parts = tuple(p.strip() for p in key.split("."))
     if not sep or not all(parts):
-        raise SpecError([Diagnostic("E005", f"--set expects path.to.key=value, got '{item}'", span)])
+        raise SpecError([Diagnostic("E005", f"--set expects path.to.key=value, got '{item}'")])
     apply_set(raw, parts, _parse_cli_value(text.strip()), span)
 
 

@@ -9,8 +9,15 @@ value. It assumes the text parsed with `tomllib` first, so it can be lenient.
 from __future__ import annotations
 
 import bisect
+import sys
+
 from specc.diagnostics import Span
 from specc.raw import Path, SpanTable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
 
 
 class _Scanner:
@@ -82,7 +89,10 @@ class _Scanner:
         start = self.pos
         keys = self.dotted_key()
         path = prefix + tuple(keys)
-        self.out.keys[path] = self.span(start, self.pos)
+        end = self.pos
+        while end > start and self.text[end - 1] in " \t":  # the key, not the space before '='
+            end -= 1
+        self.out.keys[path] = self.span(start, end)
         self.skip_space(newlines=False)
         self.pos += 1  # '='
         self.skip_space(newlines=False)
@@ -103,8 +113,8 @@ class _Scanner:
         if ch in "\"'":
             start = self.pos
             self.string()
-            raw = self.text[start + 1 : self.pos - 1]
-            return raw if ch == "'" else raw.encode().decode("unicode_escape", errors="replace")
+            quoted = self.text[start : self.pos]
+            return tomllib.loads(f"k = {quoted}")["k"] if ch == '"' and "\\" in quoted else quoted[1:-1]
         start = self.pos
         while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] in "_-"):
             self.pos += 1

@@ -52,6 +52,7 @@ class _Builder:
         self.g = nx.DiGraph()
         self.g.add_nodes_from(spec.model.inputs)
         self.block_orders: dict[str, list[str] | None] = {}
+        self.tie_spans: dict[tuple[str, str], Span | None] = {}  # (node, own param) → where the tie is written
 
     # -- top level --------------------------------------------------------------
     def run(self) -> LayerGraph:
@@ -115,10 +116,29 @@ class _Builder:
         if (node.op is None) == (node.block is None):
             self.diags.error("E037", f"node '{name}' needs exactly one of 'op' or 'block'", span)
             return None
+        if not self._node_keys(name, node, path):
+            return None
         if node.op is not None:
             made = self._node(name, node, scope, path)
             return Group(name, "op", node=made, span=span) if made else None
         return self._block_group(name, node, scope, path)
+
+    def _node_keys(self, name: str, node: NodeSpec, path: tuple) -> bool:
+        """Keys of a node that its kind does not take (an op node's extra keys are its op's params)."""
+        ok = True
+        if node.op is not None:
+            given = {"repeat": node.repeat is not None, "with": bool(node.with_), "overrides": bool(node.overrides)}
+            for key in [k for k, present in given.items() if present]:
+                self.diags.error("E010", f"'{key}' applies only to block nodes; '{name}' is an op node",
+                                 self.raw.key_span(path + (key,)))
+                ok = False
+            return ok
+        keys = ["block", "in", "repeat", "with", "overrides"]
+        for key in list(node.op_params()) + (["tie"] if node.tie is not None else []):
+            hint = did_you_mean(key, keys) or ("tie the parameter inside the block's node" if key == "tie" else None)
+            self.diags.error("E010", f"block node '{name}' has no key '{key}'", self.raw.key_span(path + (key,)), hint)
+            ok = False
+        return ok
 
     # -- blocks -------------------------------------------------------------------
     def _block_group(self, name: str, node: NodeSpec, scope: _Scope, path: tuple) -> Group | None:
@@ -156,6 +176,8 @@ class _Builder:
             self.diags.error("E038", f"block '{node.block}' takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), "
                              f"got {len(refs)}", self.raw.value_span(path + ("in",)) or self.raw.key_span(path))
             return None
+        if any(r not in scope.refs for r in refs):
+            return None  # an undefined or failed source is already reported
         return [scope.refs[r] for r in refs]
 
     def _repeat_count(self, node: NodeSpec, scope: _Scope, path: tuple) -> int | None:
@@ -249,9 +271,13 @@ class _Builder:
         try:
             shape = record.shape(params, shapes)
         except ShapeError as err:
-            self.diags.error("E040", f"shape mismatch in '{qname}': {err}", span)
+            at = path + (err.param,) if err.param and err.param in spec.op_params() else path + ("in",)
+            self.diags.error("E040", f"shape mismatch in '{qname}': {err}", self.raw.value_span(at))
             return None
         ties = self._tie_spec(spec, path)
+        for own in ties:
+            at = path + ("tie",) if isinstance(spec.tie, str) else path + ("tie", own)
+            self.tie_spans[(qname, own)] = self.raw.value_span(at)
         node = Node(qname, spec.op, params, inputs, shape, span, ties, scope.block)
         self.nodes[qname], self.shapes[qname] = node, shape
         self.g.add_node(qname)
@@ -288,16 +314,21 @@ class _Builder:
     def _op_params(self, spec: NodeSpec, record: OpRecord[Any], scope: _Scope, path: tuple) -> Any:
         fields = record.params.model_fields
         values: dict[str, Any] = {}
+        reported = len(self.diags.items)
         for key, value in spec.op_params().items():
             if isinstance(value, str) and key in fields and not _takes_text(fields[key].annotation):
                 value = number(value, scope.params, self.raw, path + (key,), self.diags, None)
             values[key] = value
+        if len(self.diags.items) > reported:
+            return None  # a bad expression; validating its placeholder would only add noise
         try:
             return record.params.model_validate(values)
         except ValidationError as err:
             for d in diagnostics_from(err, self.raw, record.params, path):
                 if d.code == "E010":
                     d = Diagnostic("E010", f"op '{record.name}' has no parameter '{d.message.split(chr(39))[1]}'", d.span, d.hint)
+                elif d.code == "E013":
+                    d = Diagnostic("E013", f"op '{record.name}' needs parameter '{d.message.split(chr(39))[1]}'", d.span, d.hint)
                 elif d.code == "E014" and "Value error" in d.message:
                     d = Diagnostic("E041", d.message.split("Value error, ")[-1], self.raw.key_span(path), d.hint)
                 self.diags.extend([d])
@@ -329,7 +360,7 @@ class _Builder:
                     node.ties[own] = resolved
 
     def _tie_target(self, node: Node, own: str, target: str) -> str | None:
-        span = node.span
+        span = self.tie_spans.get((node.name, own)) or node.span
         owner_name, _, pname = target.rpartition(".")
         local_prefix = node.name.rsplit(".", 1)[0] + "." if "." in node.name else ""
         owner = self.nodes.get(local_prefix + owner_name) or self.nodes.get(owner_name)

@@ -163,7 +163,7 @@ def _shape(p: AttentionParams, s: Mapping[str, Shape | None]) -> Shape:
     x, memory, mask, bias = s["x"], s.get("memory"), s.get("mask"), s.get("bias")
     assert x is not None
     if len(x) != 3 or x[2] != p.d_model:
-        raise ShapeError(f"attention expects [batch, seq, {p.d_model}], got {fmt_shape(x)}")
+        raise ShapeError(f"attention expects [batch, seq, {p.d_model}], got {fmt_shape(x)}", "d_model")
     keys = x
     if p.cross:
         if memory is None:

@@ -25,11 +25,16 @@ P = TypeVar("P", bound="OpParams")
 class OpParams(BaseModel):
     """Base of every op's parameter schema: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `true` is not the integer 1 and 4.5 is not the integer 4 (a float field still takes an int).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ShapeError(Exception):
-    """An input shape an op cannot take; message names the mismatch."""
+    """An input shape an op cannot take; message names the mismatch, `param` the op parameter at fault (if one is)."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,11 @@ def fmt_shape(shape: Sequence[Dim]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def last_dim(shape: Shape | None, expected: int, what: str) -> Shape:
-    """Check `shape`'s last dimension is `expected`; return the shape."""
+def last_dim(shape: Shape | None, expected: int, what: str, param: str | None = None) -> Shape:
+    """Check `shape`'s last dimension is `expected` (the op parameter `param`); return the shape."""
     assert shape is not None
     if not shape or shape[-1] != expected:
-        raise ShapeError(f"{what} expects last dimension {expected}, got {fmt_shape(shape)}")
+        raise ShapeError(f"{what} expects last dimension {expected}, got {fmt_shape(shape)}", param)
     return shape
 
 

@@ -45,7 +45,7 @@ def _linear_shapes(p: LinearParams) -> dict[str, tuple[int, ...]]:
 
 register(OpRecord(
     name="linear", params=LinearParams, inputs=inputs("x"),
-    shape=lambda p, s: with_last(last_dim(s["x"], p.in_dim, "linear"), p.out_dim),
+    shape=lambda p, s: with_last(last_dim(s["x"], p.in_dim, "linear", "in_dim"), p.out_dim),
     param_shapes=_linear_shapes, build=LinearOp,
     flops=lambda p, s, t: 2 * p.in_dim * p.out_dim,
     doc="Affine map of the last dimension, optionally followed by an activation.",
@@ -66,14 +66,14 @@ class RMSNormParams(OpParams):
 
 register(OpRecord(
     name="layer_norm", params=LayerNormParams, inputs=inputs("x"),
-    shape=lambda p, s: last_dim(s["x"], p.dim, "layer_norm"),
+    shape=lambda p, s: last_dim(s["x"], p.dim, "layer_norm", "dim"),
     param_shapes=lambda p: {"weight": (p.dim,), **({"bias": (p.dim,)} if p.bias else {})},
     build=lambda p: LayerNorm(p.dim, p.eps, p.bias), flops=lambda p, s, t: 8 * p.dim,
     doc="LayerNorm over the last dimension, with or without bias.",
 ))
 register(OpRecord(
     name="rms_norm", params=RMSNormParams, inputs=inputs("x"),
-    shape=lambda p, s: last_dim(s["x"], p.dim, "rms_norm"),
+    shape=lambda p, s: last_dim(s["x"], p.dim, "rms_norm", "dim"),
     param_shapes=lambda p: {"weight": (p.dim,)},
     build=lambda p: RMSNorm(p.dim, p.eps), flops=lambda p, s, t: 4 * p.dim,
     doc="RMSNorm (T5, Llama): scale by the root mean square, no centring, no bias.",

@@ -57,7 +57,7 @@ def _param_shapes(p: FeedForwardParams) -> dict[str, tuple[int, ...]]:
 
 register(OpRecord(
     name="feed_forward", params=FeedForwardParams, inputs=inputs("x"),
-    shape=lambda p, s: last_dim(s["x"], p.d_model, "feed_forward"),
+    shape=lambda p, s: last_dim(s["x"], p.d_model, "feed_forward", "d_model"),
     param_shapes=_param_shapes, build=FeedForward,
     flops=lambda p, s, t: 2 * p.d_model * p.d_ff * (3 if p.gated else 2),
     doc="Two-layer MLP d_model → d_ff → d_model; gated variants add a gate projection.",

@@ -25,7 +25,7 @@ def _select(x: torch.Tensor, select: torch.Tensor | None) -> torch.Tensor:
 
 
 def _selected_shape(x: Shape | None, select: Shape | None, d: int, out: int, what: str) -> Shape:
-    last_dim(x, d, what)
+    last_dim(x, d, what, "d_model")
     assert x is not None
     if select is None:
         return with_last(x, out)
@@ -122,7 +122,7 @@ class Classifier(Initialisable):
 
 register(OpRecord(
     name="classification_head", params=ClassifierParams, inputs=inputs("x"),
-    shape=lambda p, s: with_last(last_dim(s["x"], p.d_model, "classification_head"), p.num_labels),
+    shape=lambda p, s: with_last(last_dim(s["x"], p.d_model, "classification_head", "d_model"), p.num_labels),
     param_shapes=lambda p: {
         **({"dense.weight": (p.d_model, p.d_model), "dense.bias": (p.d_model,)} if p.hidden else {}),
         "out.weight": (p.num_labels, p.d_model), "out.bias": (p.num_labels,),
@@ -145,7 +145,7 @@ class SpanHead(Linear):
 
 
 def _span_shape(p: SpanParams, s: Mapping[str, Shape | None]) -> Shape:
-    x = last_dim(s["x"], p.d_model, "span_head")
+    x = last_dim(s["x"], p.d_model, "span_head", "d_model")
     if len(x) != 3:
         raise ShapeError(f"span_head expects [batch, seq, {p.d_model}], got {fmt_shape(x)}")
     return with_last(x, 2)

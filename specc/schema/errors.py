@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import typing
 from typing import Any
 
@@ -13,7 +14,7 @@ from specc.raw import RawSpec
 _TYPE_NAMES = {
     "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number", "float_parsing": "a number",
     "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "a string",
-    "dict_type": "a table", "list_type": "an array", "model_type": "a table",
+    "dict_type": "a table", "list_type": "an array", "model_type": "a table", "int_from_float": "an integer",
 }
 
 
@@ -21,6 +22,13 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
     """One diagnostic per pydantic error, located through `raw`'s span index."""
     out: list[Diagnostic] = []
     seen: set[tuple] = set()
+    # A misspelt key ('ouput') also makes the key it meant ('output') missing; say it once, as the misspelling.
+    meant: set[tuple] = set()
+    for e in err.errors():
+        if e["type"] == "extra_forbidden":
+            loc = _clean_loc(e["loc"])
+            close = difflib.get_close_matches(str(loc[-1]), _fields_at(root, loc[:-1]), n=1, cutoff=0.6)
+            meant.update(loc[:-1] + (c,) for c in close)
     for e in err.errors():
         loc = _clean_loc(e["loc"])
         path = prefix + loc
@@ -28,9 +36,9 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
         if kind == "extra_forbidden":
             known = _fields_at(root, loc[:-1])
             out.append(Diagnostic("E010", f"unknown key '{loc[-1]}'", raw.key_span(path), did_you_mean(str(loc[-1]), known)))
-        elif kind == "missing":
+        elif kind == "missing" and loc not in meant:
             out.append(Diagnostic("E013", f"missing required key '{loc[-1]}'", raw.key_span(path[:-1]) or raw.file_span()))
-        else:
+        elif kind != "missing":
             if path in seen:  # a union reports once per member; one message is enough
                 continue
             seen.add(path)

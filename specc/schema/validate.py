@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from pydantic import ValidationError
@@ -151,12 +151,21 @@ def number(value: Any, scope: Mapping[str, Number], raw: RawSpec, path: tuple, d
         try:
             value = evaluate(value, scope)
         except ExprError as err:
-            diags.error(err.code, f"in '{'.'.join(map(str, path))}': {err.message}", raw.value_span(path), err.hint)
+            diags.error(err.code, f"in '{'.'.join(map(str, path))}': {err.message}", _within(raw.value_span(path), value, err),
+                        err.hint)
             return 0
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         diags.error("E014", f"'{'.'.join(map(str, path))}' must be an integer, got {value!r}", raw.value_span(path))
         return 0
     return value
+
+
+def _within(span: Span | None, text: str, err: ExprError) -> Span | None:
+    """The part of a quoted expression's span that `err` points at (the whole value if unsure)."""
+    if span is None or err.column is None or span.line <= 0 or span.end_col - span.col != len(text) + 2:
+        return span  # not a plain one-line "..." string (escapes, or from the command line)
+    start = span.col + err.column  # the opening quote is at span.col
+    return replace(span, col=start, end_col=start + err.width)
 
 
 def _tensor_type(text: str, params: Mapping[str, Number], raw: RawSpec, path: tuple, diags: Collector) -> TensorType | None:

@@ -1,0 +1,135 @@
+"""Checkpoints: one directory per save, written atomically, loaded without pickle.
+
+Layout of ``<run>/checkpoints/step-00000200/``:
+``model.safetensors`` (weights, ties stored once), ``optimizer.pt`` (tensors and
+plain values only, loaded with ``weights_only=True``), ``rng.pt``, ``state.json``
+(step, data position, best validation loss), ``spec.json`` (canonical resolved
+spec) with its hashes, ``tokenizer.json``, and ``COMPLETE`` written last. A
+directory without ``COMPLETE`` is never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from runtime.errors import UserError
+
+MARKER = "COMPLETE"
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done
+    samples: int = 0  # data position: samples consumed
+    best_val: float | None = None
+    stale_evals: int = 0  # evaluations without improvement (early stopping)
+    arch_hash: str = ""
+    runtime_hash: str = ""
+    base: str = ""  # folder relative data paths resolve against
+
+
+def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+         spec_json: str, tokenizer_json: str, keep: int) -> Path:
+    """Write a checkpoint atomically (temp dir, fsync, rename, marker); keep the last `keep`."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{state.step:08d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_model(_unwrap(model), str(tmp / "model.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    torch.save(rng, tmp / "rng.pt")
+    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+    (tmp / "spec.json").write_text(spec_json)
+    (tmp / "tokenizer.json").write_text(tokenizer_json)
+    for f in tmp.iterdir():
+        _fsync(f)
+    (tmp / MARKER).write_text(str(state.step))
+    _fsync(tmp / MARKER)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    _prune(root, keep)
+    return final
+
+
+def latest(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run (or the checkpoint dir itself), else None."""
+    if (run_dir / MARKER).exists():
+        return run_dir
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return None
+    done = [d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists()]
+    return max(done, key=lambda d: d.name) if done else None
+
+
+def require_latest(run_dir: Path) -> Path:
+    found = latest(run_dir)
+    if found is None:
+        raise UserError(f"no complete checkpoint in {run_dir}")
+    return found
+
+
+def load_state(ckpt: Path) -> TrainState:
+    return TrainState(**json.loads((ckpt / "state.json").read_text()))
+
+
+def load_weights(ckpt: Path, model: torch.nn.Module) -> None:
+    """Load `model.safetensors` strictly; a corrupt or mismatched file is a clear error."""
+    path = ckpt / "model.safetensors"
+    try:
+        missing, unexpected = load_model(_unwrap(model), str(path), strict=False)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"cannot load weights from {path}: {err}") from None
+    if missing or unexpected:
+        raise UserError(f"{path} does not fit the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+
+
+def load_training(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Optimizer and RNG state (no pickle code execution: weights_only=True)."""
+    try:
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu"))
+        rng: dict[str, Any] = torch.load(ckpt / "rng.pt", weights_only=True)
+    except Exception as err:  # any unpickling refusal or corruption is reported, not raised raw
+        raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "_orig_mod", getattr(model, "module", model))
+
+
+def _prune(root: Path, keep: int) -> None:
+    done = sorted(d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists())
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,204 @@
+"""One generic training loop for every objective and task.
+
+AdamW with declared decay exclusions, warmup + decay, gradient accumulation
+and clipping, autocast on GPU, optional torch.compile, periodic evaluation,
+early stopping, atomic checkpoints, exact resumption (the data position is the
+step, the RNG state is saved), graceful Ctrl-C, and the feedback a person
+expects: a progress bar, JSONL metrics, a loss-curve picture, a final summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from specc.canonical import architecture_hash, runtime_hash
+from specc.compiler import compile_model
+from runtime import checkpoint
+from runtime.checkpoint import TrainState
+from runtime.errors import UserError
+from runtime.loop import BatchSource, autocast, evaluate, perplexity, pick_device, val_batches
+from runtime.objectives import LossSums
+from runtime.optim import lr_at, make_optimizer
+from runtime.session import Plan
+from runtime.tokenizer import TextTokenizer
+from runtime.data import TokenStore
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    tokens: int
+    seconds: float
+    val: dict[str, float] = field(default_factory=dict)
+    tokens_per_s: float = 0.0
+    data_fraction: float = 0.0  # share of step time spent building batches (outside the model)
+    stopped_early: bool = False
+
+
+@dataclass
+class Trainer:
+    plan: Plan
+    run_dir: Path
+    tok: TextTokenizer
+    train_store: TokenStore
+    val_store: TokenStore
+    resume: bool = False
+    quiet: bool = False
+    on_step: Callable[[int], None] | None = None  # test hook: called after each optimizer step
+
+    def run(self) -> TrainResult:
+        cfg = self.plan.config.train
+        device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        model = compile_model(self.plan.graph, device)
+        optimizer = make_optimizer(model, cfg)
+        state = self._start(model, optimizer)
+        step_fn = torch.compile(model) if cfg.compile else model
+        train_src = BatchSource(self.plan.objectives, self.train_store, self.tok, cfg.seq_len, cfg.seed)
+        val_src = BatchSource(self.plan.objectives, self.val_store, self.tok, cfg.seq_len, cfg.seed + 7919)
+        log = _MetricsLog(self.run_dir / "metrics.jsonl", state.step)
+        model.train()
+        bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet, dynamic_ncols=True, desc="train")
+        timer = _Timer()
+        result = TrainResult(self.run_dir, state.step, 0, 0.0)
+        try:
+            while state.step < cfg.steps:
+                sums = self._step(step_fn, model, optimizer, train_src, state, device, timer)
+                state.step += 1
+                result.tokens += timer.last_tokens
+                self._report(state, sums, optimizer, timer, log, bar)
+                if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
+                    result.val = self._eval(model, val_src, device, state, log)
+                    if cfg.early_stopping and state.stale_evals >= cfg.early_stopping:
+                        result.stopped_early = True
+                if state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early:
+                    self._save(state, model, optimizer)
+                if self.on_step is not None:
+                    self.on_step(state.step)
+                if result.stopped_early:
+                    break
+        except KeyboardInterrupt:
+            bar.close()
+            self._save(state, model, optimizer)
+            raise
+        bar.close()
+        result.steps, result.seconds = state.step, timer.total
+        result.tokens_per_s = result.tokens / max(timer.total, 1e-9)
+        result.data_fraction = timer.data / max(timer.total, 1e-9)
+        log.close()
+        return result
+
+    # -- pieces of the loop -------------------------------------------------------
+    def _start(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+        arch, rt = architecture_hash(self.plan.spec), runtime_hash(self.plan.spec)
+        if not self.resume:
+            return TrainState(arch_hash=arch, runtime_hash=rt, base=str(self.plan.base))
+        ckpt = checkpoint.latest(self.run_dir)
+        if ckpt is None:
+            raise UserError(f"--resume: no complete checkpoint in {self.run_dir}")
+        state = checkpoint.load_state(ckpt)
+        if state.arch_hash != arch:
+            raise UserError(f"--resume: {ckpt} was trained with architecture {state.arch_hash}, this spec is {arch}; "
+                            "resuming onto a different architecture is refused (see `specc diff`)")
+        checkpoint.load_weights(ckpt, model)
+        checkpoint.load_training(ckpt, optimizer)
+        return state
+
+    def _step(self, step_fn: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, src: BatchSource,
+              state: TrainState, device: torch.device, timer: "_Timer") -> LossSums:
+        cfg = self.plan.config.train
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(state.step, cfg)
+        sums = LossSums()
+        timer.start()
+        tokens = 0
+        for micro in range(cfg.grad_accum):
+            t0 = time.perf_counter()
+            batch = src.get(state.samples, cfg.batch_size).to(device)
+            timer.data += time.perf_counter() - t0
+            state.samples += cfg.batch_size
+            tokens += batch.tokens
+            with autocast(device, cfg.precision):
+                outputs = step_fn(**batch.inputs)
+                loss = self.plan.objectives.loss(outputs, batch, sums)
+            (loss / cfg.grad_accum).backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip if cfg.clip > 0 else float("inf"))
+        sums.add("grad_norm", float(norm), 1)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        timer.stop(tokens)
+        return sums
+
+    def _report(self, state: TrainState, sums: LossSums, optimizer: torch.optim.Optimizer, timer: "_Timer",
+                log: "_MetricsLog", bar: tqdm) -> None:
+        means = sums.means()
+        loss = sum(v for k, v in means.items() if k != "grad_norm")
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{timer.rate:,.0f}", refresh=False)
+        if state.step % self.plan.config.train.log_every == 0 or state.step == 1:
+            log.write({"step": state.step, "loss": loss, **{f"loss_{k}": v for k, v in means.items() if k != "grad_norm"},
+                       "lr": optimizer.param_groups[0]["lr"], "grad_norm": means.get("grad_norm", 0.0),
+                       "tokens_per_s": timer.rate, "elapsed": timer.total})
+
+    def _eval(self, model: torch.nn.Module, src: BatchSource, device: torch.device, state: TrainState,
+              log: "_MetricsLog") -> dict[str, float]:
+        cfg = self.plan.config.train
+        means = evaluate(model, self.plan.objectives, val_batches(src, cfg), device, cfg.precision).means()
+        val = sum(means.values())
+        out = {"val_loss": val, **{f"val_{k}": v for k, v in means.items()}}
+        if "lm" in means:
+            out["val_ppl"] = perplexity(means["lm"])
+        if state.best_val is None or val < state.best_val:
+            state.best_val, state.stale_evals = val, 0
+        else:
+            state.stale_evals += 1
+        log.write({"step": state.step, **out})
+        return out
+
+    def _save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        checkpoint.save(self.run_dir, state, model, optimizer, self.plan.spec_json(), self.tok.tok.to_str(),
+                        self.plan.config.train.keep)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.total = self.data = 0.0
+        self.rate = 0.0
+        self.last_tokens = 0
+        self._t = 0.0
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def stop(self, tokens: int) -> None:
+        dt = time.perf_counter() - self._t
+        self.total += dt
+        self.last_tokens = tokens
+        self.rate = 0.9 * self.rate + 0.1 * tokens / dt if self.rate else tokens / dt
+
+
+class _MetricsLog:
+    """`metrics.jsonl`, one line per logging step; on resume, lines past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, resume_step: int):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kept: list[str] = []
+        if resume_step and path.exists():
+            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
+        path.write_text("".join(line + "\n" for line in kept))
+        self.fh = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.fh.write(json.dumps(record) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()

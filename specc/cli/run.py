@@ -1,0 +1,54 @@
+"""Runtime verbs: train, eval, generate."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="pretrain a spec's model with its declared objectives and data")
+    p.add_argument("spec")
+    p.add_argument("--out", help="run directory (default runs/<spec name>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last complete checkpoint")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="held-out loss and perplexity of a run's latest checkpoint")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("generate", help="sample text from a trained causal LM or encoder-decoder")
+    p.add_argument("run")
+    p.add_argument("--prompt", default="")
+    p.add_argument("--max-new-tokens", type=int, default=60)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy decoding")
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_generate)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from runtime.jobs import train
+
+    train(args.spec, args.out, args.resume, args.sets, args.search_paths, quiet=args.quiet)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from runtime.jobs import evaluate_run
+
+    evaluate_run(args.run, as_json=args.json)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from runtime.generate import Sampling
+    from runtime.jobs import generate
+
+    generate(args.run, args.prompt, Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed))
+    return 0
