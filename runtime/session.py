@@ -45,9 +45,21 @@ def plan_from_spec(path: str | os.PathLike[str], sets: Sequence[str] = (), searc
 
 
 def plan(spec: ModelSpec, base: Path) -> Plan:
+    """Graph, runtime config and objectives of a spec; every section's mistakes reported together."""
     graph = build_graph(spec)
-    config = load_run_config(spec)
-    objectives = resolve_objectives(spec, graph)
+    found: list[Diagnostic] = []
+    config = objectives = None
+    try:
+        config = load_run_config(spec)
+    except SpecError as err:
+        found += err.diagnostics
+    try:
+        objectives = resolve_objectives(spec, graph)
+    except SpecError as err:
+        found += err.diagnostics
+    if found:
+        raise SpecError(found)
+    assert config is not None and objectives is not None
     return Plan(spec, graph, config, objectives, base)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +40,12 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    load_graph_args(args)
+    graph = load_graph_args(args)
+    if graph.spec.sections:
+        # The runtime sections ([train], [objective], ...) are checked against the architecture too.
+        from runtime.session import plan
+
+        plan(graph.spec, Path(args.spec).resolve().parent)
     return 0
 
 
