@@ -72,6 +72,14 @@ class Attention(Initialisable):
         self.o = Linear(self.h * self.hd, p.d_model, p.bias, p.out_init_std if p.out_init_std is not None else p.init_std)
         self.scale = p.scale if p.scale is not None else self.hd**-0.5
 
+    def extra_repr(self) -> str:
+        p = self.p
+        parts = [f"heads={p.heads}", f"head_dim={self.hd}"]
+        parts += [f"kv_heads={p.n_kv}"] if p.n_kv != p.heads else []
+        parts += ["cross"] if p.cross else ["causal"] if p.causal else []
+        parts += [f"position={p.position}"] if p.position != "none" else []
+        return ", ".join(parts)
+
     def forward(
         self,
         x: torch.Tensor,

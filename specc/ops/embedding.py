@@ -28,6 +28,9 @@ class Embedding(Initialisable):
         self.weight = nn.Parameter(torch.empty(p.vocab, p.dim))
         self.scale, self.init_std = p.scale, p.init_std
 
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]} × {self.weight.shape[1]}" + (f", scale={self.scale:g}" if self.scale != 1.0 else "")
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = F.embedding(ids, self.weight)  # (B, T, D)
         return x if self.scale == 1.0 else x * self.scale

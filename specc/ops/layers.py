@@ -23,6 +23,9 @@ class Linear(Initialisable):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
 
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[1]} → {self.weight.shape[0]}, bias={self.bias is not None}"
+
     def initialize(self, std: float, gen: torch.Generator) -> None:
         normal_(self.weight, self.init_std if self.init_std is not None else std, gen)
         if self.bias is not None:
@@ -39,6 +42,9 @@ class LayerNorm(Initialisable):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, self.shape, self.weight, self.bias, self.eps)
 
+    def extra_repr(self) -> str:
+        return f"{self.shape[0]}, eps={self.eps}, bias={self.bias is not None}"
+
     def initialize(self, std: float, gen: torch.Generator) -> None:
         fill_(self.weight, 1.0)
         if self.bias is not None:
@@ -52,6 +58,9 @@ class RMSNorm(Initialisable):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(dim))
         self.eps = eps
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         variance = x.float().pow(2).mean(-1, keepdim=True)
