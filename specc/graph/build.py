@@ -316,7 +316,7 @@ class _Builder:
         values: dict[str, Any] = {}
         reported = len(self.diags.items)
         for key, value in spec.op_params().items():
-            if isinstance(value, str) and key in fields and not _takes_text(fields[key].annotation):
+            if isinstance(value, (str, int, float)) and key in fields and not _takes_text(fields[key].annotation):
                 value = number(value, scope.params, self.raw, path + (key,), self.diags, None)
             values[key] = value
         if len(self.diags.items) > reported:

@@ -15,7 +15,7 @@ FORMAT_VERSION = 1
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)  # `true` is not the integer 1
 
 
 class OverrideSpec(Strict):
@@ -28,7 +28,7 @@ class OverrideSpec(Strict):
 class NodeSpec(BaseModel):
     """One node: an op (its params are the extra keys) or an instance of a block."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
 
     op: str | None = None
     block: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -9,7 +10,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
-from specc.expr import ExprError, Number, evaluate, names_in
+from specc.expr import MAX_INT, ExprError, Number, evaluate, names_in
 from specc.ops.base import Dim
 from specc.raw import RawSpec
 from specc.schema.model import FORMAT_VERSION, RUNTIME_SECTIONS, BlockSpec, NodeSpec, SpecDoc
@@ -151,13 +152,22 @@ def number(value: Any, scope: Mapping[str, Number], raw: RawSpec, path: tuple, d
         try:
             value = evaluate(value, scope)
         except ExprError as err:
+            hint = err.hint or ("a quoted value is an expression over the spec's params" if err.code == "E023" else None)
             diags.error(err.code, f"in '{'.'.join(map(str, path))}': {err.message}", _within(raw.value_span(path), value, err),
-                        err.hint)
+                        hint)
             return 0
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not _in_range(value):
+        diags.error("E021", f"'{'.'.join(map(str, path))}' is out of range: {value!r}", raw.value_span(path),
+                    "numbers must be finite and smaller than 2**63")
+        return 0
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         diags.error("E014", f"'{'.'.join(map(str, path))}' must be an integer, got {value!r}", raw.value_span(path))
         return 0
     return value
+
+
+def _in_range(value: int | float) -> bool:
+    return abs(value) <= MAX_INT if isinstance(value, int) else math.isfinite(value)
 
 
 def _within(span: Span | None, text: str, err: ExprError) -> Span | None:
