@@ -7,7 +7,7 @@ use the tiny specs' parameters; full-size ones the published configurations.
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,6 +19,11 @@ from torch import nn
 import specc
 from specc.compiler import SpecModel
 from specc.hf import WeightMapError, convert_state_dict, detect_architecture, load_hf_state_dict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 transformers = pytest.importorskip("transformers")
 
@@ -165,13 +170,22 @@ def test_gpt2_parity_on_right_padded_batch(gpt2: Pair) -> None:
     assert max_diff(ours[keep], gpt2.hf(input_ids=ids, attention_mask=mask).logits[keep]) <= TOL
 
 
+CAUSAL = {  # spec → (the decoder's input, other inputs)
+    "gpt-tiny.toml": ("tokens", {}),
+    "t5-tiny.toml": ("tgt", {"src": torch.arange(10).view(1, 10).repeat(2, 1)}),
+    "transformer-tiny.toml": ("tgt", {"src": torch.arange(10).view(1, 10).repeat(2, 1)}),
+}
+
+
+@pytest.mark.parametrize("spec", CAUSAL)
 @torch.no_grad()
-def test_gpt2_is_causal() -> None:
-    model = specc.compile_file(SPECS / "gpt-tiny.toml").eval()
+def test_decoder_is_causal(spec: str) -> None:
+    model = specc.compile_file(SPECS / spec).eval()
+    name, others = CAUSAL[spec]
     ids, _ = padded_batch(2048, length=16)
     changed = ids.clone()
     changed[:, 10] = (changed[:, 10] + 1) % 2048
-    before, after = model(tokens=ids)["logits"], model(tokens=changed)["logits"]
+    before, after = model(**{name: ids}, **others)["logits"], model(**{name: changed}, **others)["logits"]
     assert torch.equal(before[:, :10], after[:, :10])  # the past never sees the future
     assert max_diff(before[:, 10:], after[:, 10:]) > 1e-3  # and the changed token does matter
 
