@@ -10,6 +10,7 @@ After changing a message on purpose, rewrite the expected files with
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -32,6 +33,7 @@ def _argv(name: str) -> list[str]:
     return ["check", str(CORPUS / name), *extra]
 
 
+@functools.lru_cache(maxsize=None)  # the corpus does not change during a run
 def _run(name: str) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of `specc check` on a corpus file, run in-process from the repo root."""
     out, err = io.StringIO(), io.StringIO()
