@@ -15,7 +15,6 @@ import torch
 
 from runtime.data import TokenStore
 from runtime.errors import UserError
-from runtime.objectives.base import Batch
 from runtime.tokenizer import Specials
 
 
@@ -63,3 +62,8 @@ class Packed:
         rows = [self.store.window(self.window_index(k) * self.seq_len, self.seq_len + 1) for k in range(first, first + size)]
         data = torch.from_numpy(np.stack(rows))  # (B, T + 1)
         return Batch({"tokens": data[:, :-1].contiguous()}, {"labels": data[:, 1:].contiguous()}, size * self.seq_len)
+
+
+# Last, not first: objectives define their own layouts (MLM's "bert", NSP's "pairs", ...) and
+# register them here on import, so this module must be complete before they load.
+from runtime.objectives.base import Batch  # noqa: E402

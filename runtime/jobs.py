@@ -16,6 +16,7 @@ from runtime.data import token_store
 from runtime.errors import UserError
 from runtime.generate import Sampling, generate_causal, generate_seq2seq
 from runtime.loop import BatchSource, evaluate, perplexity, pick_device, unigram_loss, val_batches
+from runtime.objectives import is_loss
 from runtime.plot import write_loss_curve
 from runtime.session import Plan, load_run, plan_from_checkpoint, plan_from_spec, tokenizer_for
 from runtime.tokenizer import TextTokenizer
@@ -93,7 +94,7 @@ def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool
     src = BatchSource(plan.objectives, store, tok, cfg.seq_len, cfg.seed + 7919)
     device = next(model.parameters()).device
     means = evaluate(model, plan.objectives, val_batches(src, cfg), device, cfg.precision).means()
-    out = {"val_loss": sum(means.values()), **{f"val_{k}": v for k, v in means.items()}}
+    out = {"val_loss": sum(v for k, v in means.items() if is_loss(k)), **{f"val_{k}": v for k, v in means.items()}}
     if "lm" in means:
         out["val_ppl"] = perplexity(means["lm"])
     say(json.dumps(out) if as_json else "  ".join(f"{k} {v:.4f}" for k, v in out.items()))

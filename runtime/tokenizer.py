@@ -6,6 +6,7 @@ tokens, cached by a hash of (corpus, settings), and saved with every run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -35,6 +36,9 @@ class Specials:
     mask: int
     unk: int | None
     sentinels: tuple[int, ...]
+    # Token classes the objectives cut text by (MLM whole words, NSP segments, BART sentences).
+    continuations: frozenset[int] = frozenset()  # pieces inside a word: WordPiece "##x", BPE without a leading space
+    sentence_ends: frozenset[int] = frozenset()  # tokens that decode to ".", "!", "?" or a newline
 
     def all(self) -> set[int]:
         ids = {self.pad, self.eos, self.cls, self.sep, self.mask, *self.sentinels}
@@ -91,8 +95,37 @@ def _specials(tok: Tokenizer) -> Specials:
     if pad is None or eos is None or mask is None:
         raise ValueError("tokenizer lacks a pad, end-of-sequence or mask token")
     sentinels = sorted((i for t, i in vocab.items() if t.startswith("<extra_id_")), key=lambda i: int(tok.id_to_token(i)[10:-1]))
-    return Specials(pad=pad, eos=eos, cls=first("[CLS]", "<|endoftext|>", "</s>") or eos, sep=first("[SEP]", "<|endoftext|>", "</s>") or eos,
-                    mask=mask, unk=first("<unk>", "[UNK]"), sentinels=tuple(sentinels))
+    specials = Specials(pad=pad, eos=eos, cls=first("[CLS]", "<|endoftext|>", "</s>") or eos,
+                        sep=first("[SEP]", "<|endoftext|>", "</s>") or eos, mask=mask, unk=first("<unk>", "[UNK]"),
+                        sentinels=tuple(sentinels))
+    continuations, sentence_ends = _token_classes(tok, specials.all())
+    return dataclasses.replace(specials, continuations=continuations, sentence_ends=sentence_ends)
+
+
+_WORD_START = ("\u0120", "\u010a", "\u0109", "\u2581", "\n")  # byte-level space, newline, tab; metaspace; newline
+
+
+def _token_classes(tok: Tokenizer, special: set[int]) -> tuple[frozenset[int], frozenset[int]]:
+    """Word-continuation pieces and sentence-ending tokens, from the token strings.
+
+    A WordPiece piece continues a word when it starts with "##"; a byte-level BPE or
+    Unigram token starts a word when it starts with a (byte-level or metaspace) space
+    or newline. A token ends a sentence when it decodes to ".", "!" or "?" (with any
+    whitespace around it), or to whitespace holding a newline.
+    """
+    size = tok.get_vocab_size()
+    strings = [tok.id_to_token(i) or "" for i in range(size)]
+    if isinstance(tok.model, models.WordPiece):
+        prefix = tok.model.continuing_subword_prefix
+        cont = {i for i, s in enumerate(strings) if s.startswith(prefix)}
+    else:
+        cont = {i for i, s in enumerate(strings) if not s.startswith(_WORD_START)}
+    ends = set()
+    for i, text in enumerate(tok.decode_batch([[i] for i in range(size)], skip_special_tokens=False)):
+        core = text.strip()
+        if core in (".", "!", "?") or (not core and "\n" in text):
+            ends.add(i)
+    return frozenset(cont - special), frozenset(ends - special)
 
 
 def cache_dir() -> Path:

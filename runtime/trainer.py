@@ -24,7 +24,7 @@ from runtime import checkpoint
 from runtime.checkpoint import TrainState
 from runtime.errors import UserError
 from runtime.loop import BatchSource, autocast, evaluate, perplexity, pick_device, val_batches
-from runtime.objectives import LossSums
+from runtime.objectives import LossSums, is_loss
 from runtime.optim import lr_at, make_optimizer
 from runtime.session import Plan
 from runtime.tokenizer import TextTokenizer
@@ -140,11 +140,12 @@ class Trainer:
     def _report(self, state: TrainState, sums: LossSums, optimizer: torch.optim.Optimizer, timer: "_Timer",
                 log: "_MetricsLog", bar: tqdm) -> None:
         means = sums.means()
-        loss = sum(v for k, v in means.items() if k != "grad_norm")
+        loss = sum(v for k, v in means.items() if is_loss(k))
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{timer.rate:,.0f}", refresh=False)
         if state.step % self.plan.config.train.log_every == 0 or state.step == 1:
-            log.write({"step": state.step, "loss": loss, **{f"loss_{k}": v for k, v in means.items() if k != "grad_norm"},
+            log.write({"step": state.step, "loss": loss, **{f"loss_{k}" if is_loss(k) else k: v for k, v in means.items()
+                                                           if k != "grad_norm"},
                        "lr": optimizer.param_groups[0]["lr"], "grad_norm": means.get("grad_norm", 0.0),
                        "tokens_per_s": timer.rate, "elapsed": timer.total})
 
@@ -152,7 +153,7 @@ class Trainer:
               log: "_MetricsLog") -> dict[str, float]:
         cfg = self.plan.config.train
         means = evaluate(model, self.plan.objectives, val_batches(src, cfg), device, cfg.precision).means()
-        val = sum(means.values())
+        val = sum(v for k, v in means.items() if is_loss(k))
         out = {"val_loss": val, **{f"val_{k}": v for k, v in means.items()}}
         if "lm" in means:
             out["val_ppl"] = perplexity(means["lm"])

@@ -14,10 +14,10 @@ from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.schema.errors import diagnostics_from
 from runtime.objectives import causal_lm  # noqa: F401  (registration)
-from runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveParams, ObjectiveRecord
+from runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveParams, ObjectiveRecord, is_loss
 from runtime.tokenizer import Specials
 
-__all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "resolve_objectives"]
+__all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "is_loss", "resolve_objectives"]
 
 
 def _load_optional() -> None:

@@ -57,6 +57,14 @@ class LossSums:
         return {k: self.sums[k] / max(self.counts[k], 1) for k in self.sums}
 
 
+METRIC_PREFIX = "acc_"  # LossSums entries named so are metrics (accuracies), shown but never summed into the loss
+
+
+def is_loss(name: str) -> bool:
+    """Whether a `LossSums` entry counts toward the loss (not a metric, not the gradient norm)."""
+    return name != "grad_norm" and not name.startswith(METRIC_PREFIX)
+
+
 @dataclass(frozen=True)
 class ObjectiveRecord:
     name: str
@@ -94,3 +102,16 @@ def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, sums: LossSums
 
 def attention_nodes(graph: LayerGraph) -> list[tuple[str, Any]]:
     return [(n.name, n.params) for n in graph.nodes.values() if n.op == "attention"]
+
+
+def needs_encoder_decoder(what: str, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """A diagnostic unless the model has a decoder attending to an encoder (cross-attention)."""
+    if any(a.cross for _, a in attention_nodes(graph)):
+        return []
+    return [Diagnostic("E067", f"{what} needs an encoder-decoder, but the model has no cross-attention", span,
+                       "use a spec with a decoder that attends to an encoder (e.g. t5-tiny.toml), or the causal_lm / mlm objective")]
+
+
+def member(tokens: np.ndarray, ids: frozenset[int] | set[int]) -> np.ndarray:
+    """Boolean array: which entries of `tokens` are in `ids`."""
+    return np.isin(tokens, np.fromiter(ids, dtype=np.int64, count=len(ids)))
