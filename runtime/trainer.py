@@ -105,9 +105,10 @@ class Trainer:
         if ckpt is None:
             raise UserError(f"--resume: no complete checkpoint in {self.run_dir}")
         state = checkpoint.load_state(ckpt)
-        if state.arch_hash != arch:
-            raise UserError(f"--resume: {ckpt} was trained with architecture {state.arch_hash}, this spec is {arch}; "
-                            "resuming onto a different architecture is refused (see `specc diff`)")
+        if state.arch_hash != arch:  # refused with the semantic diff, unless only the hash's definition changed
+            from runtime.lineage import check_resume
+
+            check_resume(ckpt, self.plan.graph, state.arch_hash)
         checkpoint.load_weights(ckpt, model)
         checkpoint.load_training(ckpt, optimizer)
         return state

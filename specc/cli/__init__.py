@@ -34,7 +34,7 @@ def _runtime_modules() -> list:
     import importlib
 
     found = []
-    for name in ("specc.cli.run",):
+    for name in ("specc.cli.run", "specc.cli.versioning"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as err:

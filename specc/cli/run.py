@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from specc.cli.common import UserError
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="pretrain a spec's model with its declared objectives and data")
@@ -14,6 +16,10 @@ def register(sub: Any) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--warm-start", metavar="CHECKPOINT", help="start from a checkpoint of another architecture: load "
+                   "what fits (see `specc diff`), then train into --out")
+    p.add_argument("--map", dest="mapping", action="append", default=[], metavar="NEW=OLD",
+                   help="with --warm-start: fill layers from other layers, e.g. h.6:12=h.0:6 (repeatable)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="held-out loss and perplexity of a run's latest checkpoint")
@@ -35,7 +41,17 @@ def register(sub: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from runtime.jobs import train
 
-    train(args.spec, args.out, args.resume, args.sets, args.search_paths, quiet=args.quiet)
+    resume = args.resume
+    if args.warm_start:
+        from runtime.warm_start import warm_start
+
+        if args.resume or not args.out:
+            raise UserError("--warm-start trains into a new run folder: give --out DIR, and no --resume")
+        print(warm_start(args.warm_start, args.spec, args.out, args.sets, args.search_paths, args.mapping).report())
+        resume = args.out
+    elif args.mapping:
+        raise UserError("--map applies only with --warm-start")
+    train(args.spec, args.out, resume, args.sets, args.search_paths, quiet=args.quiet)
     return 0
 
 

@@ -157,9 +157,10 @@ def compat_phrase(compat: Compat) -> str:
         return f"no tensor of {source} loads as is"
     if not any(t.fit != "loads" for t in compat.tensors):
         return f"every tensor of {source} loads as is"
-    shown = ", ".join(loads[:5]) + (f" and {len(loads) - 5} more" if len(loads) > 5 else "")
-    tail = [f"{compat.count(f)} {word}" for f, word in (("reshaped", "change shape"), ("new", "new"), ("dropped", "dropped"))
+    shown = loads[:5] + ([f"{len(loads) - 5} more"] if len(loads) > 5 else [])
+    tail = [f"{compat.count(f)} {word}" for f, word in (("reshaped", "change shape"), ("new", "are new"), ("dropped", "unused"))
             if compat.count(f)]
     if not loads:
-        return f"{compat.count('loads')} tensors of {source} load as is, no part whole ({', '.join(tail)})"
-    return f"{shown} of {source} still load ({', '.join(tail)})"
+        return f"{compat.count('loads')} tensors of {source} load as is ({', '.join(tail)})"
+    joined = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"{joined} still load from {source} ({', '.join(tail)})"

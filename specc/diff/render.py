@@ -12,7 +12,7 @@ from specc.diff.types import Compat, SpecDiff, ValueChange
 
 _MARK = {"added": "+", "removed": "-", "changed": "~", "same": " "}
 _COLOUR = {"+": "32", "-": "31", "~": "33", "!": "1"}
-_FIT = {"loads": "loads as is", "reshaped": "changes shape", "new": "new in B", "dropped": "dropped"}
+_FIT = {"loads": "loads as is", "reshaped": "changes shape", "new": "new", "dropped": "unused"}
 
 
 def to_json(diff: SpecDiff) -> str:
@@ -73,7 +73,7 @@ def _value_lines(changes: list[ValueChange], paint: Callable[[str, str], str]) -
             text = _short(c.new if c.status == "added" else c.old)
         expr = f"  = {c.expr}" if c.expr else ""
         where = c.new_at or c.old_at
-        lines.append(paint(mark, f"  {mark} {c.path.ljust(width)}  {text}{expr}") + (f"  ({where})" if where else ""))
+        lines.append(paint(mark, f"  {mark} {c.path.ljust(width)}  {text}{expr}") + (f"  @ {where}" if where else ""))
     return lines
 
 

@@ -41,11 +41,17 @@ def parse(
     path: str | os.PathLike[str],
     sets: Sequence[str] = (),
     search_paths: Sequence[str | os.PathLike[str]] = (),
+    text: str | None = None,
 ) -> RawSpec:
-    """Read `path`, follow `extends`, apply `--set key.path=value` overrides."""
+    """Read `path`, follow `extends`, apply `--set key.path=value` overrides.
+
+    With `text`, that is the spec's content as if it were written at `path`
+    (an old revision git hands over in a temporary file: its `extends` still
+    resolve next to `path`).
+    """
     file = Path(path)
     roots = [file.resolve().parent] + [Path(p).resolve() for p in search_paths]
-    return apply_cli_sets(_load_chain(file, roots, []), sets)
+    return apply_cli_sets(_load_chain(file, roots, [], text), sets)
 
 
 def apply_cli_sets(raw: RawSpec, sets: Sequence[str]) -> RawSpec:
@@ -80,8 +86,8 @@ def read_source(file: Path) -> str:
         raise SpecError([Diagnostic("E001", "spec file is not valid UTF-8", Span(name, line, col))]) from None
 
 
-def _load_chain(file: Path, roots: list[Path], seen: list[Path]) -> RawSpec:
-    raw = parse_text(read_source(file), str(file))
+def _load_chain(file: Path, roots: list[Path], seen: list[Path], text: str | None = None) -> RawSpec:
+    raw = parse_text(read_source(file) if text is None else text, str(file))
     base_ref = raw.data.pop("extends", None)
     if base_ref is None:
         return raw
