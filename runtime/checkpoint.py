@@ -15,7 +15,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from safetensors import SafetensorError
@@ -38,8 +38,9 @@ class TrainState:
 
 
 def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-         spec_json: str, tokenizer_json: str, keep: int) -> Path:
-    """Write a checkpoint atomically (temp dir, fsync, rename, marker); keep the last `keep`."""
+         spec_json: str, tokenizer_json: str, keep: int, extras: Mapping[str, str] | None = None) -> Path:
+    """Write a checkpoint atomically (temp dir, fsync, rename, marker); keep the last `keep`.
+    `extras` are further text files (name → content) it carries, e.g. a task's label set."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:08d}"
@@ -55,6 +56,8 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
     (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
     (tmp / "spec.json").write_text(spec_json)
     (tmp / "tokenizer.json").write_text(tokenizer_json)
+    for name, text in (extras or {}).items():
+        (tmp / name).write_text(text)
     for f in tmp.iterdir():
         _fsync(f)
     (tmp / MARKER).write_text(str(state.step))

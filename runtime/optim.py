@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -12,23 +13,35 @@ from specc.ops.embedding import Embedding, LearnedPositions, RelativeBias
 from specc.ops.layers import LayerNorm, RMSNorm
 
 
-def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
-    """Two groups: decayed, and excluded (biases, norms, embeddings as declared in no_decay)."""
+def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> list[dict]:
+    """Decayed and excluded (biases, norms, embeddings as declared in no_decay) parameters, and
+    with `scales` (learning-rate multiplier per parameter name) one such pair per multiplier;
+    a multiplier of 0 freezes the parameter (it is left out and stops needing gradients)."""
     kinds: dict[int, str] = {}
     for module in model.modules():
         kind = "norm" if isinstance(module, (LayerNorm, RMSNorm)) else \
             "embedding" if isinstance(module, (Embedding, LearnedPositions, RelativeBias)) else None
         for name, p in module.named_parameters(recurse=False):
             kinds.setdefault(id(p), kind or ("bias" if name == "bias" else "weight"))
-    decay, no_decay = [], []
-    for p in model.parameters():  # unique parameters, in a stable order
-        (no_decay if kinds.get(id(p)) in cfg.no_decay else decay).append(p)
-    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if scales is None:
+        decay, no_decay = [], []
+        for p in model.parameters():  # unique parameters, in a stable order
+            (no_decay if kinds.get(id(p)) in cfg.no_decay else decay).append(p)
+        return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():  # unique parameters, in a stable order
+        scale = scales.get(name, 1.0)
+        if scale == 0:
+            p.requires_grad_(False)
+            continue
+        groups.setdefault((scale, kinds.get(id(p)) not in cfg.no_decay), []).append(p)
+    return [{"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0, "lr_scale": scale}
+            for (scale, decays), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> torch.optim.Optimizer:
     # The fused kernel is several times faster than the per-tensor loop, on CPU too.
-    return torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
+    return torch.optim.AdamW(param_groups(model, cfg, scales), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

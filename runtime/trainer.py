@@ -23,12 +23,13 @@ from specc.compiler import compile_model
 from runtime import checkpoint
 from runtime.checkpoint import TrainState
 from runtime.errors import UserError
-from runtime.loop import BatchSource, autocast, evaluate, perplexity, pick_device, val_batches
+from runtime.loop import autocast, pick_device
 from runtime.objectives import LossSums, is_loss
 from runtime.optim import lr_at, make_optimizer
 from runtime.session import Plan
 from runtime.tokenizer import TextTokenizer
 from runtime.data import TokenStore
+from runtime.workload import Pretraining, Workload
 
 
 @dataclass
@@ -48,22 +49,24 @@ class Trainer:
     plan: Plan
     run_dir: Path
     tok: TextTokenizer
-    train_store: TokenStore
-    val_store: TokenStore
+    train_store: TokenStore | None = None  # pretraining data, when no `workload` is given
+    val_store: TokenStore | None = None
     resume: bool = False
     quiet: bool = False
     on_step: Callable[[int], None] | None = None  # test hook: called after each optimizer step
+    workload: Workload | None = None  # what to train on; default: the plan's objectives over the stores
 
     def run(self) -> TrainResult:
         cfg = self.plan.config.train
         device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
+        work = self.workload or self._pretraining()
         model = compile_model(self.plan.graph, device)
-        optimizer = make_optimizer(model, cfg)
+        if not self.resume:
+            work.start(model)
+        optimizer = make_optimizer(model, cfg, work.lr_scales(model))
         state = self._start(model, optimizer)
         step_fn = torch.compile(model) if cfg.compile else model
-        train_src = BatchSource(self.plan.objectives, self.train_store, self.tok, cfg.seq_len, cfg.seed)
-        val_src = BatchSource(self.plan.objectives, self.val_store, self.tok, cfg.seq_len, cfg.seed + 7919)
         log = _MetricsLog(self.run_dir / "metrics.jsonl", state.step)
         model.train()
         bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet, dynamic_ncols=True, desc="train")
@@ -71,23 +74,23 @@ class Trainer:
         result = TrainResult(self.run_dir, state.step, 0, 0.0)
         try:
             while state.step < cfg.steps:
-                sums = self._step(step_fn, model, optimizer, train_src, state, device, timer)
+                sums = self._step(step_fn, model, optimizer, work, state, device, timer)
                 state.step += 1
                 result.tokens += timer.last_tokens
                 self._report(state, sums, optimizer, timer, log, bar)
                 if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
-                    result.val = self._eval(model, val_src, device, state, log)
+                    result.val = self._eval(model, work, device, state, log)
                     if cfg.early_stopping and state.stale_evals >= cfg.early_stopping:
                         result.stopped_early = True
                 if state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early:
-                    self._save(state, model, optimizer)
+                    self._save(state, model, optimizer, work)
                 if self.on_step is not None:
                     self.on_step(state.step)
                 if result.stopped_early:
                     break
         except KeyboardInterrupt:
             bar.close()
-            self._save(state, model, optimizer)
+            self._save(state, model, optimizer, work)
             raise
         bar.close()
         result.steps, result.seconds = state.step, timer.total
@@ -97,6 +100,10 @@ class Trainer:
         return result
 
     # -- pieces of the loop -------------------------------------------------------
+    def _pretraining(self) -> Pretraining:
+        assert self.train_store is not None and self.val_store is not None, "Trainer needs a workload or token stores"
+        return Pretraining(self.plan.objectives, self.tok, self.train_store, self.val_store, self.plan.config.train)
+
     def _start(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
         arch, rt = architecture_hash(self.plan.spec), runtime_hash(self.plan.spec)
         if not self.resume:
@@ -113,23 +120,23 @@ class Trainer:
         checkpoint.load_training(ckpt, optimizer)
         return state
 
-    def _step(self, step_fn: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, src: BatchSource,
+    def _step(self, step_fn: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, work: Workload,
               state: TrainState, device: torch.device, timer: "_Timer") -> LossSums:
         cfg = self.plan.config.train
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(state.step, cfg)
+            group["lr"] = lr_at(state.step, cfg) * group.get("lr_scale", 1.0)
         sums = LossSums()
         timer.start()
         tokens = 0
         for micro in range(cfg.grad_accum):
             t0 = time.perf_counter()
-            batch = src.get(state.samples, cfg.batch_size).to(device)
+            batch = work.batch(state.samples, cfg.batch_size).to(device)
             timer.data += time.perf_counter() - t0
             state.samples += cfg.batch_size
             tokens += batch.tokens
             with autocast(device, cfg.precision):
                 outputs = step_fn(**batch.inputs)
-                loss = self.plan.objectives.loss(outputs, batch, sums)
+                loss = work.loss(outputs, batch, sums)
             (loss / cfg.grad_accum).backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip if cfg.clip > 0 else float("inf"))
         sums.add("grad_norm", float(norm), 1)
@@ -147,27 +154,23 @@ class Trainer:
         if state.step % self.plan.config.train.log_every == 0 or state.step == 1:
             log.write({"step": state.step, "loss": loss, **{f"loss_{k}" if is_loss(k) else k: v for k, v in means.items()
                                                            if k != "grad_norm"},
-                       "lr": optimizer.param_groups[0]["lr"], "grad_norm": means.get("grad_norm", 0.0),
+                       "lr": lr_at(state.step - 1, self.plan.config.train), "grad_norm": means.get("grad_norm", 0.0),
                        "tokens_per_s": timer.rate, "elapsed": timer.total})
 
-    def _eval(self, model: torch.nn.Module, src: BatchSource, device: torch.device, state: TrainState,
+    def _eval(self, model: torch.nn.Module, work: Workload, device: torch.device, state: TrainState,
               log: "_MetricsLog") -> dict[str, float]:
-        cfg = self.plan.config.train
-        means = evaluate(model, self.plan.objectives, val_batches(src, cfg), device, cfg.precision).means()
-        val = sum(v for k, v in means.items() if is_loss(k))
-        out = {"val_loss": val, **{f"val_{k}": v for k, v in means.items()}}
-        if "lm" in means:
-            out["val_ppl"] = perplexity(means["lm"])
-        if state.best_val is None or val < state.best_val:
+        out = work.evaluate(model, device, self.plan.config.train)
+        val = out[work.monitor]
+        if state.best_val is None or (val > state.best_val if work.higher_is_better else val < state.best_val):
             state.best_val, state.stale_evals = val, 0
         else:
             state.stale_evals += 1
         log.write({"step": state.step, **out})
         return out
 
-    def _save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def _save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, work: Workload) -> None:
         checkpoint.save(self.run_dir, state, model, optimizer, self.plan.spec_json(), self.tok.tok.to_str(),
-                        self.plan.config.train.keep)
+                        self.plan.config.train.keep, extras=work.files())
 
 
 class _Timer:
