@@ -67,7 +67,7 @@ def warm_start(source: str | os.PathLike[str], spec_path: str | os.PathLike[str]
     model = compile_model(graph)
     old = lineage.stored_graph(src)
     _, in_file = lineage.stored_tensors(src, old)
-    _load_fitting(model, src / "model.safetensors", diff.compat, in_file)
+    load_fitting(model, src / "model.safetensors", diff.compat, in_file)
     torch.manual_seed(config.train.seed)
     optimizer = make_optimizer(model, config.train)
     state = TrainState(arch_hash=architecture_hash(graph), runtime_hash=runtime_hash(spec),
@@ -82,7 +82,7 @@ def warm_start(source: str | os.PathLike[str], spec_path: str | os.PathLike[str]
     return WarmStart(src, saved, diff)
 
 
-def _load_fitting(model: torch.nn.Module, path: Path, compat: Compat, in_file: dict[str, str]) -> None:
+def load_fitting(model: torch.nn.Module, path: Path, compat: Compat, in_file: dict[str, str]) -> None:
     """Copy every tensor the table marks "loads" from the file into the model."""
     with safe_open(str(path), "pt") as f, torch.no_grad():
         for t in compat.tensors:

@@ -61,6 +61,8 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, help="new run folder")
     p.add_argument("--map", dest="mapping", action="append", default=[], metavar="NEW=OLD",
                    help="fill layers from other layers, e.g. h.6:12=h.0:6 to grow 6 → 12 layers (repeatable)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the new spec (repeatable)")
     _spec_options(p)
     p.set_defaults(handler=cmd_warm_start)
 
@@ -225,7 +227,8 @@ def _plain(old_path: str, new_path: str, old: str, new: str) -> None:
 def cmd_warm_start(args: argparse.Namespace) -> int:
     from runtime.warm_start import warm_start
 
-    done = warm_start(args.checkpoint, args.spec, args.out, (), args.search_paths, args.mapping)
+    done = warm_start(args.checkpoint, args.spec, args.out, args.sets, args.search_paths, args.mapping)
     print(done.report())
-    print(f"continue training with: specc train {args.spec} --resume {args.out}")
+    sets = "".join(f" --set {s}" for s in args.sets)
+    print(f"continue training with: specc train {args.spec} --resume {args.out}{sets}")
     return 0

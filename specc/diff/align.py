@@ -61,14 +61,44 @@ def group_outputs(graph: LayerGraph) -> dict[str, str]:
 
 
 def align(old: Sequence[str], new: Sequence[str]) -> list[tuple[int | None, int | None]]:
-    """Pairs (old index, new index); None on one side is an insertion or a deletion."""
+    """Pairs (old index, new index); None on one side is an insertion or a deletion.
+
+    The fewest edits, where a changed layer, an inserted one and a removed one
+    each cost one: a run of changed layers stays a run of changes, one inserted
+    layer is one insertion, and among equally short alignments insertions and
+    removals go last.
+    """
+    n, m = len(old), len(new)
+    if n * m > 400_000:  # thousands of layers on both sides: a matcher instead of the quadratic table
+        return _matched(old, new)
+    # cost[i][j]: edits to turn old[i:] into new[j:]
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n, -1, -1):
+        for j in range(m, -1, -1):
+            if i == n or j == m:
+                cost[i][j] = (n - i) + (m - j)
+            else:
+                cost[i][j] = min(cost[i + 1][j + 1] + (old[i] != new[j]), cost[i + 1][j] + 1, cost[i][j + 1] + 1)
+    pairs: list[tuple[int | None, int | None]] = []
+    i = j = 0
+    while i < n or j < m:
+        if i < n and j < m and cost[i][j] == cost[i + 1][j + 1] + (old[i] != new[j]):
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif i < n and cost[i][j] == cost[i + 1][j] + 1:
+            pairs.append((i, None))
+            i += 1
+        else:
+            pairs.append((None, j))
+            j += 1
+    return pairs
+
+
+def _matched(old: Sequence[str], new: Sequence[str]) -> list[tuple[int | None, int | None]]:
     pairs: list[tuple[int | None, int | None]] = []
     matcher = difflib.SequenceMatcher(None, list(old), list(new), autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            pairs += list(zip(range(i1, i2), range(j1, j2)))
-            continue
-        common = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        common = min(i2 - i1, j2 - j1) if tag in ("equal", "replace") else 0
         pairs += list(zip(range(i1, i1 + common), range(j1, j1 + common)))
         pairs += [(i, None) for i in range(i1 + common, i2)]
         pairs += [(None, j) for j in range(j1 + common, j2)]
