@@ -169,8 +169,10 @@ class Trainer:
         return out
 
     def _save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, work: Workload) -> None:
+        from runtime import lineage
+
         checkpoint.save(self.run_dir, state, model, optimizer, self.plan.spec_json(), self.tok.tok.to_str(),
-                        self.plan.config.train.keep, extras=work.files())
+                        self.plan.config.train.keep, extras={**work.files(), **lineage.files(self.plan.graph, self.run_dir)})
 
 
 class _Timer:

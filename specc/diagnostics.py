@@ -127,15 +127,17 @@ def _source_for(span: Span | None, sources: dict[str, str] | None) -> str | None
 def _snippet(span: Span | None, source: str | None) -> str | None:
     if span is None or source is None or span.line <= 0:
         return None
-    lines = source.splitlines()
+    lines = source.split("\n")  # TOML's lines: str.splitlines would also split at \f, \x1c, \u2028, ...
     if span.line > len(lines):
         return None
-    text = lines[span.line - 1]
+    text = lines[span.line - 1].removesuffix("\r")
     if len(text) > 200:  # keep pathological one-line inputs readable
         start = max(0, span.col - 80)
         text, col = text[start : start + 160], span.col - start
     else:
         col = span.col
+    # One printable character per source character, so the caret stays aligned and the terminal safe.
+    text = "".join(" " if ch == "\t" else "\ufffd" if ord(ch) < 32 or 127 <= ord(ch) < 160 else ch for ch in text)
     width = max(1, (span.end_col - span.col) if span.end_col > span.col else 1)
     width = min(width, max(1, len(text) - col + 1))
     gutter = f"{span.line:>4} | "

@@ -15,14 +15,25 @@ else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
+# tomllib's time and memory grow with the square of a dotted key's length, so such keys are refused first.
+# The lookbehind makes each attempt start at a key's beginning, keeping the search linear.
+_DEEP_KEY = re.compile(r"(?<![A-Za-z0-9_-])(?:(?:[A-Za-z0-9_-]+|\"[^\"\n]*\"|'[^'\n]*')[ \t]*\.[ \t]*){%d}" % MAX_DEPTH)
+_LONG_INT = re.compile(r"[0-9][0-9_]{4000,}")
 
 
 def parse_toml(text: str, file: str) -> RawSpec:
     """Parse TOML `text` (read from `file`) into a `RawSpec`; errors are diagnostics."""
+    deep = _DEEP_KEY.search(text)
+    if deep:
+        raise SpecError([Diagnostic("E001", f"dotted key nests deeper than {MAX_DEPTH} levels", _at(text, file, deep.start()))])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError([_syntax_diagnostic(err, text, file)]) from None
+    except ValueError:  # Python refuses to convert integers of more than 4300 digits
+        long = _LONG_INT.search(text)
+        where = _at(text, file, long.start()) if long else Span(file, 1, 1)
+        raise SpecError([Diagnostic("E001", "number literal is too long", where)]) from None
     except RecursionError:
         raise SpecError([Diagnostic("E001", "TOML nesting is too deep", Span(file, 1, 1))]) from None
     if depth(data) > MAX_DEPTH:
@@ -32,6 +43,11 @@ def parse_toml(text: str, file: str) -> RawSpec:
     except RecursionError:  # pragma: no cover - tomllib fails first on such input
         raise SpecError([Diagnostic("E001", "TOML nesting is too deep", Span(file, 1, 1))]) from None
     return RawSpec(data, spans, file, {file: text})
+
+
+def _at(text: str, file: str, offset: int) -> Span:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Span(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
 
 
 def _syntax_diagnostic(err: Exception, text: str, file: str) -> Diagnostic:
