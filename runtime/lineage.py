@@ -44,6 +44,15 @@ def record(graph: LayerGraph, parent: dict[str, Any] | None = None) -> dict[str,
     }
 
 
+def files(graph: LayerGraph, run_dir: Path) -> dict[str, str]:
+    """The lineage file of a run's next checkpoint; a warm-started run keeps naming its parent."""
+    from runtime import checkpoint
+
+    previous = checkpoint.latest(run_dir)
+    parent = read(previous).get("parent") if previous is not None else None
+    return {FILE: dumps(record(graph, parent))}
+
+
 def dumps(rec: dict[str, Any]) -> str:
     return json.dumps(rec, indent=1, ensure_ascii=False)
 
