@@ -10,6 +10,9 @@ expects: a progress bar, JSONL metrics, a loss-curve picture, a final summary.
 from __future__ import annotations
 
 import json
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +75,7 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet, dynamic_ncols=True, desc="train")
         timer = _Timer()
         result = TrainResult(self.run_dir, state.step, 0, 0.0)
-        try:
+        with _CtrlC() as ctrl_c:
             while state.step < cfg.steps:
                 sums = self._step(step_fn, model, optimizer, work, state, device, timer)
                 state.step += 1
@@ -82,16 +85,19 @@ class Trainer:
                     result.val = self._eval(model, work, device, state, log)
                     if cfg.early_stopping and state.stale_evals >= cfg.early_stopping:
                         result.stopped_early = True
-                if state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early:
+                saved = state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early
+                if saved:
                     self._save(state, model, optimizer, work)
                 if self.on_step is not None:
                     self.on_step(state.step)
+                if ctrl_c.requested:  # only here, between steps, is the state a consistent checkpoint
+                    bar.close()
+                    if not saved:
+                        self._save(state, model, optimizer, work)
+                    print(f"interrupted after step {state.step}; continue with --resume {self.run_dir}", file=sys.stderr)
+                    raise KeyboardInterrupt
                 if result.stopped_early:
                     break
-        except KeyboardInterrupt:
-            bar.close()
-            self._save(state, model, optimizer, work)
-            raise
         bar.close()
         result.steps, result.seconds = state.step, timer.total
         result.tokens_per_s = result.tokens / max(timer.total, 1e-9)
@@ -173,6 +179,30 @@ class Trainer:
 
         checkpoint.save(self.run_dir, state, model, optimizer, self.plan.spec_json(), self.tok.tok.to_str(),
                         self.plan.config.train.keep, extras={**work.files(), **lineage.files(self.plan.graph, self.run_dir)})
+
+
+class _CtrlC:
+    """Graceful Ctrl-C: the step in progress finishes, then the loop saves and stops; a second Ctrl-C
+    stops at once, without saving. (Saving where the Ctrl-C lands could capture a half-done step,
+    its data position and RNG advanced but not its weights, which no resume continues exactly.)"""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():  # the only thread signals reach
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
 
 
 class _Timer:
