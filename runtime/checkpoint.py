@@ -120,8 +120,10 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _prune(root: Path, keep: int) -> None:
+    """Keep the newest `keep` complete checkpoints; remove the temporary directories of saves that
+    died before their rename (this save's own is renamed by now)."""
     done = sorted(d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists())
-    for old in done[:-keep]:
+    for old in done[:-keep] + [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
         shutil.rmtree(old, ignore_errors=True)
 
 
