@@ -38,6 +38,9 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     run_dir = Path(resume or out or Path("runs") / (plan.spec.name or Path(spec_path).stem))
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")
+    if resume and checkpoint.latest(run_dir) is None:  # before the corpus is read and a tokenizer trained
+        what = "holds no complete checkpoint" if run_dir.exists() else "does not exist"
+        raise UserError(f"--resume: {run_dir} {what}; nothing to continue")
     corpus = plan.corpus()
     say(f"specc train: {plan.spec.name or spec_path} → {run_dir}  (objectives: {', '.join(plan.objectives.names)})")
     tok = tokenizer_for(plan, corpus)
