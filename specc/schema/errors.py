@@ -29,6 +29,11 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
             loc = _clean_loc(e["loc"])
             close = difflib.get_close_matches(str(loc[-1]), _fields_at(root, loc[:-1]), n=1, cutoff=0.6)
             meant.update(loc[:-1] + (c,) for c in close)
+    kinds_at: dict[tuple, list[str]] = {}
+    for e in err.errors():
+        if e["type"] not in ("extra_forbidden", "missing"):
+            kinds_at.setdefault(prefix + _clean_loc(e["loc"]), []).append(e["type"])
+    type_paths = set(kinds_at)
     for e in err.errors():
         loc = _clean_loc(e["loc"])
         path = prefix + loc
@@ -39,10 +44,13 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
         elif kind == "missing" and loc not in meant:
             out.append(Diagnostic("E013", f"missing required key '{loc[-1]}'", raw.key_span(path[:-1]) or raw.file_span()))
         elif kind != "missing":
-            if path in seen:  # a union reports once per member; one message is enough
+            # A union reports once per member: say once what each member would take. A member that got
+            # further into the value (an array of the wrong items) reports deeper; that message wins.
+            if path in seen or any(len(q) > len(path) and q[: len(path)] == path for q in type_paths):
                 continue
             seen.add(path)
-            what = _TYPE_NAMES.get(kind)
+            wants = [w for w in dict.fromkeys(_TYPE_NAMES.get(k) for k in kinds_at[path]) if w]
+            what = ", ".join(wants[:-1]) + " or " + wants[-1] if len(wants) > 1 else wants[0] if wants else None
             got = _describe(e.get("input"))
             message = f"'{_dotted(path)}' must be {what}, got {got}" if what else f"'{_dotted(path)}': {e['msg']}"
             out.append(Diagnostic("E014", message, raw.value_span(path)))
