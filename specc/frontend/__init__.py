@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from specc.diagnostics import Diagnostic, Origin, Span, SpecError
+from specc.frontend.dsl import parse_dsl
 from specc.frontend.toml import parse_toml
 from specc.raw import RawSpec, SpanTable, apply_set, merge_base
 
@@ -26,6 +27,9 @@ _PARSERS: dict[str, Parser] = {".toml": parse_toml}
 def register_front_end(suffix: str, parser: Parser) -> None:
     """Let another front end (the DSL) claim a file suffix."""
     _PARSERS[suffix] = parser
+
+
+register_front_end(".spec", parse_dsl)
 
 
 def parse_text(text: str, file: str) -> RawSpec:

@@ -1,0 +1,121 @@
+"""DSL front end: `.spec` text → `RawSpec` with spans (the tree the TOML form gives).
+
+The grammar is `dsl.lark` (LALR, so parsing is linear in the input). A
+post-lexer drops new lines inside ( ) and [ ] so calls and arrays may wrap,
+and refuses nesting deeper than `MAX_BRACKETS`. Syntax errors become friendly
+diagnostics (`dsl_errors`); the tree becomes data and spans (`dsl_build`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedInput
+
+from specc.diagnostics import Collector, Diagnostic, Span, SpecError
+from specc.frontend.dsl_build import Builder
+from specc.raw import MAX_DEPTH, RawSpec, SpanTable, depth
+
+MAX_BRACKETS = 64
+_OPEN = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+_CLOSE = {v: k for k, v in _OPEN.items()}
+
+
+class TooDeep(Exception):
+    def __init__(self, token: Token):
+        super().__init__(str(token))
+        self.token = token
+
+
+class _Brackets:
+    """Post-lexer: new lines separate statements only outside ( ) and [ ]."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        stack: list[str] = []
+        for token in stream:
+            kind = token.type
+            if kind in _OPEN:
+                stack.append(kind)
+                if len(stack) > MAX_BRACKETS:
+                    raise TooDeep(token)
+            elif kind in _CLOSE and stack and stack[-1] == _CLOSE[kind]:
+                stack.pop()
+            if kind == "_NL" and stack and stack[-1] != "LBRACE":
+                continue
+            yield token
+
+
+@lru_cache(maxsize=1)
+def grammar() -> Lark:
+    here = Path(__file__).parent
+    # `%import expr` takes the expression rules from specc/expr.lark, the evaluator's own grammar.
+    return Lark.open(str(here / "dsl.lark"), parser="lalr", start=["start", "value"], propagate_positions=True,
+                     maybe_placeholders=False, postlex=_Brackets(), import_paths=[str(here.parent)])
+
+
+@dataclass
+class DslDocument:
+    """A parsed `.spec` file, plus where its tables close (so `fmt` can keep comments inside them)."""
+
+    raw: RawSpec
+    ends: list[tuple[tuple, int, int]]  # (table path, line, column of its closing brace)
+
+
+def parse_dsl(text: str, file: str) -> RawSpec:
+    """Parse DSL `text` (read from `file`) into a `RawSpec`; every mistake is a diagnostic."""
+    return parse_dsl_document(text, file).raw
+
+
+def parse_dsl_document(text: str, file: str) -> DslDocument:
+    from specc.frontend.dsl_errors import nesting_diagnostic, syntax_diagnostic
+
+    try:
+        tree = grammar().parse(text, start="start")
+    except UnexpectedInput as err:
+        raise SpecError([syntax_diagnostic(err, text, file)]) from None
+    except TooDeep as err:
+        raise SpecError([nesting_diagnostic(err.token, file)]) from None
+    diags = Collector()
+    val = Builder(file, diags).run(tree)
+    diags.raise_if_any()
+    if depth(val.value) > MAX_DEPTH:
+        raise SpecError([Diagnostic("E001", f"spec nests deeper than {MAX_DEPTH} levels", Span(file, 1, 1))])
+    spans = SpanTable()
+    for path, (key_span, value_span) in val.inner.items():
+        if key_span is not None:
+            spans.keys[path] = key_span
+        if value_span is not None:
+            spans.values[path] = value_span
+    return DslDocument(RawSpec(val.value, spans, file, {file: text}), val.ends)
+
+
+_UNREADABLE = object()
+
+
+@lru_cache(maxsize=65536)
+def _read_value(text: str) -> Any:
+    try:
+        tree = grammar().parse(text, start="value")
+    except (UnexpectedInput, TooDeep):
+        return _UNREADABLE
+    diags = Collector()
+    value = Builder("<value>", diags).run(tree).value
+    return _UNREADABLE if diags.items else value
+
+
+def reads_as(text: str, value: str) -> bool:
+    """Whether `text`, written bare in a DSL value position, means exactly the string `value`."""
+    got = _read_value(text)
+    return isinstance(got, str) and got == value
+
+
+def reads_number(text: str) -> Any:
+    """The value DSL `text` denotes (None if it is not a value); used to keep a number's spelling."""
+    got = _read_value(text)
+    return None if got is _UNREADABLE else got
