@@ -1,0 +1,113 @@
+"""Text verbs: fmt (canonical formatting), convert (TOML ⇄ DSL), explain (values and origins)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+from specc.cli.common import add_spec_args
+from specc.diagnostics import SpecError, UserError
+from specc.frontend import parse, read_source
+from specc.frontend.formats import FORMATS, convert_text, format_text, suffix_of
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("fmt", help="rewrite spec files (.toml, .spec) in canonical form, comments kept")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or folders to search for them")
+    p.add_argument("--check", action="store_true", help="change nothing; list files that would change, exit 1 if any")
+    p.add_argument("--diff", action="store_true", help="change nothing; print what would change as a unified diff")
+    p.set_defaults(handler=cmd_fmt)
+
+    p = sub.add_parser("convert", help="convert a spec between TOML (.toml) and the DSL (.spec), losslessly")
+    p.add_argument("spec", help="the spec to convert (the file as written: 'extends' is kept, not merged)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here; its suffix picks the format (default: stdout)")
+    p.add_argument("--to", choices=sorted(s.lstrip(".") for s in FORMATS), help="format for stdout (default: the other one)")
+    p.set_defaults(handler=cmd_convert)
+
+    p = sub.add_parser("explain", help="the resolved spec, or one value, and where each value came from")
+    add_spec_args(p)
+    p.add_argument("key", nargs="?", help="a key path, e.g. params.d_ff, blocks.layer.nodes.attn.heads or h.3.attn.heads")
+    p.set_defaults(handler=cmd_explain)
+
+
+# -- fmt ------------------------------------------------------------------------------------
+def spec_files(paths: list[str]) -> list[Path]:
+    """The spec files named, and those under named folders (hidden folders skipped), in a stable order."""
+    found: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix in FORMATS and p.is_file()
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError(f"{name}: no such file or folder")
+    return found
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    changed, failed = [], []
+    for path in spec_files(args.paths):
+        suffix_of(str(path))
+        text = read_source(path)
+        try:
+            out = format_text(text, str(path))
+        except SpecError as err:
+            print(err.render({str(path): text}), file=sys.stderr)
+            failed.append(path)
+            continue
+        if out == text:
+            continue
+        changed.append(path)
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), out.splitlines(True), str(path), str(path)))
+        elif args.check:
+            print(f"would reformat {path}")
+        else:
+            path.write_text(out, encoding="utf-8")
+            print(f"reformatted {path}")
+    if failed:
+        print(f"{len(failed)} file(s) could not be read", file=sys.stderr)
+    return 1 if failed or (changed and (args.check or args.diff)) else 0
+
+
+# -- convert --------------------------------------------------------------------------------
+def cmd_convert(args: argparse.Namespace) -> int:
+    source = suffix_of(args.spec)
+    if args.output:
+        target = suffix_of(args.output)
+    elif args.to:
+        target = "." + args.to
+    else:
+        target = ".spec" if source == ".toml" else ".toml"
+    text = read_source(Path(args.spec))
+    out = convert_text(text, args.spec, target)
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+# -- explain ------------------------------------------------------------------------------
+def cmd_explain(args: argparse.Namespace) -> int:
+    from specc.explain import explain
+    from specc.graph import build_graph
+    from specc.schema import validate
+
+    raw = parse(args.spec, args.sets, args.search_paths)
+    spec = graph = None
+    try:
+        spec = validate(raw)
+        graph = build_graph(spec)
+    except SpecError as err:  # still explain what is written; say why nothing is resolved
+        print(err.render(raw.sources), file=sys.stderr)
+        print("(the spec has errors: values are shown as written)", file=sys.stderr)
+    items = explain(raw, spec, graph, args.key)
+    for item in items:
+        print("\n".join(item.lines(detail=args.key is not None)))
+    return 0
