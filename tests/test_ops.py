@@ -62,7 +62,10 @@ SAMPLES: dict[str, list[Sample]] = {
         Sample({"mode": "last"}, {"x": X, "mask": IDS}, "last"),
     ],
     "embedding": [Sample({"vocab": 11, "dim": D, "scale": 4.0}, {"ids": IDS})],
-    "learned_positions": [Sample({"max_len": 8, "dim": D}, {"ids": IDS})],
+    "learned_positions": [
+        Sample({"max_len": 8, "dim": D}, {"ids": IDS}),
+        Sample({"max_len": 10, "dim": D, "offset": 2, "pad_id": 1}, {"ids": IDS}, "roberta-offset-pad"),
+    ],
     "sinusoidal_positions": [Sample({"dim": D}, {"ids": IDS})],
     "t5_relative_bias": [
         Sample({"heads": 4, "buckets": 8, "max_distance": 16}, {"ids": IDS}, "bidirectional"),

@@ -7,8 +7,9 @@ from typing import Mapping
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
+from typing_extensions import Self
 
 from specc.ops.base import Initialisable, OpParams, OpRecord, Shape, ShapeError, fmt_shape, inputs, normal_, register
 from specc.ops.cache import KVCache
@@ -58,21 +59,41 @@ register(OpRecord(
 class PositionParams(OpParams):
     max_len: int = Field(gt=0)
     dim: int = Field(gt=0)
+    offset: int = Field(default=0, ge=0)  # row of the first position: 2 in BART, pad_id + 1 in RoBERTa
+    pad_id: int | None = Field(default=None, ge=0)  # RoBERTa: count only non-pad tokens; pads take row offset - 1
     init_std: float | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Self:
+        if self.offset >= self.max_len:
+            raise ValueError(f"position offset {self.offset} leaves no rows of max_len {self.max_len}")
+        if self.pad_id is not None and self.offset < 1:
+            raise ValueError("pad_id needs offset >= 1: pad tokens take the row before the first position")
+        return self
 
 
 class LearnedPositions(Initialisable):
     def __init__(self, p: PositionParams):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(p.max_len, p.dim))
-        self.init_std = p.init_std
+        self.init_std, self.offset, self.pad_id = p.init_std, p.offset, p.pad_id
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]} × {self.weight.shape[1]}" + (f", offset={self.offset}" if self.offset else "") + (
+            f", pad_id={self.pad_id}" if self.pad_id is not None else "")
 
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         start = cache.offset if cache is not None else 0
-        end = start + ids.shape[1]
+        end = self.offset + start + ids.shape[1]
         if end > self.weight.shape[0]:
-            raise ValueError(f"sequence length {end} exceeds max_len {self.weight.shape[0]}")
-        return self.weight[start:end].unsqueeze(0)  # (1, T, D)
+            raise ValueError(f"sequence length {end - self.offset} exceeds max_len {self.weight.shape[0]}"
+                             + (f" less the offset {self.offset}" if self.offset else ""))
+        if self.pad_id is not None:
+            # RoBERTa: the i-th non-pad token sits at offset + i - 1 (counting cached tokens), pads at offset - 1.
+            real = ids.ne(self.pad_id).long()  # (B, T)
+            rows = (real.cumsum(1) + start) * real + (self.offset - 1)
+            return F.embedding(rows, self.weight)  # (B, T, D)
+        return self.weight[self.offset + start : end].unsqueeze(0)  # (1, T, D)
 
     def initialize(self, std: float, gen: torch.Generator) -> None:
         normal_(self.weight, self.init_std if self.init_std is not None else std, gen)
@@ -80,9 +101,10 @@ class LearnedPositions(Initialisable):
 
 register(OpRecord(
     name="learned_positions", params=PositionParams, inputs=inputs("ids"),
-    shape=lambda p, s: (1, _ids_shape(s, "learned_positions")[1], p.dim),
+    shape=lambda p, s: (1 if p.pad_id is None else _ids_shape(s, "learned_positions")[0],
+                        _ids_shape(s, "learned_positions")[1], p.dim),
     param_shapes=lambda p: {"weight": (p.max_len, p.dim)}, build=LearnedPositions, uses_cache=True,
-    doc="Learned absolute positions (BERT, GPT-2): [batch, seq] → [1, seq, dim].",
+    doc="Learned absolute positions (BERT, GPT-2; offset for BART, pad-aware for RoBERTa): [batch, seq] → [1, seq, dim].",
 ))
 
 
