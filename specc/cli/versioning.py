@@ -55,6 +55,13 @@ def register(sub: Any) -> None:
                    help="what git passes: path old-file old-hex old-mode new-file new-hex new-mode [new-path info]")
     p.set_defaults(handler=cmd_git_diff)
 
+    p = sub.add_parser("git-setup", help="make git diff and git log -p show spec files semantically (this repository)")
+    p.add_argument("--pattern", action="append", default=[], metavar="GLOB",
+                   help="which files are specs (default: *.toml); repeatable")
+    p.add_argument("--command", default=None, metavar="CMD",
+                   help="how git should run specc (default: `specc` if on PATH, else this Python with -m specc)")
+    p.set_defaults(handler=cmd_git_setup)
+
     p = sub.add_parser("warm-start", help="a new architecture's first checkpoint, loaded from an old checkpoint where it fits")
     p.add_argument("checkpoint", help="run or checkpoint folder to take weights from")
     p.add_argument("spec", help="the new spec")
@@ -222,6 +229,37 @@ def _blob(name: str) -> str | None:
 
 def _plain(old_path: str, new_path: str, old: str, new: str) -> None:
     sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{old_path}", f"b/{new_path}"))
+
+
+def cmd_git_setup(args: argparse.Namespace) -> int:
+    """Append `PATTERN diff=specc` to .gitattributes and set the driver in the repository's config."""
+    import shlex
+    import shutil
+    import subprocess
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UserError(f"git {' '.join(argv)}: {done.stderr.strip() or 'failed'}")
+        return done.stdout.strip()
+
+    top = Path(git("rev-parse", "--show-toplevel"))
+    command = args.command or ("specc" if shutil.which("specc") else f"{shlex.quote(sys.executable)} -m specc")
+    git("config", "diff.specc.textconv", f"{command} textconv")
+    git("config", "diff.specc.cachetextconv", "false")
+    git("config", "diff.specc.command", f"{command} git-diff")
+    attributes = top / ".gitattributes"
+    lines = attributes.read_text().splitlines() if attributes.exists() else []
+    added = [f"{pattern} diff=specc" for pattern in args.pattern or ["*.toml"] if f"{pattern} diff=specc" not in lines]
+    if added:
+        attributes.write_text("\n".join(lines + added) + "\n")
+    print(f"git diff now shows the semantic diff of {', '.join(args.pattern or ['*.toml'])} "
+          f"(diff.specc.command = {command} git-diff);")
+    print(f"git log -p shows resolved listings (diff.specc.textconv = {command} textconv), "
+          "or the semantic diff with git log -p --ext-diff")
+    if added:
+        print(f"added to {attributes}: {'; '.join(added)} (commit it so that clones see specs as specs)")
+    return 0
 
 
 def cmd_warm_start(args: argparse.Namespace) -> int:
