@@ -54,9 +54,18 @@ def plan(spec: ModelSpec, base: Path) -> Plan:
     except SpecError as err:
         found += err.diagnostics
     try:
-        objectives = resolve_objectives(spec, graph)
+        # A spec that only declares fine-tuning tasks needs no pretraining objective.
+        tasks_only = "tasks" in spec.sections and "objective" not in spec.sections
+        objectives = ObjectiveSet((), "") if tasks_only else resolve_objectives(spec, graph)
     except SpecError as err:
         found += err.diagnostics
+    if "tasks" in spec.sections:
+        from runtime.tasks import resolve_tasks
+
+        try:
+            resolve_tasks(spec, graph)
+        except SpecError as err:
+            found += err.diagnostics
     if found:
         raise SpecError(found)
     assert config is not None and objectives is not None

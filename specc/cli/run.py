@@ -22,8 +22,12 @@ def register(sub: Any) -> None:
                    help="with --warm-start: fill layers from other layers, e.g. h.6:12=h.0:6 (repeatable)")
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("eval", help="held-out loss and perplexity of a run's latest checkpoint")
+    p = sub.add_parser("eval", help="held-out loss and perplexity of a run's latest checkpoint; "
+                                    "a fine-tuned run's task metrics")
     p.add_argument("run")
+    p.add_argument("--data", metavar="FILE", help="fine-tuned runs: score this labelled file (JSONL, CSV/TSV, SQuAD JSON)")
+    p.add_argument("--split", choices=["validation", "test", "train"], default="validation",
+                   help="fine-tuned runs without --data: which of the task's splits to score")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)
 
@@ -56,9 +60,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from runtime.finetune import evaluate_run as evaluate_task, is_task_run
     from runtime.jobs import evaluate_run
 
-    evaluate_run(args.run, as_json=args.json)
+    if is_task_run(args.run):
+        evaluate_task(args.run, args.data, args.split, as_json=args.json)
+    elif args.data is not None:
+        raise UserError(f"--data scores a fine-tuned run's task; {args.run} is a pretraining run")
+    else:
+        evaluate_run(args.run, as_json=args.json)
     return 0
 
 

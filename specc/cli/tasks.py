@@ -1,0 +1,43 @@
+"""Task verbs: finetune, predict (a fine-tuned run's `eval` lives with the other `eval` in run.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("finetune", help="fine-tune a spec's declared task from a pretrained run")
+    p.add_argument("spec")
+    p.add_argument("--from", dest="source", metavar="RUN", help="pretrained run (default: the task's `from`; none: random init)")
+    p.add_argument("--out", help="run directory (default runs/<spec name>)")
+    p.add_argument("--task", metavar="NAME", help="which of the spec's [tasks.NAME] to fine-tune (needed when it declares several)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the fine-tuning run in RUN_DIR")
+    p.add_argument("--random-init", action="store_true",
+                   help="take only the tokenizer from --from and start the weights afresh (to measure what pretraining gives)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_finetune)
+
+    p = sub.add_parser("predict", help="predictions of a fine-tuned run for a JSONL or plain-text file, as JSONL")
+    p.add_argument("run")
+    p.add_argument("--input", required=True, metavar="FILE", help="JSONL with the task's input fields, or text (one per line)")
+    p.add_argument("--output", metavar="FILE", help="JSONL to write (default: standard output)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_predict)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from runtime.finetune import finetune
+
+    finetune(args.spec, args.source, args.out, args.task, args.sets, args.search_paths, args.resume, args.random_init,
+             quiet=args.quiet)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from runtime.finetune import predict
+
+    predict(args.run, args.input, args.output, quiet=args.quiet)
+    return 0
