@@ -93,10 +93,13 @@ def load_run_config(spec: ModelSpec) -> RunConfig:
 
 def _section(spec: ModelSpec, name: str, model: type[Strict], diags: Collector) -> Strict | None:
     values = dict(spec.sections.get(name, {}))
-    for key, value in values.items():
+    for key, value in list(values.items()):
         field = model.model_fields.get(key)
         if isinstance(value, str) and field is not None and field.annotation in (int, float, int | None, float | None):
+            reported = len(diags.items)
             values[key] = number(value, spec.params, spec.raw, (name, key), diags, None)
+            if len(diags.items) > reported:  # already diagnosed; its placeholder 0 would draw a second, wrong error
+                del values[key]
     try:
         return model.model_validate(values)
     except ValidationError as err:
