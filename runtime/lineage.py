@@ -22,6 +22,7 @@ from specc.canonical import hashes, runtime_hash
 from specc.diagnostics import SpecError
 from specc.diff import SpecDiff, compat_table, diff_graphs, render_text, summary_line
 from specc.graph import LayerGraph, build_graph
+from specc.migrate import upgrade_data
 from specc.raw import RawSpec, SpanTable
 from specc.schema import validate
 from runtime.errors import UserError
@@ -76,6 +77,7 @@ def stored_graph(ckpt: Path) -> LayerGraph:
         raise UserError(f"cannot read {file}: {err}") from None
     if not isinstance(data, dict):
         raise UserError(f"{file} does not hold a spec")
+    data, _ = upgrade_data(data)  # a checkpoint written at an older spec format
     try:
         return build_graph(validate(RawSpec(data, SpanTable(), str(file), {})))
     except SpecError as err:
