@@ -8,7 +8,7 @@ from typing import Any, Callable
 from specc.diff.align import collapse
 from specc.diff.compare import show
 from specc.diff.headline import si
-from specc.diff.types import Compat, SpecDiff, ValueChange
+from specc.diff.types import Compat, NodeChange, SpecDiff, ValueChange
 
 _MARK = {"added": "+", "removed": "-", "changed": "~", "same": " "}
 _COLOUR = {"+": "32", "-": "31", "~": "33", "!": "1"}
@@ -39,8 +39,9 @@ def render_text(diff: SpecDiff, colour: bool = False) -> str:
         out += ["", paint("!", "model")] + _value_lines(diff.model, paint)
     if diff.nodes:
         out += ["", paint("!", "layers")]
-        width = max(len(n.node) for n in diff.nodes)
-        for n in diff.nodes:
+        nodes = _fold_shape_only(diff.nodes)
+        width = max(len(n.node) for n in nodes)
+        for n in nodes:
             mark = _MARK[n.status]
             text = f"{n.op}: " + "; ".join(n.details) if n.details else n.op
             out.append(paint(mark, f"  {mark} {n.node.ljust(width)}  {text}"))
@@ -110,7 +111,7 @@ def render_markdown(diff: SpecDiff) -> str:
             out.append(f"| {_MARK[c.status]} | `{c.path}` | {_md(_short(c.old))} | {_md(new)} | {_md(c.new_at or c.old_at or '')} |")
     if diff.nodes:
         out += ["", "#### Layers", "", "| | node | op | change |", "|---|---|---|---|"]
-        for n in diff.nodes:
+        for n in _fold_shape_only(diff.nodes):
             out.append(f"| {_MARK[n.status]} | `{n.node}` | {_md(n.op)} | {_md('; '.join(n.details))} |")
     changed = [g for g in diff.groups if g.status != "same"]
     if changed:
@@ -141,6 +142,28 @@ def render_markdown(diff: SpecDiff) -> str:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _fold_shape_only(nodes: list[NodeChange]) -> list[NodeChange]:
+    """Nodes whose only change is their output shape (an add, a dropout after a wider layer), one line per shape change."""
+    folded: dict[str, list[NodeChange]] = {}
+    for n in nodes:
+        if n.status == "changed" and len(n.details) == 1 and n.details[0].startswith("output "):
+            folded.setdefault(n.details[0], []).append(n)
+    out: list[NodeChange] = []
+    done: set[str] = set()
+    for n in nodes:
+        group = folded.get(n.details[0]) if n.details else None
+        if not group or len(group) < 3:
+            out.append(n)
+            continue
+        if n.details[0] in done:
+            continue
+        done.add(n.details[0])
+        names = ", ".join(m.node for m in group[:3]) + (f" and {len(group) - 3} more" if len(group) > 3 else "")
+        out.append(NodeChange(names, "changed", "shape only", list(n.details), None, sum(m.count for m in group)))
+    return out
+
+
+
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
