@@ -88,6 +88,15 @@ def test_hash_ignores_formatting_comments_and_key_order(spec: str, seed: int) ->
     assert arch_hash(text) == BASELINE[spec], text
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=st.sampled_from(ALL), seed=st.integers(0, 2**32 - 1))
+def test_hash_is_the_same_through_the_dsl_front_end(spec: str, seed: int) -> None:
+    """A spec (written any which way) converted to the DSL hashes as its TOML form."""
+    formats = pytest.importorskip("specc.frontend.formats")
+    dsl = formats.convert_text(to_toml(MERGED[spec], random.Random(seed)), "spec.toml", ".spec")
+    assert architecture_hash(validate(parse_text(dsl, "spec.spec"))) == BASELINE[spec], dsl
+
+
 @pytest.mark.parametrize("spec", ALL)
 def test_a_spec_and_its_resolved_standalone_form_hash_alike(spec: str) -> None:
     """`extends` resolved by hand (one self-contained file) changes nothing."""
