@@ -123,6 +123,15 @@ def _forward(record: OpRecord[Any], module: torch.nn.Module, args: dict[str, tor
     return module(*ordered, cache=cache) if record.uses_cache else module(*ordered)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    """Tiny tensors: thread start-up and contention cost more than they save (much more on a busy 2-core CI box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_every_op_has_a_sample() -> None:
     missing = sorted(set(REGISTRY) - set(SAMPLES))
     assert not missing, f"add rows to SAMPLES for: {', '.join(missing)}"

@@ -1,0 +1,107 @@
+"""Every spec in specs/ parses, shrinks, compiles and runs forward and backward on CPU.
+
+The list is globbed at collection time, so a new spec file is tested without
+touching this file. Full-size specs are shrunk with the same overrides
+`specc smoke` uses (fewer layers, narrower widths, same structure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+import torch
+
+import specc
+from specc.cli import main
+from specc.frontend import apply_cli_sets
+from specc.shrink import shrink_overrides
+from specc.smoke import example_inputs
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(p for p in (ROOT / "specs").iterdir() if p.is_file() and p.suffix not in {".md", ".txt"})
+MAX_SHRUNK_PARAMS = 2_000_000  # keeps the whole parametrised run to a few seconds
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    """Tiny tensors: thread start-up and contention cost more than they save (much more on a busy 2-core CI box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_there_are_specs() -> None:
+    assert len(SPECS) >= 5
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+def test_spec_compiles_and_trains_a_step(path: Path) -> None:
+    raw = specc.parse(path)
+    sets = shrink_overrides(raw)
+    graph = specc.build_graph(specc.validate(apply_cli_sets(raw, sets)))
+    assert graph.param_count() <= MAX_SHRUNK_PARAMS, f"shrinking left {graph.param_count():,} parameters"
+    torch.manual_seed(0)
+    model = specc.compile_model(graph)
+    assert sum(p.numel() for p in model.parameters()) == graph.param_count()
+    model.train()
+    outputs = model(**example_inputs(graph, batch=2, seq=8))
+    assert set(outputs) == set(graph.outputs)
+    floats = [v for v in outputs.values() if v is not None and v.is_floating_point()]
+    assert floats, "no floating-point output to train"
+    for name, value in outputs.items():
+        assert value is not None and torch.isfinite(value.float()).all(), name
+    loss = sum(v.float().pow(2).mean() for v in floats)
+    assert isinstance(loss, torch.Tensor)
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert grads, "no parameter got a gradient"
+    for name, grad in grads.items():
+        assert torch.isfinite(grad).all(), f"non-finite gradient in {name}"
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+SPEC = str(ROOT / "specs" / "gpt2-small.toml")
+
+
+def test_cli_smoke_shrinks_and_runs() -> None:
+    code, out, err = _cli("smoke", SPEC, "--seq", "8")
+    assert (code, err) == (0, "")
+    assert out.startswith("shrunk: ") and "layers=2" in out.splitlines()[0]
+    assert "logits: [2, 8, " in out and "tensors got gradients" in out
+
+
+def test_cli_summary_totals_match_the_graph() -> None:
+    code, out, err = _cli("summary", SPEC, "--set", "params.layers=2")
+    assert (code, err) == (0, "")
+    graph = specc.load_graph(SPEC, ["params.layers=2"])
+    total = [line for line in out.splitlines() if line.startswith("total")]
+    assert len(total) == 1 and f"{graph.param_count():,}" in total[0]
+    assert any(line.startswith("h ") and "× 2" in line for line in out.splitlines())
+
+
+def test_cli_compile_prints_the_module_tree() -> None:
+    code, out, err = _cli("compile", SPEC, "--set", "params.layers=1", "--set", "params.vocab=1000")
+    assert (code, err) == (0, "")
+    assert "SpecModel(" in out and "(attn): Attention(" in out
+    graph = specc.load_graph(SPEC, ["params.layers=1", "params.vocab=1000"])
+    assert f"{graph.param_count():,} parameters" in out
+
+
+def test_cli_check_is_silent_on_success() -> None:
+    assert _cli("check", SPEC) == (0, "", "")
+
+
+def test_cli_reports_a_missing_file_without_traceback() -> None:
+    code, out, err = _cli("check", "no/such/spec.toml")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith("no/such/spec.toml: error[E002]: spec file not found")
