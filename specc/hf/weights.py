@@ -1,12 +1,13 @@
-"""Hugging Face `transformers` state dicts → compiled specc models.
+"""Hugging Face `transformers` state dicts ↔ compiled specc models.
 
 `convert_state_dict` renames, transposes (GPT-2's Conv1D) and fuses (q/k/v
 into `qkv`, k/v into a cross-attention's `kv_proj`) the tensors of a
-BertModel, BertForPreTraining, GPT2LMHeadModel or T5ForConditionalGeneration
-state dict into the state dict of a model compiled from the matching reference
-spec. Nothing is dropped silently: checkpoint tensors that no rule reads,
-model tensors that nothing fills, shape mismatches and tied tensors that
-disagree are all collected into one `WeightMapError`.
+`transformers` state dict (BERT, RoBERTa, DistilBERT, GPT-2, Llama, T5, BART)
+into the state dict of a model compiled from the matching reference spec.
+Nothing is dropped silently: checkpoint tensors that no rule reads, model
+tensors that nothing fills, shape mismatches and tied tensors that disagree
+are all collected into one `WeightMapError`. `export_state_dict` runs the same
+rules backwards.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from specc.hf.rules import ARCHITECTURES, BUFFERS, Rule, detect_architecture
+from specc.hf.rules import ARCHITECTURES, BUFFERS, ZERO_BUFFERS, Rule, detect_architecture
+from specc.ops.attention import Attention
 
 StateDict = Mapping[str, torch.Tensor]
 _SHOW = 12  # names listed per problem kind before "... and N more"
@@ -34,6 +36,7 @@ class MapProblems:
     unexpected_targets: list[str] = field(default_factory=list)  # rule targets the model lacks
     mismatched: list[str] = field(default_factory=list)  # shape differences
     conflicts: list[str] = field(default_factory=list)  # tied tensors with different values
+    unsupported: list[str] = field(default_factory=list)  # buffers with values the spec has no place for
 
     def __bool__(self) -> bool:
         return any(getattr(self, k) for k in self.__dataclass_fields__)
@@ -46,6 +49,7 @@ class MapProblems:
             "unexpected_targets": "mapped tensors the model does not have (a renamed node, or a different layer count?)",
             "mismatched": "shape mismatches",
             "conflicts": "tensors the spec ties but the checkpoint does not",
+            "unsupported": "checkpoint values the model cannot hold",
         }
         out: list[str] = []
         for key, title in titles.items():
@@ -81,7 +85,10 @@ def convert_state_dict(
     problems = MapProblems()
     produced, used = _apply_rules(ARCHITECTURES[arch](list(hf_state)), hf_state, problems)
     prefixes = tuple(skip)
-    problems.unmapped = [k for k in hf_state if k not in used and not BUFFERS[arch].match(k) and not k.startswith(prefixes)]
+    zero = ZERO_BUFFERS.get(arch, ())
+    problems.unmapped = [k for k in hf_state if k not in used and k not in zero and not BUFFERS[arch].match(k)
+                         and not k.startswith(prefixes)]
+    problems.unsupported = [f"{k} is not all zeros" for k in zero if k in hf_state and bool(hf_state[k].detach().any())]
     out = _fill_targets(produced, model, problems)
     if problems:
         raise WeightMapError(arch, problems)
@@ -148,3 +155,37 @@ def _fill_targets(produced: dict[str, list[tuple[str, torch.Tensor]]], model: nn
         for name in group:
             out[name] = value
     return out
+
+
+def export_state_dict(model: nn.Module, rules: list[Rule]) -> dict[str, torch.Tensor]:
+    """The `transformers` state dict that `rules` read `model`'s weights from: each rule run backwards.
+
+    Tied aliases (optional rules) are written only when the spec does not tie
+    them, as `save_pretrained` leaves tied duplicates out. Fused projections are
+    split by the attention module's head sizes. Tensors are contiguous copies.
+    """
+    state = model.state_dict()
+    groups = {name: tuple(group) for group in _tie_groups(model) for name in group}
+    required = {t for r in rules if not r.optional for t in groups.get(r.target, (r.target,))}
+    out: dict[str, torch.Tensor] = {}
+    for rule in rules:
+        if rule.optional and (rule.target in required or rule.target not in state):
+            continue  # a tied duplicate, or a head this model does not have
+        value = state[rule.target].detach()
+        if rule.how == "transpose":
+            parts = [value.t()]
+        elif rule.how == "cat":
+            parts = list(value.split(_split_sizes(model, rule), dim=0))
+        else:
+            parts = [value]
+        for source, part in zip(rule.sources, parts):
+            out[source] = part.contiguous().clone()
+    return out
+
+
+def _split_sizes(model: nn.Module, rule: Rule) -> list[int]:
+    """Row counts of the projections fused into an attention node's `qkv` or `kv_proj`."""
+    module = model.get_submodule(rule.target.rsplit(".", 2)[0])
+    assert isinstance(module, Attention), f"fused target {rule.target} is not an attention projection"
+    q, kv = module.h * module.hd, module.kv * module.hd
+    return [q, kv, kv] if len(rule.sources) == 3 else [kv, kv]

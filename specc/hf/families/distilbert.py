@@ -1,0 +1,53 @@
+"""DistilBERT: BERT's encoder layer, no token types, no pooler; LayerNorm eps fixed at 1e-12."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specc.hf.family import ConfigReader, Family, GraphView, HFClass, SpecTree, Weights, hf_activation, mlm_head, register
+from specc.hf.rules import Layout
+
+_TASK = "a task head's dropout; the spec keeps the base model and MLM head only"
+
+
+def distilbert_spec(r: ConfigReader, cls: HFClass, weights: Weights | None) -> SpecTree:
+    params = {
+        "vocab": r.int("vocab_size", 30522), "max_seq": r.int("max_position_embeddings", 512),
+        "d_model": r.int("dim", 768), "heads": r.int("n_heads", 12), "layers": r.int("n_layers", 6),
+        "d_ff": r.int("hidden_dim", 3072), "dropout": r.float("dropout", 0.1),
+        "attention_dropout": r.float("attention_dropout", 0.1), "std": r.float("initializer_range", 0.02),
+    }
+    act = r.activation("activation", "gelu")
+    r.expect("sinusoidal_pos_embds", (False,), False, "fixed sinusoidal tables are trained as learned positions")
+    r.expect("tie_weights_", (True,), True)
+    tied = r.take("tie_word_embeddings", True, bool)
+    r.ignore(_TASK, "qa_dropout", "seq_classif_dropout")
+    r.finish()
+    tree = DISTILBERT.start(cls)
+    tree.set_params(params)
+    tree.set("encoder_layer", "ffn", activation=act)
+    mlm_head(tree, act, tied)
+    return tree
+
+
+def distilbert_config(v: GraphView) -> tuple[str, dict[str, Any]]:
+    emb, pos = v.op("word_embeddings", "embedding"), v.op("position_embeddings", "learned_positions")
+    attn, ffn = v.op("layer.0.attention", "attention"), v.op("layer.0.ffn", "feed_forward")
+    cls = "DistilBertForMaskedLM" if v.has("mlm_head") else "DistilBertModel"
+    return cls, {
+        "model_type": "distilbert", "vocab_size": emb.vocab, "max_position_embeddings": pos.max_len,
+        "sinusoidal_pos_embds": False, "n_layers": v.count("layer"), "n_heads": attn.heads, "dim": emb.dim,
+        "hidden_dim": ffn.d_ff, "dropout": v.op("embed_drop", "dropout").p, "attention_dropout": attn.dropout,
+        "activation": hf_activation(ffn.activation), "initializer_range": v.graph.spec.init_std,
+        "tie_word_embeddings": not v.has("mlm_head") or v.tied("mlm_head", "decoder.weight") is not None,
+    }
+
+
+def distilbert_layout(v: GraphView, cls: HFClass) -> Layout:
+    return Layout(cls.prefix, v.count("layer"), 0, frozenset({"mlm"} if v.has("mlm_head") else set()))
+
+
+DISTILBERT = register(Family("distilbert", (
+    HFClass("DistilBertModel", "distilbert-base.toml", "distilbert"),
+    HFClass("DistilBertForMaskedLM", "distilbert-base-mlm.toml", "distilbert", "distilbert."),
+), distilbert_spec, distilbert_config, distilbert_layout))
