@@ -1,0 +1,95 @@
+"""Hugging Face verbs: import-hf (config + weights → spec + checkpoint), export-hf (run → HF directory)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Any
+
+from specc.diagnostics import UserError
+
+# Config fields export-hf carries over from an imported checkpoint's original config (token ids, not architecture).
+_CARRIED = ("bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
+            "forced_bos_token_id", "forced_eos_token_id")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("import-hf", help="a Hugging Face model directory as a spec (+ its weights as a checkpoint)")
+    p.add_argument("source", metavar="HF_DIR", help="folder with config.json (+ model.safetensors, tokenizer.json)")
+    p.add_argument("-o", "--out", required=True, metavar="SPEC.toml", help="spec file to write")
+    p.add_argument("--architecture", metavar="CLASS", help="transformers class to import (default: the config's)")
+    p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder for the weights (default: SPEC without .toml)")
+    p.add_argument("--no-weights", action="store_true", help="write the spec only")
+    p.add_argument("--allow-unknown", action="append", default=[], metavar="FIELD",
+                   help="proceed although the config has FIELD, which specc does not know (repeatable)")
+    p.add_argument("--skip", action="append", default=[], metavar="PREFIX",
+                   help="leave checkpoint tensors under PREFIX out on purpose, e.g. a task head 'classifier.'")
+    p.add_argument("--force", action="store_true", help="replace an existing spec file or checkpoint folder")
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("export-hf", help="a run's latest checkpoint as a Hugging Face directory (from_pretrained loads it)")
+    p.add_argument("run", metavar="RUN", help="run folder or checkpoint folder")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from runtime.interop import save_imported
+    from specc.hf import WeightMapError, load_pretrained
+
+    source, out = Path(args.source), Path(args.out)
+    if out.suffix != ".toml":
+        raise UserError(f"-o {out}: the spec file name must end in .toml")
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_suffix("")
+    for path in (out, ckpt) if not args.no_weights else (out,):
+        if path.exists() and not args.force:
+            raise UserError(f"{path} already exists; pass --force to replace it")
+    try:
+        pre = load_pretrained(source, args.architecture, args.allow_unknown, args.skip, weights=not args.no_weights)
+    except WeightMapError as err:
+        raise UserError(f"{err}\n(pass --skip PREFIX to leave a task head's tensors out on purpose)") from None
+    imp = pre.imported
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(imp.text)
+    count = sum(p.numel() for p in pre.model.parameters())
+    print(f"specc import-hf: {source} ({imp.hf_class.name}) → {out}")
+    print(f"  spec: the structure of specs/{imp.template}, {count:,} parameters")
+    loaded = not args.no_weights and _has_weights(source)
+    if loaded:
+        save_imported(ckpt, imp.graph, pre.model, source, imp.hf_class.name, force=args.force)
+        tok = "with its tokenizer.json" if (source / "tokenizer.json").is_file() else "no tokenizer.json in the source"
+        print(f"  weights: → {ckpt} (a step-0 checkpoint; {tok})")
+    elif not args.no_weights:
+        print(f"  weights: none in {source}; wrote the spec only")
+    if imp.ignored:
+        print(f"  not architecture, left out: {', '.join(sorted(imp.ignored))}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from runtime.interop import checkpoint_tokenizer, load_checkpoint_model, source_config
+    from specc.hf import export_model, write_hf_dir
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        if not args.force:
+            raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
+        shutil.rmtree(out)
+    graph, model, ckpt = load_checkpoint_model(Path(args.run))
+    exported = export_model(graph, model)
+    origin = source_config(ckpt)
+    for key in _CARRIED:  # token ids an imported checkpoint's config had, unless the architecture fixes them
+        if origin.get(key) is not None and key not in exported.config:
+            exported.config[key] = origin[key]
+    files = write_hf_dir(out, exported, checkpoint_tokenizer(ckpt))
+    print(f"specc export-hf: {ckpt} → {out} as {exported.hf_class.name} (model_type {exported.family.model_type})")
+    print(f"  wrote {', '.join(f.name for f in files)}")
+    return 0
+
+
+def _has_weights(source: Path) -> bool:
+    from specc.hf.files import weight_files
+
+    return bool(weight_files(source))
