@@ -54,6 +54,17 @@ class Diagnostic:
     hint: str | None = None
     severity: str = "error"
 
+    def as_dict(self) -> dict[str, object]:
+        """For editors and CI annotators (`specc check --json`): lines and columns are 1-based, `end` exclusive."""
+        span = self.span
+        where: dict[str, object] = {"file": span.file if span else None, "range": None}
+        if span is not None and span.line > 0:
+            end = span.end_col if span.end_col > span.col else span.col + 1
+            where["range"] = {"start": {"line": span.line, "column": span.col}, "end": {"line": span.line, "column": end}}
+        origin = span.origin.value if span is not None else None
+        return {**where, "severity": self.severity, "code": self.code, "message": self.message, "hint": self.hint,
+                "origin": origin}
+
     def render(self, source: str | None = None) -> str:
         """Text for a person: header, source line with caret, hint."""
         where = f"{self.span}: " if self.span else ""

@@ -21,6 +21,8 @@ from specc.summary import summary_table
 def register(sub: Any) -> None:
     p = sub.add_parser("check", help="parse, validate and shape-check a spec (silent on success)")
     add_spec_args(p)
+    p.add_argument("--json", action="store_true", help="print the diagnostics as a JSON array (file, range, severity, "
+                   "code, message, hint), [] when there are none")
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("summary", help="per-block table of shapes, parameters and FLOPs/token")
@@ -40,6 +42,22 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.json:
+        import json
+
+        from specc.diagnostics import SpecError
+
+        try:
+            _check(args)
+        except SpecError as err:
+            print(json.dumps([d.as_dict() for d in err.diagnostics], indent=1, ensure_ascii=False))
+            return 1
+        print("[]")
+        return 0
+    return _check(args)
+
+
+def _check(args: argparse.Namespace) -> int:
     graph = load_graph_args(args)
     if graph.spec.sections:
         # The runtime sections ([train], [objective], ...) are checked against the architecture too.
