@@ -107,8 +107,8 @@ def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool
 def generate(run_dir: str, prompt: str, sampling: Sampling, say: Callable[[str], None] = print) -> str:
     model, plan, tok = load_model(run_dir)
     if plan.objectives.seq2seq:
-        ids = generate_seq2seq(model, tok.encode(prompt) + [tok.specials.eos], tok.specials.pad, sampling,
-                               tok.specials.eos, tok.specials.pad)
+        start = getattr(tok.specials, plan.objectives.decoder_start)
+        ids = generate_seq2seq(model, tok.encode(prompt) + [tok.specials.eos], start, sampling, tok.specials.eos, tok.specials.pad)
         text = tok.decode(ids)
     elif plan.objectives.decoder_only:
         ids = generate_causal(model, plan.graph, tok.encode(prompt) or [tok.specials.eos], sampling)

@@ -54,6 +54,11 @@ class ObjectiveSet:
     def seq2seq(self) -> bool:
         return any(r.seq2seq for r, _ in self.entries)
 
+    @property
+    def decoder_start(self) -> str:
+        """Which special token ("pad" or "eos") a seq2seq decoder starts from."""
+        return next((r.decoder_start for r, _ in self.entries if r.seq2seq), "pad")
+
     def prepare(self, batch: Batch, rng: np.random.Generator, specials: Specials, vocab: int) -> None:
         for record, params in self.entries:
             if record.prepare is not None:

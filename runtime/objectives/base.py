@@ -9,7 +9,7 @@ architecture that runs at `specc check` time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ class ObjectiveRecord:
     check: Callable[[Any, LayerGraph, Span | None], list[Diagnostic]] = lambda p, g, s: []
     decoder_only: bool = False  # a causal LM: generation continues a prompt
     seq2seq: bool = False
+    decoder_start: Literal["pad", "eos"] = "pad"  # seq2seq: the special token the decoder starts from (T5 pad, BART eos)
     doc: str = ""
 
 

@@ -69,7 +69,7 @@ def infill(text: np.ndarray, ratio: float, lam: float, mask: int, rng: np.random
 
 @layout("denoising")
 class DenoisingWindows(Seq2SeqWindows):
-    """BART: the decoder starts from EOS."""
+    """BART: the decoder starts from EOS (the record's `decoder_start`, which generation uses too)."""
 
     def __init__(self, store: TokenStore, specials: Specials, seq_len: int, seed: int):
         super().__init__(store, specials, seq_len, seed, specials.eos)
@@ -99,5 +99,5 @@ def _check(p: DenoisingParams, graph: LayerGraph, span: Span | None) -> list[Dia
 register(ObjectiveRecord(
     name="denoising", params=DenoisingParams, layout="denoising", accepts=frozenset(),
     inputs=("src", "src_mask", "tgt", "tgt_mask"), outputs=("logits",), loss=_loss, prepare=_prepare, check=_check,
-    seq2seq=True, doc="BART denoising: sentence permutation, then Poisson(3) spans over 30 % of tokens become one mask each.",
+    seq2seq=True, decoder_start="eos", doc="BART denoising: sentence permutation, then Poisson(3) spans over 30 % of tokens become one mask each.",
 ))

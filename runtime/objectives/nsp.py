@@ -20,7 +20,7 @@ from runtime.batches import layout, sample_rng
 from runtime.data import TokenStore
 from runtime.errors import UserError
 from runtime.objectives.base import (
-    METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, member, register,
+    METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, register,
 )
 from runtime.tokenizer import Specials
 
@@ -49,6 +49,7 @@ class Pairs:
 
     def __init__(self, store: TokenStore, specials: Specials, seq_len: int, seed: int):
         self.store, self.specials, self.seq_len, self.seed = store, specials, seq_len, seed
+        self.ends = np.fromiter(specials.sentence_ends, dtype=np.int64, count=len(specials.sentence_ends))
         self.budget = seq_len - 3  # tokens of A and B together
         if self.budget < 2:
             raise UserError(f"[train] seq_len = {seq_len} is too short for [CLS] A [SEP] B [SEP]")
@@ -104,13 +105,13 @@ class Pairs:
         if pos < lo:  # an empty document
             return np.zeros(0, dtype=np.int64)
         back = max(lo, pos - self.budget)
-        ends = np.flatnonzero(member(self.store.window(back, pos - back), self.specials.sentence_ends))
+        ends = np.flatnonzero(np.isin(self.store.window(back, pos - back), self.ends))
         start = back + int(ends[-1]) + 1 if len(ends) else (lo if back == lo else pos)
         return self.store.window(start, max(0, min(hi, start + length) - start))
 
     def _cut(self, text: np.ndarray, rng: np.random.Generator) -> int:
         """Where A ends: after a random sentence end inside the text, else at a random token."""
-        ends = np.flatnonzero(member(text[:-1], self.specials.sentence_ends)) + 1
+        ends = np.flatnonzero(np.isin(text[:-1], self.ends)) + 1
         return int(rng.choice(ends)) if len(ends) else int(rng.integers(1, max(len(text), 2)))
 
 

@@ -117,7 +117,7 @@ class Seq2SeqWindows:
 
 @layout("span_corruption")
 class SpanCorruptionWindows(Seq2SeqWindows):
-    """T5: the decoder starts from the pad token."""
+    """T5: the decoder starts from the pad token (the record's `decoder_start`, which generation uses too)."""
 
     def __init__(self, store: TokenStore, specials: Specials, seq_len: int, seed: int):
         if not specials.sentinels:
