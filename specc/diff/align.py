@@ -107,17 +107,13 @@ def _matched(old: Sequence[str], new: Sequence[str]) -> list[tuple[int | None, i
 
 def ranges(indices: Iterable[int]) -> str:
     """`[0, 1, 2, 5, 7, 8]` → ``"0–2, 5, 7–8"``."""
-    items = sorted(set(indices))
-    parts: list[str] = []
-    start = prev = None
-    for i in items + [None]:  # type: ignore[list-item]
-        if start is not None and (i is None or i != prev + 1):
-            parts.append(str(start) if start == prev else f"{start}–{prev}")
-            start = None
-        if i is not None and start is None:
-            start = i
-        prev = i
-    return ", ".join(parts)
+    runs: list[list[int]] = []
+    for i in sorted(set(indices)):
+        if runs and runs[-1][1] + 1 == i:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 def collapse(items: Iterable[tuple[str, K]]) -> list[tuple[str, K, int]]:

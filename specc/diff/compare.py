@@ -7,12 +7,12 @@ Top-level entries match by name; the instances of a repeated block are aligned
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from specc.canonical import architecture_hash, canonical_data, section_hashes
 from specc.diff.align import align, collapse, group_outputs, instance_signatures, instance_view, local_signature, offset_runs
 from specc.diff.headline import headline
-from specc.diff.types import Compat, GroupDelta, NodeChange, SpecDiff, ValueChange
+from specc.diff.types import Compat, GroupDelta, NodeChange, SpecDiff, Status, ValueChange
 from specc.diff.weights import compat_table
 from specc.graph import Group, LayerGraph, Node
 from specc.schema.model import RUNTIME_SECTIONS
@@ -30,7 +30,7 @@ def diff_graphs(a: LayerGraph, b: LayerGraph, old_label: str = "A", new_label: s
     """
     ctx = context or default_context(b)
     groups, raw_changes, suggested = _compare_groups(a, b, ctx)
-    nodes = [NodeChange(name, status, op, list(details), at, count)
+    nodes = [NodeChange(name, cast(Status, status), op, list(details), at, count)
              for name, (status, op, details, at), count in collapse(raw_changes)]
     if compat is None:
         compat = compat_table(a.parameter_names(), b.parameter_names(), source_label=old_label, target_label=new_label)
@@ -223,7 +223,7 @@ def _params(a: LayerGraph, b: LayerGraph) -> list[ValueChange]:
         old, new = pa.get(name), pb.get(name)
         if name in pa and name in pb and old == new and type(old) is type(new):
             continue
-        status = "added" if name not in pa else "removed" if name not in pb else "changed"
+        status: Status = "added" if name not in pa else "removed" if name not in pb else "changed"
         written = b.spec.raw.data.get("params", {}).get(name)
         out.append(ValueChange(f"params.{name}", status, old, new, _where(a, ("params", name)) if name in pa else None,
                                _where(b, ("params", name)) if name in pb else None,
@@ -267,8 +267,8 @@ def _value_changes(va: dict[str, tuple[Any, tuple]], vb: dict[str, tuple[Any, tu
         (old, pa), (new, pb) = va.get(key, (None, ())), vb.get(key, (None, ()))
         if key in va and key in vb and old == new:
             continue
-        status = "added" if key not in va else "removed" if key not in vb else "changed"
-        out.append(ValueChange(key, status, old, new, _where(a, pa) if key in va else None,
+        change: Status = "added" if key not in va else "removed" if key not in vb else "changed"
+        out.append(ValueChange(key, change, old, new, _where(a, pa) if key in va else None,
                                _where(b, pb) if key in vb else None))
     return out
 

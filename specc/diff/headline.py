@@ -9,7 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 from specc.diff.align import ranges
-from specc.diff.types import Compat, SpecDiff
+from specc.diff.types import Compat, Fit, SpecDiff
 from specc.graph import LayerGraph
 
 _NAMED = {"d_model": "width", "d_ff": "FFN", "heads": "heads", "vocab": "vocabulary", "max_len": "positions",
@@ -152,14 +152,14 @@ def compat_phrase(compat: Compat) -> str:
         partial = [i for i, fits in per_layer.items() if i not in full and "loads" in fits]
         if partial:
             loads.append(f"part of {'every layer' if len(partial) == len(per_layer) else 'layers ' + ranges(partial)} of {group}")
-    source = "the old checkpoint" if compat.source else "the checkpoint"
+    source = "the old checkpoint"
     if not compat.count("loads"):
         return f"no tensor of {source} loads as is"
     if not any(t.fit != "loads" for t in compat.tensors):
         return f"every tensor of {source} loads as is"
     shown = loads[:5] + ([f"{len(loads) - 5} more"] if len(loads) > 5 else [])
-    tail = [f"{compat.count(f)} {word}" for f, word in (("reshaped", "change shape"), ("new", "are new"), ("dropped", "unused"))
-            if compat.count(f)]
+    words: list[tuple[Fit, str]] = [("reshaped", "change shape"), ("new", "are new"), ("dropped", "unused")]
+    tail = [f"{compat.count(f)} {word}" for f, word in words if compat.count(f)]
     if not loads:
         return f"{compat.count('loads')} tensors of {source} load as is ({', '.join(tail)})"
     joined = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]

@@ -48,7 +48,7 @@ def render_text(diff: SpecDiff, colour: bool = False) -> str:
     changed = [g for g in diff.groups if g.status != "same"]
     if changed:
         out += ["", paint("!", f"parameters and FLOPs per token by block (context {diff.context})")]
-        rows = [("block", "A params", "B params", "Δ params", "A FLOPs", "B FLOPs", "Δ FLOPs", "")]
+        rows: list[tuple[str, ...]] = [("block", "A params", "B params", "Δ params", "A FLOPs", "B FLOPs", "Δ FLOPs", "")]
         for g in changed:
             rows.append((f"{_MARK[g.status]} {g.name}", f"{g.params_old:,}", f"{g.params_new:,}", _signed(g.params_new - g.params_old),
                          si(g.flops_old), si(g.flops_new), _signed_si(g.flops_new - g.flops_old), g.layers or ""))

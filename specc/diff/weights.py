@@ -12,7 +12,7 @@ import re
 from typing import Mapping, Sequence
 
 from specc.diagnostics import UserError
-from specc.diff.types import Compat, TensorFit
+from specc.diff.types import Compat, Fit, TensorFit
 
 Shapes = Mapping[str, tuple[int, ...]]
 _RANGE = re.compile(r"^(\d+):(\d+)$")
@@ -73,7 +73,7 @@ def compat_table(source: Shapes, target: Shapes, mapping: Sequence[str] = (), *,
             rows.append(TensorFit(name, "new", None, None, list(shape)))
             continue
         used.add(src)
-        fit = "loads" if tuple(source[src]) == tuple(shape) else "reshaped"
+        fit: Fit = "loads" if tuple(source[src]) == tuple(shape) else "reshaped"
         rows.append(TensorFit(name, fit, src, list(source[src]), list(shape)))
     rows += [TensorFit(name, "dropped", name, list(shape), None) for name, shape in source.items() if name not in used]
     return Compat(source_label, target_label, rows, list(mapping))
