@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from typing import Any
 
@@ -108,7 +109,7 @@ def _step(annotation: Any, part: Any) -> Any:
 
 def _args(annotation: Any) -> list[Any]:
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, getattr(types, "UnionType", None)):  # UnionType (`int | str`) is new in 3.10
         return list(typing.get_args(annotation))
     return [annotation]
 
