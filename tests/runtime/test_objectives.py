@@ -252,9 +252,12 @@ def test_denoising_spans_are_poisson_and_sentences_are_permuted(texts: dict[str,
     rng = np.random.default_rng(0)
     lengths = span_lengths(30_000, 3.0, rng)
     assert lengths.sum() == 30_000 and within(lengths[:-1].mean(), 3.0, 0.06) and within((lengths == 0).mean(), np.exp(-3), 0.01)
-    corrupted, masked = infill(np.arange(100), 0.3, 3.0, -1, rng)
+    spans = span_lengths(30, 3.0, np.random.default_rng(0))  # the spans infill draws first from the same stream
+    assert (spans == 0).any()
+    corrupted, masked = infill(np.arange(100), 0.3, 3.0, -1, np.random.default_rng(0))
     kept = corrupted[corrupted != -1]
     assert masked == 30 and len(kept) == 70 and (np.diff(kept) > 0).all()  # the other 70 tokens, in order
+    assert (corrupted == -1).sum() == len(spans)  # one mask per span, a 0-length span inserting one
 
     sentences = ([5, 6, 0], [7, 0], [8, 9, 0], [4])  # "5 6 . 7 . 8 9 . 4" with "." = 0
     orders = {tuple(sum(order, [])) for order in itertools.permutations(sentences)}
