@@ -8,11 +8,13 @@ import torch
 
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
-from runtime.objectives.base import Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, cross_entropy_sum, register
+from runtime.objectives.base import Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, register
+from runtime.objectives.vocab_ce import vocab_cross_entropy
 
 
 def _loss(p: ObjectiveParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-    return cross_entropy_sum(outputs["logits"], batch.targets["labels"], sums, "lm")
+    # In chunks from the LM head's features and weight when the model deferred its head: no full logits.
+    return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, "lm")
 
 
 def _check(p: ObjectiveParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

@@ -22,8 +22,9 @@ from runtime.batches import Packed, layout
 from runtime.data import TokenStore
 from runtime.errors import UserError
 from runtime.objectives.base import (
-    METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, cross_entropy_sum, member, register,
+    METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, member, register,
 )
+from runtime.objectives.vocab_ce import vocab_cross_entropy
 from runtime.tokenizer import Specials
 
 MASK_SHARE, RANDOM_SHARE = 0.8, 0.1  # of the chosen tokens; the rest stay unchanged
@@ -67,9 +68,8 @@ def _prepare(p: MLMParams, batch: Batch, rng: np.random.Generator, specials: Spe
 
 
 def _loss(p: MLMParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-    logits, labels = outputs["mlm_logits"], batch.targets["mlm_labels"]  # (N, vocab), (N,)
-    sums.add(METRIC_PREFIX + "mlm", float((logits.detach().argmax(-1) == labels).sum()), labels.numel())
-    return cross_entropy_sum(logits, labels, sums, "mlm")
+    labels = batch.targets["mlm_labels"]  # (N,): the selected positions, row-major
+    return vocab_cross_entropy(outputs, "mlm_logits", labels, sums, "mlm", accuracy=METRIC_PREFIX + "mlm")
 
 
 def _check(p: MLMParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

@@ -61,6 +61,7 @@ def _build(graph: LayerGraph) -> SpecModel:
         model._steps.append(Step(module, args, slots[group.output], uses_cache, group.name, group.span, deps))
     model._n_slots = max(slots.values()) + 1
     model._output_slots = {name: slots[src] for name, src in graph.outputs.items()}
+    model._defer_heads()
     return model
 
 

@@ -3,18 +3,26 @@
 Each graph scope becomes a flat list of `Step`s run by a tiny interpreter over
 a list of slots: no per-call dict lookups of the graph, no shape checks. A
 failure inside a node is re-raised as `NodeError` naming the node and its span.
+
+A model output made by a vocabulary head that nothing else reads (an LM or
+MLM head) is deferred: the model returns `Outputs`, which runs that head on
+first access, or hands a loss the head's features and projection weight
+(`Outputs.deferred`) so that the loss can work through the vocabulary in
+chunks and full-vocabulary logits never exist at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from specc.diagnostics import Span
 from specc.ops.cache import KVCache
+from specc.ops.heads import VocabProjection
 
 
 class NodeError(RuntimeError):
@@ -46,6 +54,15 @@ def run_steps(steps: Sequence[Step], env: list[torch.Tensor | None], cache: KVCa
             raise
         except Exception as err:  # re-raised with the node's name and spec location
             raise NodeError(step.name, step.span, err) from err
+
+
+def _call(step: Step, fn: Callable[..., torch.Tensor], args: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    try:
+        return fn(*args)
+    except NodeError:
+        raise
+    except Exception as err:  # re-raised with the node's name and spec location
+        raise NodeError(step.name, step.span, err) from err
 
 
 def run_cached(steps: Sequence[Step], env: list[torch.Tensor | None], cache: KVCache) -> None:
@@ -88,8 +105,57 @@ class Repeat(nn.ModuleList):
         return first
 
 
+@dataclass(frozen=True)
+class DeferredLogits:
+    """A vocabulary head's output, not yet computed: `F.linear(features, weight, bias)`."""
+
+    features: torch.Tensor  # (..., d): the rows the head scores (only the selected ones under `select`)
+    weight: torch.Tensor  # (vocab, d)
+    bias: torch.Tensor | None  # (vocab,)
+
+    def logits(self) -> torch.Tensor:
+        return F.linear(self.features, self.weight, self.bias)  # (..., vocab)
+
+
+class Outputs(Mapping[str, torch.Tensor]):
+    """A compiled model's named outputs; deferred vocabulary heads run on first access."""
+
+    def __init__(self, slots: Mapping[str, int], env: Sequence[torch.Tensor | None],
+                 pending: Mapping[int, tuple[Step, list[torch.Tensor | None]]]):
+        self._slots = slots
+        self._values: dict[int, torch.Tensor] = {s: env[s] for s in slots.values() if s not in pending}  # type: ignore[misc]
+        self._pending = dict(pending)  # slot → (head step, its arguments)
+        self._heads: dict[int, DeferredLogits] = {}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        slot = self._slots[name]
+        if slot not in self._values:
+            step, args = self._pending.pop(slot)
+            head = self._heads.pop(slot, None)
+            self._values[slot] = head.logits() if head is not None else _call(step, step.module, args)
+        return self._values[slot]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slots)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def deferred(self, name: str) -> DeferredLogits | None:
+        """Output `name` as features + projection, if it is a vocabulary head's output not yet computed."""
+        slot = self._slots[name]
+        if slot not in self._pending:
+            return None
+        if slot not in self._heads:
+            step, args = self._pending[slot]
+            head: Any = step.module
+            self._heads[slot] = DeferredLogits(_call(step, head.features, args), *head.projection())
+        return self._heads[slot]
+
+
 class SpecModel(nn.Module):
-    """A compiled spec. Call with graph inputs by name; returns a dict of named outputs."""
+    """A compiled spec. Call with graph inputs by name; returns a mapping of named outputs (`Outputs`
+    when a vocabulary head is deferred, else a dict)."""
 
     def __init__(self, input_names: Sequence[str], required: Sequence[str]):
         super().__init__()
@@ -98,6 +164,16 @@ class SpecModel(nn.Module):
         self._steps: list[Step] = []
         self._n_slots = len(self._input_names)
         self._output_slots: dict[str, int] = {}
+        self._eager: list[Step] = []  # every step but the deferred heads
+        self._deferred: list[Step] = []
+
+    def _defer_heads(self) -> None:
+        """Set aside the vocabulary heads whose output is a model output and no other step's input."""
+        read = {i for step in self._steps for i in step.args}
+        outputs = set(self._output_slots.values())
+        self._deferred = [s for s in self._steps if isinstance(s.module, VocabProjection) and not s.uses_cache
+                          and s.out in outputs and s.out not in read]
+        self._eager = [s for s in self._steps if all(s is not d for d in self._deferred)]
 
     @property
     def input_names(self) -> list[str]:
@@ -108,7 +184,7 @@ class SpecModel(nn.Module):
         return list(self._output_slots)
 
     def forward(self, *args: torch.Tensor, cache: KVCache | None = None, **kwargs: torch.Tensor | None
-                ) -> dict[str, torch.Tensor]:
+                ) -> Mapping[str, torch.Tensor]:
         env: list[torch.Tensor | None] = [None] * self._n_slots
         for i, value in enumerate(args):
             env[i] = value
@@ -119,8 +195,12 @@ class SpecModel(nn.Module):
         for i, name in enumerate(self._input_names):
             if env[i] is None and name in self._required:
                 raise TypeError(f"missing required model input '{name}'")
-        if cache is None:
-            run_steps(self._steps, env, None)
-        else:
+        if cache is not None:
             run_cached(self._steps, env, cache)
-        return {name: env[slot] for name, slot in self._output_slots.items()}  # type: ignore[misc]  # type: ignore[misc]
+        elif self._deferred and not torch.compiler.is_compiling():
+            run_steps(self._eager, env, None)
+            pending = {s.out: (s, [env[i] if i >= 0 else None for i in s.args]) for s in self._deferred}
+            return Outputs(self._output_slots, env, pending)
+        else:
+            run_steps(self._steps, env, None)
+        return {name: env[slot] for name, slot in self._output_slots.items()}  # type: ignore[misc]

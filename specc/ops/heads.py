@@ -2,6 +2,9 @@
 
 The LM and MLM heads take an optional `select` mask so that only chosen
 positions (the masked tokens of MLM) go through the vocabulary projection.
+Both are a `VocabProjection`: features, then one linear map onto the
+vocabulary, so a loss can take the features and the weight and never hold the
+full-vocabulary logits (see `SpecModel`'s deferred outputs).
 """
 
 from __future__ import annotations
@@ -41,9 +44,29 @@ class LMHeadParams(OpParams):
     init_std: float | None = None
 
 
-class LMHead(Linear):
+class VocabProjection(nn.Module):
+    """A head whose output is `F.linear(features(x, select), projection weight, projection bias)`."""
+
+    def features(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight (vocab, d), bias (vocab,) or None) of the final vocabulary projection."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        return F.linear(self.features(x, select), *self.projection())
+
+
+class LMHead(Linear, VocabProjection):
     def __init__(self, p: LMHeadParams):
         super().__init__(p.d_model, p.vocab, p.bias, p.init_std)
+
+    def features(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        return _select(x, select)
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.weight, self.bias
 
     def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
         return F.linear(_select(x, select), self.weight, self.bias)
@@ -66,7 +89,7 @@ class MLMHeadParams(OpParams):
     init_std: float | None = None
 
 
-class MLMHead(Initialisable):
+class MLMHead(Initialisable, VocabProjection):
     """BERT's head: dense + activation + LayerNorm, then a (tied) decoder plus its own bias."""
 
     def __init__(self, p: MLMHeadParams):
@@ -77,9 +100,11 @@ class MLMHead(Initialisable):
         self.bias = nn.Parameter(torch.empty(p.vocab))
         self.act = ACTIVATIONS[p.activation]
 
-    def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.norm(self.act(self.transform(_select(x, select))))
-        return F.linear(h, self.decoder.weight, self.bias)
+    def features(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        return self.norm(self.act(self.transform(_select(x, select))))
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.decoder.weight, self.bias
 
     def initialize(self, std: float, gen: torch.Generator) -> None:
         super().initialize(std, gen)

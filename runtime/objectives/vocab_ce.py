@@ -1,0 +1,136 @@
+"""Cross-entropy over a vocabulary without full-vocabulary logits.
+
+A compiled model defers its vocabulary head (`specc.compiler.Outputs.deferred`):
+the loss gets the head's features (N, d) and projection weight (V, d) instead
+of (N, V) logits. `LinearCrossEntropy` walks the rows in chunks; per chunk it
+computes the logits, their log-softmax, the loss, and at once the gradient
+(softmax minus one-hot) multiplied back into the features' and the weight's
+gradients. Only one chunk of logits exists at a time, in two reused buffers,
+and the backward pass only scales the gradients it saved. The matrix
+multiplies are the same three as the plain path's; what goes is materialising,
+zero-filling and re-reading a (N, V) logits tensor, its log-softmax and its
+gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from runtime.objectives.base import LossSums, cross_entropy_sum
+from specc.compiler import DeferredLogits, Outputs
+
+IGNORE = -100
+CHUNK_BYTES = 8 << 20  # logits per chunk: small enough to stay in cache-friendly sizes, large enough for fast matmuls
+MIN_ROWS = 128  # below this the weight-gradient matmul (inner size = rows) loses speed
+
+
+def chunk_rows(vocab: int) -> int:
+    return max(MIN_ROWS, CHUNK_BYTES // (4 * vocab))
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """(sum of CE over rows with label != -100, number of those rows whose argmax is the label, counted
+    only when `count_hits`: it costs another pass over the logits)."""
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
+                labels: torch.Tensor, rows: int, count_hits: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        dtype = _compute_dtype(features)
+        h_all, w = features.to(dtype), weight.to(dtype)
+        b = bias.to(dtype) if bias is not None else None
+        masked = bool((labels == IGNORE).any())
+        n_rows, vocab = h_all.shape[0], w.shape[0]
+        gh = torch.empty_like(features) if need_h else None
+        gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        gb = torch.zeros(vocab, dtype=torch.float32, device=weight.device) if need_b else None
+        total = torch.zeros((), dtype=torch.float32, device=features.device)
+        correct = torch.zeros((), dtype=torch.long, device=features.device)
+        z_buf = torch.empty(min(rows, n_rows), vocab, dtype=dtype, device=features.device)
+        lp_buf = torch.empty(z_buf.shape, dtype=torch.float32, device=features.device)
+        with torch.autocast(features.device.type, enabled=False):
+            for start in range(0, n_rows, rows):
+                h, y = h_all[start : start + rows], labels[start : start + rows]
+                z = z_buf[: h.shape[0]]
+                torch.mm(h, w.t(), out=z) if b is None else torch.addmm(b, h, w.t(), out=z)  # (n, V)
+                lp = torch.log_softmax(z, 1, out=lp_buf[: h.shape[0]]) if z.dtype == torch.float32 \
+                    else torch.log_softmax(z.float(), 1)
+                valid = (y != IGNORE) if masked else None
+                target = torch.where(valid, y, 0) if valid is not None else y
+                picked = lp.gather(1, target[:, None]).squeeze(1)  # (n,)
+                total -= (torch.where(valid, picked, 0.0) if valid is not None else picked).sum()
+                if count_hits:
+                    hits = z.argmax(1) == y
+                    correct += (hits & valid if valid is not None else hits).sum()
+                if not (need_h or need_w or need_b):
+                    continue
+                grad = lp.exp_()  # softmax, in place; minus one at the label: d(CE sum)/d(logits)
+                grad.scatter_add_(1, target[:, None], torch.full((h.shape[0], 1), -1.0, device=grad.device))
+                if valid is not None:
+                    grad.mul_(valid[:, None])
+                g = grad if dtype == torch.float32 else grad.to(dtype)
+                if gh is not None:
+                    if gh.dtype == dtype:
+                        torch.mm(g, w, out=gh[start : start + rows])
+                    else:
+                        gh[start : start + rows] = torch.mm(g, w)
+                if gw is not None:
+                    gw.addmm_(g.t(), h) if dtype == torch.float32 else gw.add_(torch.mm(g.t(), h).float())
+                if gb is not None:
+                    gb.add_(grad.sum(0))
+        ctx.save_for_backward(gh, gw, gb)
+        ctx.dtypes = (weight.dtype, bias.dtype if bias is not None else None)
+        ctx.mark_non_differentiable(correct)
+        return total, correct
+
+    @staticmethod
+    def backward(ctx: Any, g_total: torch.Tensor, g_correct: Any) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        gh, gw, gb = ctx.saved_tensors
+        w_dtype, b_dtype = ctx.dtypes
+        return (
+            gh * g_total if gh is not None else None,
+            (gw * g_total).to(w_dtype) if gw is not None else None,
+            (gb * g_total).to(b_dtype) if gb is not None else None,
+            None, None, None,
+        )
+
+
+def _compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The matmul dtype autocast would use here (bf16/fp16 on GPU under autocast), else the tensor's."""
+    if t.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
+        return torch.get_autocast_dtype("cuda")
+    return t.dtype
+
+
+def linear_cross_entropy_sum(head: DeferredLogits, labels: torch.Tensor, count_hits: bool = False
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CE summed over labels != -100, count of correct argmax predictions if `count_hits`) of `head`'s logits."""
+    d = head.features.shape[-1]
+    features, target = head.features.reshape(-1, d), labels.reshape(-1)
+    if features.shape[0] != target.shape[0]:
+        raise ValueError(f"{features.shape[0]} scored rows but {target.shape[0]} labels")
+    return LinearCrossEntropy.apply(features, head.weight, head.bias, target, chunk_rows(head.weight.shape[0]), count_hits)
+
+
+def vocab_cross_entropy(outputs: Mapping[str, torch.Tensor], output: str, labels: torch.Tensor, sums: LossSums,
+                        name: str, accuracy: str | None = None) -> torch.Tensor:
+    """Mean CE of model output `output` (logits) against `labels` (-100 ignored), recording the sum and
+    count under `name` (and, with `accuracy`, the argmax hits under that name), as `cross_entropy_sum`
+    does; in chunks, never holding the full logits, when the model deferred that vocabulary head."""
+    head = outputs.deferred(output) if isinstance(outputs, Outputs) else None
+    if head is None:
+        logits = outputs[output]
+        if accuracy is not None:
+            hits = (logits.detach().argmax(-1) == labels) & (labels != IGNORE)
+            sums.add(accuracy, float(hits.sum()), int((labels != IGNORE).sum()))
+        return cross_entropy_sum(logits, labels, sums, name)
+    total, correct = linear_cross_entropy_sum(head, labels, accuracy is not None)
+    count = int((labels != IGNORE).sum())
+    if accuracy is not None:
+        sums.add(accuracy, float(correct), count)
+    sums.add(name, float(total.detach()), count)
+    return total / max(count, 1)
+
+
