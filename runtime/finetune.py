@@ -200,7 +200,7 @@ def render(evaluations: Sequence[Evaluation], baseline_name: str) -> str:
 
 
 def _fmt(v: float) -> str:
-    v = v + 0.0  # no "-0.0000"
+    v = round(v, 4) + 0.0  # no "-0.0000"
     return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
 
 

@@ -80,7 +80,7 @@ def _jsonl(path: Path) -> Iterable[Record]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as err:
                 raise UserError(f"{path}:{n}:{err.colno}: invalid JSON: {err.msg}") from None
             if not isinstance(value, dict):
