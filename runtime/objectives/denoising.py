@@ -20,9 +20,10 @@ from specc.graph import LayerGraph
 from runtime.batches import layout
 from runtime.data import TokenStore
 from runtime.objectives.base import (
-    Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, member, needs_encoder_decoder, register,
+    Batch, LossSums, ObjectiveParams, ObjectiveRecord, member, needs_encoder_decoder, register,
 )
 from runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows
+from runtime.objectives.vocab_ce import vocab_cross_entropy
 from runtime.tokenizer import Specials
 
 
@@ -89,7 +90,7 @@ def _prepare(p: DenoisingParams, batch: Batch, rng: np.random.Generator, special
 
 
 def _loss(p: DenoisingParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-    return cross_entropy_sum(outputs["logits"], batch.targets["labels"], sums, "denoise")
+    return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, "denoise")
 
 
 def _check(p: DenoisingParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

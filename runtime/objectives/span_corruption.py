@@ -24,8 +24,9 @@ from runtime.batches import Packed, layout
 from runtime.data import TokenStore
 from runtime.errors import UserError
 from runtime.objectives.base import (
-    Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, needs_encoder_decoder, register,
+    Batch, LossSums, ObjectiveParams, ObjectiveRecord, needs_encoder_decoder, register,
 )
+from runtime.objectives.vocab_ce import vocab_cross_entropy
 from runtime.tokenizer import Specials
 
 
@@ -136,7 +137,7 @@ def _prepare(p: SpanParams, batch: Batch, rng: np.random.Generator, specials: Sp
 
 
 def _loss(p: SpanParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-    return cross_entropy_sum(outputs["logits"], batch.targets["labels"], sums, "span")
+    return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, "span")
 
 
 def _check(p: SpanParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
