@@ -105,11 +105,11 @@ def test_checkpoint_files_load_safely(trained_run: Path) -> None:
     assert Tokenizer.from_file(str(ckpt / "tokenizer.json")).get_vocab_size() == 512
 
 
-def test_specc_eval_prints_loss_and_perplexity(cli: Run, trained_run: Path) -> None:
-    done = cli("eval", str(trained_run))
+def test_specc_eval_prints_loss_and_perplexity(capsys: pytest.CaptureFixture[str], cli: Run, trained_run: Path) -> None:
+    done = main(capsys, "eval", str(trained_run))
     assert done.returncode == 0, done.stderr
     assert "val_loss" in done.stdout and "val_ppl" in done.stdout
-    done = cli("eval", str(trained_run), "--json")
+    done = cli("eval", str(trained_run), "--json")  # the installed command, for real
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["val_ppl"] == pytest.approx(math.exp(result["val_lm"]))

@@ -1,0 +1,101 @@
+"""Training parity: specc's trainer and Hugging Face `GPT2LMHeadModel` follow the same loss curve.
+
+The tiny GPT is trained for 20 steps by the real `specc train` job. Beside it,
+a plain loop trains `transformers`' GPT-2 from the same initial weights
+(specc's init, exported through `specc.hf`), on the same batches (the
+runtime's `BatchSource` over the same packed token store), with the same
+optimizer settings: AdamW with the same betas, eps and weight-decay
+exclusions, the same warmup + cosine schedule, gradient clipping, fp32,
+dropout 0. Each step's loss must agree within a relative 1e-4.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from runtime.data import token_store
+from runtime.jobs import train
+from runtime.loop import BatchSource
+from runtime.optim import lr_at, param_groups
+from runtime.session import plan_from_spec, tokenizer_for
+from runtools import GPT_TINY, metrics
+from specc.compiler import compile_model
+from specc.hf.rules import ARCHITECTURES
+from specc.hf.weights import export_state_dict
+
+transformers = pytest.importorskip("transformers")
+
+STEPS = 20
+SETS = [  # `--set` overrides of gpt-tiny.toml: 2 layers of width 32, no dropout, 20 steps of 4 x 32 tokens
+    "data.max_documents=12", "params.layers=2", "params.d_model=32", "params.heads=2", "params.vocab=512", "params.max_seq=64",
+    "params.dropout=0.0",
+    f"train.steps={STEPS}", "train.batch_size=4", "train.seq_len=32", "train.lr=3e-3", "train.warmup=5",
+    "train.schedule=cosine", "train.weight_decay=0.1", "train.clip=1.0", "train.log_every=1", "train.eval_every=100",
+    "train.eval_batches=1", "train.save_every=100", "train.sample_tokens=0",
+]
+REL_TOL = 1e-4
+
+
+def gpt2_like(params: dict) -> torch.nn.Module:
+    config = transformers.GPT2Config(
+        vocab_size=params["vocab"], n_embd=params["d_model"], n_layer=params["layers"], n_head=params["heads"],
+        n_inner=params["d_ff"], n_positions=params["max_seq"], layer_norm_epsilon=params["eps"],
+        activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=None, eos_token_id=None,
+    )
+    return transformers.GPT2LMHeadModel(config)
+
+
+def test_twenty_steps_match_gpt2lmheadmodel(tmp_path: Path) -> None:
+    # -- specc: the real training job, one metrics line per step --------------------------------------------
+    out = tmp_path / "run"
+    train(GPT_TINY, str(out), None, SETS, quiet=True, say=lambda line: None)
+    ours = [line for line in metrics(out) if "loss" in line]
+    assert [line["step"] for line in ours] == list(range(1, STEPS + 1))
+
+    # -- the same model as GPT2LMHeadModel, from specc's initial weights ------------------------------------
+    plan = plan_from_spec(GPT_TINY, SETS)
+    cfg = plan.config.train
+    init = compile_model(plan.graph)  # the trainer's init: a pure function of the spec's seed
+    hf = gpt2_like(plan.spec.params)
+    rules = ARCHITECTURES["gpt2"](list(hf.state_dict()))
+    missing, unexpected = hf.load_state_dict(export_state_dict(init, rules), strict=False)
+    assert set(missing) <= {"lm_head.weight"} and not unexpected, (missing, unexpected)
+    assert hf.lm_head.weight is hf.transformer.wte.weight  # tied, like the spec's lm_head
+
+    # the same AdamW groups: an HF parameter decays iff the specc parameter it maps to does
+    decayed = {id(p) for p in param_groups(init, cfg)[0]["params"]}
+    specc_params = dict(init.named_parameters())
+    target = {src: rule.target for rule in rules for src in rule.sources}
+    groups: list[dict] = [{"params": [], "weight_decay": cfg.weight_decay}, {"params": [], "weight_decay": 0.0}]
+    for name, p in hf.named_parameters():
+        groups[0 if id(specc_params[target[name]]) in decayed else 1]["params"].append(p)
+    assert len(groups[0]["params"]) == len(param_groups(init, cfg)[0]["params"]) > 0
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+
+    # the same batches, in the same order
+    corpus = plan.corpus()
+    tok = tokenizer_for(plan, corpus)
+    source = BatchSource(plan.objectives, token_store(corpus, "train", tok), tok, cfg.seq_len, cfg.seed)
+
+    hf.train()
+    for step, logged in enumerate(ours):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = source.get(step * cfg.batch_size, cfg.batch_size)
+        logits = hf(input_ids=batch.inputs["tokens"]).logits  # (B, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.targets["labels"].reshape(-1))
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(hf.parameters(), cfg.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        assert logged["lr"] == pytest.approx(lr_at(step, cfg), rel=1e-12)
+        rel = abs(logged["loss"] - loss.item()) / abs(loss.item())
+        assert rel <= REL_TOL, f"step {step + 1}: specc {logged['loss']:.7f}, transformers {loss.item():.7f} (rel {rel:.2e})"
+        assert logged["grad_norm"] == pytest.approx(float(norm), rel=1e-3), f"step {step + 1}: gradient norms differ"
+    assert ours[-1]["loss"] < ours[0]["loss"] - 0.3  # it did learn: the comparison is not of two flat lines
