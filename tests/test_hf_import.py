@@ -278,3 +278,31 @@ def test_task_head_tensors_are_named_unless_skipped(tmp_path: Path) -> None:
     ref = hf.bert(input_ids=ids, attention_mask=mask).last_hidden_state
     out = model(tokens=ids, segments=torch.zeros_like(ids), attention_mask=mask)["hidden"]
     assert max_diff(out[mask.bool()], ref[mask.bool()]) <= TOL
+
+
+# -- full published size (slow) ---------------------------------------------------------------
+FULL = [
+    ("bert-base-uncased", "BertModel", "encoder"), ("bert-base-uncased", "BertForPreTraining", "encoder"),
+    ("roberta-base", "RobertaForMaskedLM", "encoder"), ("distilbert-base-uncased", "DistilBertForMaskedLM", "encoder"),
+    ("gpt2", "GPT2LMHeadModel", "decoder"), ("HuggingFaceTB/SmolLM2-135M", "LlamaForCausalLM", "decoder"),
+    ("t5-small", "T5ForConditionalGeneration", "seq2seq"), ("google/t5-v1_1-small", "T5ForConditionalGeneration", "seq2seq"),
+    ("facebook/bart-base", "BartForConditionalGeneration", "seq2seq"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, cls, kind", FULL, ids=[f"{n}:{c}" for n, c, _ in FULL])
+def test_full_size_import_matches_transformers(name: str, cls: str, kind: str, tmp_path: Path) -> None:
+    """The published configurations, random weights: parameter counts and outputs (printed with -s)."""
+    config = {k: v for k, v in PUBLISHED[name].items() if k not in ("architectures", "is_llama_config", "rope_interleaved")}
+    torch.manual_seed(0)
+    hf = getattr(transformers, cls)(transformers.AutoConfig.for_model(**config)).eval()
+    if name == "google/t5-v1_1-small":  # the published checkpoint has an LM head of its own
+        hf.lm_head.weight = torch.nn.Parameter(torch.randn_like(hf.shared.weight))
+    case = Case(name, cls, lambda: None, kind, segments=kind == "encoder" and "distilbert" not in name,
+                pad=int(PUBLISHED[name].get("pad_token_id") or 0))
+    pre = load_pretrained(save(hf, tmp_path), allow_unknown=["is_llama_config"])
+    assert count(pre.model) == count(hf)
+    diff = compare(case, hf, pre.model, vocab=PUBLISHED[name]["vocab_size"])
+    print(f"\nparity {name} {cls}: {count(hf):,} parameters, max |Δ| = {diff:.2e}")
+    assert diff <= TOL
