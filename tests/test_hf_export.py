@@ -169,3 +169,12 @@ def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["export-hf", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")]) == 1
     assert "run directory not found" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "m.toml")]) == 0
+
+
+def test_import_hf_writes_the_dsl_too(tmp_path: Path) -> None:
+    save(BY_ID["llama"].build(), tmp_path / "hf")
+    assert main(["import-hf", str(tmp_path / "hf"), "-o", str(tmp_path / "llama.spec"), "--no-weights"]) == 0
+    assert main(["import-hf", str(tmp_path / "hf"), "-o", str(tmp_path / "llama.toml"), "--no-weights"]) == 0
+    assert not (tmp_path / "llama").exists()  # --no-weights: the spec only
+    dsl, toml = specc.load_graph(tmp_path / "llama.spec"), specc.load_graph(tmp_path / "llama.toml")
+    assert specc.canonical.architecture_hash(dsl) == specc.canonical.architecture_hash(toml)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from specc.diagnostics import UserError
+from specc.frontend.formats import FORMATS, convert_text
 
 # Config fields export-hf carries over from an imported checkpoint's original config (token ids, not architecture).
 _CARRIED = ("bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
@@ -17,9 +18,9 @@ _CARRIED = ("bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "dec
 def register(sub: Any) -> None:
     p = sub.add_parser("import-hf", help="a Hugging Face model directory as a spec (+ its weights as a checkpoint)")
     p.add_argument("source", metavar="HF_DIR", help="folder with config.json (+ model.safetensors, tokenizer.json)")
-    p.add_argument("-o", "--out", required=True, metavar="SPEC.toml", help="spec file to write")
+    p.add_argument("-o", "--out", required=True, metavar="SPEC", help="spec file to write: .toml, or .spec for the DSL")
     p.add_argument("--architecture", metavar="CLASS", help="transformers class to import (default: the config's)")
-    p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder for the weights (default: SPEC without .toml)")
+    p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder for the weights (default: SPEC without its suffix)")
     p.add_argument("--no-weights", action="store_true", help="write the spec only")
     p.add_argument("--allow-unknown", action="append", default=[], metavar="FIELD",
                    help="proceed although the config has FIELD, which specc does not know (repeatable)")
@@ -40,8 +41,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from specc.hf import WeightMapError, load_pretrained
 
     source, out = Path(args.source), Path(args.out)
-    if out.suffix != ".toml":
-        raise UserError(f"-o {out}: the spec file name must end in .toml")
+    if out.suffix not in FORMATS:
+        raise UserError(f"-o {out}: the spec file name must end in {' or '.join(FORMATS)} (TOML or the DSL)")
     ckpt = Path(args.checkpoint) if args.checkpoint else out.with_suffix("")
     for path in (out, ckpt) if not args.no_weights else (out,):
         if path.exists() and not args.force:
@@ -52,7 +53,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UserError(f"{err}\n(pass --skip PREFIX to leave a task head's tensors out on purpose)") from None
     imp = pre.imported
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(imp.text)
+    out.write_text(imp.text if out.suffix == ".toml" else convert_text(imp.text, "imported.toml", out.suffix))
     count = sum(p.numel() for p in pre.model.parameters())
     print(f"specc import-hf: {source} ({imp.hf_class.name}) → {out}")
     print(f"  spec: the structure of specs/{imp.template}, {count:,} parameters")
