@@ -105,3 +105,10 @@ def test_cli_reports_a_missing_file_without_traceback() -> None:
     code, out, err = _cli("check", "no/such/spec.toml")
     assert code == 1 and out == "" and "Traceback" not in err
     assert err.startswith("no/such/spec.toml: error[E002]: spec file not found")
+
+
+def test_cli_compile_of_an_impossible_size_is_a_diagnostic() -> None:
+    """Far more memory than any address space: a diagnostic, not a traceback (nothing is filled first)."""
+    code, out, err = _cli("compile", SPEC, "--set", "params.vocab=100000000000000")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"{SPEC}: error[E050]: cannot allocate the model's parameters (")

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from specc.compiler.modules import BlockModule, Repeat, SpecModel, Step
+from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.graph import BlockInstance, LayerGraph, Node
 from specc.ops.attention import Attention
 from specc.ops.base import Initialisable, release
@@ -20,7 +21,17 @@ def compile_model(graph: LayerGraph, device: str | torch.device | None = None, i
     """Build the module tree of `graph` on `device` (default CPU), initialised from the spec's seed."""
     with torch.device("meta"):
         model = _build(graph)
-    model.to_empty(device=device or "cpu")
+    try:
+        model.to_empty(device=device or "cpu")
+    except (RuntimeError, MemoryError) as err:  # torch reports a failed allocation as a RuntimeError
+        text = str(err).lower()
+        if not (isinstance(err, MemoryError) or "alloc" in text or "out of memory" in text):
+            raise
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        raise SpecError([Diagnostic("E050", f"cannot allocate the model's parameters ({size / 2**30:,.1f} GiB) "
+                                    f"on {device or 'cpu'}", Span(graph.spec.raw.file),
+                                    "check the sizes in [params]; `specc summary` counts parameters without allocating")]
+                        ) from None
     _tie(model, graph)
     if init:
         initialize(model, graph)
