@@ -17,6 +17,7 @@ import torch
 
 import specc
 from specc.canonical import architecture_hash
+from specc.frontend.formats import format_text
 from specc.hf import HFFormatError, HFImportError, WeightMapError, load_pretrained, read_weights, spec_from_config
 from specc.ops import KVCache
 
@@ -164,6 +165,7 @@ def test_imported_spec_keeps_the_reference_expressions_and_reads_back(tmp_path: 
     text = imported.text
     assert 'd_ff = "4 * d_model"' in text and 'std_resid = "std / sqrt(2 * layers)"' in text
     assert "structure of specs/gpt2-small.toml" in text
+    assert format_text(text, "gpt2.toml") == text  # already in `specc fmt`'s layout
     path = tmp_path / "gpt2.toml"
     path.write_text(text)
     assert architecture_hash(specc.load_graph(path)) == architecture_hash(imported.graph)
