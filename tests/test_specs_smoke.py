@@ -112,3 +112,11 @@ def test_cli_compile_of_an_impossible_size_is_a_diagnostic() -> None:
     code, out, err = _cli("compile", SPEC, "--set", "params.vocab=100000000000000")
     assert code == 1 and out == "" and "Traceback" not in err
     assert err.startswith(f"{SPEC}: error[E050]: cannot allocate the model's parameters (")
+
+
+@pytest.mark.parametrize("argv", [["smoke", SPEC, "--batch", "0"], ["smoke", SPEC, "--seq", "-3"],
+                                  ["summary", SPEC, "--context", "x"]])
+def test_cli_refuses_bad_sizes_as_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _cli(*argv)
+    assert info.value.code == 2

@@ -12,6 +12,17 @@ from specc.schema import ModelSpec, validate
 
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse reports anything else as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="spec file (.toml)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from specc.cli.common import add_spec_args, load_graph_args
+from specc.cli.common import add_spec_args, load_graph_args, positive_int
 from specc.compiler import compile_model
 from specc.frontend import apply_cli_sets, parse
 from specc.graph import build_graph
@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("summary", help="per-block table of shapes, parameters and FLOPs/token")
     add_spec_args(p)
-    p.add_argument("--context", type=int, default=None, help="keys attention sees, for FLOPs (default: max_seq or 512)")
+    p.add_argument("--context", type=positive_int, default=None, help="keys attention sees, for FLOPs (default: max_seq or 512)")
     p.set_defaults(handler=cmd_summary)
 
     p = sub.add_parser("compile", help="compile a spec and print its module tree")
@@ -36,8 +36,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("smoke", help="shrink a spec and run one CPU forward and backward pass")
     add_spec_args(p)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--seq", type=int, default=16)
+    p.add_argument("--batch", type=positive_int, default=2)
+    p.add_argument("--seq", type=positive_int, default=16)
     p.set_defaults(handler=cmd_smoke)
 
 
