@@ -80,7 +80,7 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
                         raw.value_span(where + ("head",)), did_you_mean(params.head, graph.outputs) or
                         f"outputs: {', '.join(graph.outputs)}; declare the head under [model.outputs]")
         else:
-            diags.extend(ttype.runner.check(params, graph, span))
+            diags.extend(ttype.runner.check(params, graph, lambda key: raw.value_span(where + (key,)) or span))
         for m in task.metrics:
             metric = METRICS.get(m)
             if metric is None or metric.kind != ttype.runner.kind:

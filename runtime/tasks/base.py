@@ -90,8 +90,9 @@ class TaskRunner:
 
     # -- checks before anything runs ----------------------------------------------
     @classmethod
-    def check(cls, params: Any, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
-        """Mistakes against the architecture (head shape, inputs), found at `specc check` time."""
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
+        """Mistakes against the architecture (head shape, inputs), found at `specc check` time;
+        `at(key)` is where a key of the task's table is written."""
         return []
 
     @classmethod

@@ -72,16 +72,16 @@ class ClassificationRunner(_Sequence):
     baseline_name = "majority class"
 
     @classmethod
-    def check(cls, params: Any, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
         shape = head_shape(graph, params.head)
-        out = needs_inputs("classification", ["tokens"], graph, span)
+        out = needs_inputs("classification", ["tokens"], graph, at("type"))
         if shape is not None and len(shape) != 2:
             out.append(Diagnostic("E072", f"classification reads one vector of label scores per sequence, but head "
-                                  f"'{params.head}' has shape {list(shape)}", span,
+                                  f"'{params.head}' has shape {list(shape)}", at("head"),
                                   "pool the sequence first (op = \"pool\"), then a classification_head"))
         elif shape is not None and params.labels is not None and shape[1] != len(params.labels):
             out.append(Diagnostic("E073", f"the task declares {len(params.labels)} labels but head '{params.head}' "
-                                  f"gives {shape[1]} scores", span, "set the head's num_labels to the number of labels"))
+                                  f"gives {shape[1]} scores", at("labels"), "set the head's num_labels to the number of labels"))
         return out
 
     @classmethod
@@ -131,12 +131,12 @@ class RegressionRunner(_Sequence):
     baseline_name = "training mean"
 
     @classmethod
-    def check(cls, params: Any, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
         shape = head_shape(graph, params.head)
-        out = needs_inputs("regression", ["tokens"], graph, span)
+        out = needs_inputs("regression", ["tokens"], graph, at("type"))
         if shape is not None and (len(shape) != 2 or shape[1] != 1):
             out.append(Diagnostic("E072", f"regression reads one value per sequence, but head '{params.head}' has "
-                                  f"shape {list(shape)}", span, "end the head with num_labels = 1 after a pool"))
+                                  f"shape {list(shape)}", at("head"), "end the head with num_labels = 1 after a pool"))
         return out
 
     def gold_target(self, record: Record) -> float:

@@ -55,15 +55,15 @@ class QARunner(TaskRunner):
     baseline_name = "random span of the context (seeded)"
 
     @classmethod
-    def check(cls, params: Any, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
         shape = head_shape(graph, params.head)
-        out = needs_inputs("extractive_qa", ["tokens"], graph, span)
+        out = needs_inputs("extractive_qa", ["tokens"], graph, at("type"))
         if shape is not None and (len(shape) != 3 or shape[2] != 2):
             out.append(Diagnostic("E072", f"extractive QA reads a start and an end score per token, but head "
-                                  f"'{params.head}' has shape {list(shape)}", span, "use op = \"span_head\" on the hidden states"))
+                                  f"'{params.head}' has shape {list(shape)}", at("head"), "use op = \"span_head\" on the hidden states"))
         if params.doc_stride > params.max_len - params.max_query_len - 3:
             out.append(Diagnostic("E074", f"doc_stride {params.doc_stride} is longer than a window's context part "
-                                  f"({params.max_len - params.max_query_len - 3} tokens); windows would skip text", span))
+                                  f"({params.max_len - params.max_query_len - 3} tokens); windows would skip text", at("doc_stride")))
         return out
 
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:

@@ -43,15 +43,15 @@ class TaggingRunner(TaskRunner):
     baseline_name = "most frequent tag of each word in training (unseen words: O)"
 
     @classmethod
-    def check(cls, params: Any, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
         shape = head_shape(graph, params.head)
-        out = needs_inputs("token_classification", ["tokens"], graph, span)
+        out = needs_inputs("token_classification", ["tokens"], graph, at("type"))
         if shape is not None and len(shape) != 3:
             out.append(Diagnostic("E072", f"token classification reads label scores per token, but head '{params.head}' "
-                                  f"has shape {list(shape)}", span, "apply a classification_head to the per-token hidden states"))
+                                  f"has shape {list(shape)}", at("head"), "apply a classification_head to the per-token hidden states"))
         elif shape is not None and params.labels is not None and shape[2] != len(params.labels):
             out.append(Diagnostic("E073", f"the task declares {len(params.labels)} tags but head '{params.head}' gives "
-                                  f"{shape[2]} scores", span, "set the head's num_labels to the number of tags"))
+                                  f"{shape[2]} scores", at("labels"), "set the head's num_labels to the number of tags"))
         return out
 
     @classmethod

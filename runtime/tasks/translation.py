@@ -45,17 +45,17 @@ class TranslationRunner(TaskRunner):
     baseline_name = "copy the source"
 
     @classmethod
-    def check(cls, params: Any, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
-        out = needs_inputs("translation", cls.inputs, graph, span)
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
+        out = needs_inputs("translation", cls.inputs, graph, at("type"))
         if not any(a.cross for _, a in attention_nodes(graph)):
-            out.append(Diagnostic("E075", "translation needs an encoder-decoder, but the model has no cross-attention", span,
+            out.append(Diagnostic("E075", "translation needs an encoder-decoder, but the model has no cross-attention", at("type"),
                                   "start from an encoder-decoder spec such as t5-tiny.toml"))
         shape = head_shape(graph, params.head)
         if shape is not None and len(shape) != 3:
             out.append(Diagnostic("E072", f"translation reads vocabulary logits per target token, but head "
-                                  f"'{params.head}' has shape {list(shape)}", span, "read the decoder's lm_head output"))
+                                  f"'{params.head}' has shape {list(shape)}", at("head"), "read the decoder's lm_head output"))
         if params.head != "logits":
-            out.append(Diagnostic("E076", "translation decodes with the model's 'logits' output; set head = \"logits\"", span))
+            out.append(Diagnostic("E076", "translation decodes with the model's 'logits' output; set head = \"logits\"", at("head")))
         return out
 
     def _source(self, record: Record) -> list[int]:
