@@ -108,6 +108,17 @@ def test_quoted_keys_with_escapes_and_unicode_have_spans() -> None:
         assert raw.spans.keys[(key,)].line == line
 
 
+
+def test_tables_a_dotted_header_or_key_creates_have_spans_at_their_part() -> None:
+    """`[model.noees.x]` also creates `model.noees`: a mistake in that name points at it (found by fuzzing)."""
+    text = "format = 1\n[model.noees.position]\noffset = 1\n[t]\nff.inner = 2\n"
+    raw = parse_text(text, "h.toml")
+    for path, line, part in ((("model",), 2, "model"), (("model", "noees"), 2, "noees"), (("t", "ff"), 5, "ff")):
+        span = raw.spans.keys[path]
+        assert span.line == line and text.split("\n")[line - 1][span.col - 1 : span.end_col - 1] == part
+    (d,) = [d for d in _error(validate, raw).diagnostics if "noees" in d.message]
+    assert (d.code, d.span.line, d.span.col) == ("E010", 2, 8)
+
 # -- syntax errors and hostile input -------------------------------------------------------------------------
 @pytest.mark.parametrize("text, line, col", [
     ("a = 1\nb = = 2\n", 2, 5),

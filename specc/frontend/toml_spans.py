@@ -68,12 +68,15 @@ class _Scanner:
     def header(self, close: str, array: bool) -> Path:
         start = self.pos
         keys = self.dotted_key()
+        segments = self.segments
         self.skip_space(newlines=False)
         self.pos += len(close)
         path: Path = ()
         for i, key in enumerate(keys):
             path = path + (key,)
             last = i == len(keys) - 1
+            if not last:  # `[a.b.c]` also writes tables a and a.b: a mistake in their names points here
+                self.out.keys.setdefault(path, self.span(*segments[i]))
             if array and last:
                 index = self.aot_count.get(path, 0)
                 self.aot_count[path] = index + 1
@@ -89,6 +92,8 @@ class _Scanner:
         start = self.pos
         keys = self.dotted_key()
         path = prefix + tuple(keys)
+        for i, segment in enumerate(self.segments[:-1]):  # `a.b = 1` also writes table a
+            self.out.keys.setdefault(prefix + tuple(keys[: i + 1]), self.span(*segment))
         end = self.pos
         while end > start and self.text[end - 1] in " \t":  # the key, not the space before '='
             end -= 1
@@ -99,10 +104,14 @@ class _Scanner:
         self.value(path)
 
     def dotted_key(self) -> list[str]:
+        """The parts of a dotted key; `self.segments` holds where each is written (start, end)."""
         keys = []
+        self.segments: list[tuple[int, int]] = []
         while True:
             self.skip_space(newlines=False)
+            start = self.pos
             keys.append(self.simple_key())
+            self.segments.append((start, self.pos))
             self.skip_space(newlines=False)
             if self.peek() != ".":
                 return keys
