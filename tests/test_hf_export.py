@@ -168,6 +168,14 @@ def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "already exists; pass --force" in capsys.readouterr().err
     assert main(["export-hf", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")]) == 1
     assert "run directory not found" in capsys.readouterr().err
+    assert main(["import-hf", str(tmp_path / "nowhere"), "-o", str(tmp_path / "y.toml")]) == 1
+    assert "nowhere: not a directory" in capsys.readouterr().err
+    graph = specc.load_graph(SPECS / "transformer-tiny.toml")
+    run = tmp_path / "transformer-run"
+    from runtime.interop import save_imported  # any complete checkpoint will do
+    save_imported(run, graph, specc.compile_model(graph), tmp_path / "hf", "none")
+    assert main(["export-hf", str(run), "-o", str(tmp_path / "z")]) == 1
+    assert "error: no transformers class represents this spec:" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "m.toml")]) == 0
 
 

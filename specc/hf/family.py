@@ -8,7 +8,7 @@ silently), and how a compiled graph becomes a config again (`to_config`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
@@ -174,7 +174,6 @@ class Family:
     to_spec: Callable[[ConfigReader, HFClass, Weights | None], SpecTree]
     to_config: Callable[[GraphView], tuple[str, dict[str, Any]]]  # → (class name, config fields)
     layout: Callable[[GraphView, HFClass], Layout]  # what the exported state dict holds
-    notes: str = ""
 
     def cls(self, name: str) -> HFClass | None:
         return next((c for c in self.classes if c.name == name), None)
@@ -204,7 +203,6 @@ class GraphView:
     """Named access to a compiled graph's nodes for `to_config`; absent nodes raise `NotRepresentable`."""
 
     graph: LayerGraph
-    missing: list[str] = field(default_factory=list)
 
     def has(self, name: str) -> bool:
         return name in self.graph.nodes
