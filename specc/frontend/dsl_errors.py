@@ -22,6 +22,7 @@ from specc.diagnostics import Diagnostic, Span
 
 _CLOSER = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
 _OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "__ANON_0": "//", "PERCENT": "%", "__ANON_1": "**"}
+_CLAUSES = {"repeat", "with", "override"}
 _VALUE_STARTS = {"NAME", "STRING", "INT", "FLOAT", "LSQB", "LBRACE", "LPAR", "MINUS", "PLUS", "TRUE", "FALSE"}
 _NAMES = {
     "NAME": "a name", "STRING": "a string", "INT": "a number", "FLOAT": "a number", "_NL": "a new line",
@@ -70,13 +71,13 @@ def _bad_character(err: UnexpectedCharacters, text: str, file: str) -> Diagnosti
 
 def _unexpected_token(err: UnexpectedToken, text: str, file: str) -> Diagnostic:
     token = err.token
-    prev = err.token_history[-1] if err.token_history else None
     try:
         accepts = set(err.interactive_parser.accepts())
     except LarkError:  # pragma: no cover - accepts() re-runs the parser; fall back to lark's lookahead
         accepts = set(err.expected)
     at_end = token.type == "$END"
-    stack = _open_brackets(text, len(text) if at_end else token.start_pos)
+    scan = _scan(text, len(text) if at_end else token.start_pos)
+    prev = scan.recent[-1] if scan.recent else None
     found = _found(token)
     # A missing piece belongs right after the last good token when the next one is on a later line.
     after = prev is not None and (at_end or (token.line or 0) > (prev.end_line or 0))
@@ -86,12 +87,16 @@ def _unexpected_token(err: UnexpectedToken, text: str, file: str) -> Diagnostic:
         span = _end_span(text, file)
     else:
         span = Span(file, token.line, token.column, (token.end_column or token.column + 1))
-    message, hint = _message(token, prev, accepts, stack, found, after)
+    if str(token) in _CLAUSES and prev is not None and scan.stack and scan.stack[-1].kind == "LPAR":
+        after = True  # `layer(x repeat 2`: the ')' is missing before the clause
+        span = Span(file, prev.end_line, prev.end_column, prev.end_column + 1)
+    message, hint = _message(token, prev, accepts, scan, found, after)
     return Diagnostic("E001", message, span, hint)
 
 
-def _message(token: Token, prev: Token | None, accepts: set[str], stack: list[_Open], found: str,
+def _message(token: Token, prev: Token | None, accepts: set[str], scan: _Scan, found: str,
              after: bool) -> tuple[str, str | None]:
+    stack = scan.stack
     top = stack[-1] if stack else None
     closer = _CLOSER[top.kind] if top else None
     value = str(token)
@@ -112,6 +117,10 @@ def _message(token: Token, prev: Token | None, accepts: set[str], stack: list[_O
             return f"expected ',' or '{closer}' in {top.label}, found {found}", None
         else:
             return f"expected '{closer}' after {top.label}, found {found}", None
+    if accepts <= {"LBRACE", "ARROW"} and scan.declaring and top is None:
+        return f"expected '{{' to open the body of block '{scan.declaring}', found {found}", None
+    if accepts == {"LBRACE"} and any(t.type == "OVERRIDE" for t in scan.recent):
+        return f"expected a table after the layer range, found {found}", 'write e.g. override "6:12" {heads = 16}'
     special = _after_previous(prev, accepts, found)
     if special:
         return special
@@ -140,7 +149,10 @@ def _after_previous(prev: Token | None, accepts: set[str], found: str) -> tuple[
     if kind == "BLOCK":
         return f"expected a block name after 'block', found {found}", None
     if kind in ("INPUT", "OUTPUT"):
-        return f"expected a name after '{text}', found {found}", None
+        hint = f"'{text}' declares a model {text}; a node named {text} needs quotes: \"{text}\" = ..."
+        return f"expected a name after '{text}', found {found}", hint if found == "'='" else None
+    if kind == "DOT":
+        return f"expected a key after '.', found {found}", None
     if kind == "WITH":
         return f"expected a table after 'with', found {found}", "write e.g. with {heads = 16}"
     if kind == "OVERRIDE":
@@ -195,13 +207,20 @@ def _end_span(text: str, file: str) -> Span:
     return Span(file, line, col, col + 1)
 
 
-def _open_brackets(text: str, upto: int) -> list[_Open]:
-    """The brackets open at offset `upto`, innermost last, each labelled by what it belongs to."""
+@dataclass
+class _Scan:
+    stack: list[_Open]  # brackets open at the error, innermost last
+    recent: list[Token]  # the last few tokens before it (new lines left out)
+    declaring: str | None  # the block whose header (`block NAME(...) -> x`) is being written
+
+
+def _scan(text: str, upto: int) -> _Scan:
+    """Re-lex `text` up to offset `upto`: open brackets, labelled by what they belong to; recent tokens."""
     from specc.frontend.dsl import TooDeep, grammar
 
     stack: list[_Open] = []
-    recent: list[Token] = []  # the last few significant tokens
-    declaring: str | None = None  # inside `block NAME(...) -> x` before its body
+    recent: list[Token] = []
+    declaring: str | None = None
     try:
         for token in grammar().lex(text[:upto]):
             kind = token.type
@@ -210,16 +229,16 @@ def _open_brackets(text: str, upto: int) -> list[_Open]:
             elif kind in ("NAME", "STRING") and declaring == "" and recent and recent[-1].type == "BLOCK":
                 declaring = str(token)
             if kind in _CLOSER:
-                stack.append(_Open(kind, _label(kind, recent, stack, declaring), token.line or 0))
+                stack.append(_Open(kind, _label(kind, recent[-2:], stack, declaring), token.line or 0))
                 if kind == "LBRACE" and declaring is not None and not stack[:-1]:
                     declaring = None
             elif kind in ("RPAR", "RSQB", "RBRACE") and stack and _CLOSER[stack[-1].kind] == str(token):
                 stack.pop()
             if kind != "_NL":
-                recent = (recent + [token])[-3:]
+                recent = (recent + [token])[-8:]
     except (UnexpectedInput, TooDeep):
         pass
-    return stack
+    return _Scan(stack, recent, declaring or None)
 
 
 def _label(kind: str, recent: list[Token], stack: list[_Open], declaring: str | None) -> str:
