@@ -147,16 +147,18 @@ def render(lines: list[Line], pinned: list[Pinned], keep_columns: bool = False) 
     """
     foot: list[str] = []
     for p in pinned:
-        index = _place(lines, p)
+        index, kind = _place(lines, p)
         if index is None:
             foot.append(p.text)
-        elif p.kind == "trail":
+        elif kind == "trail" and not lines[index].trail:
             lines[index].trail.append(p)
-        else:
+        else:  # a second comment for the end of one line goes on its own line above it
             lines[index].lead.append(p.text)
     out: list[str] = []
     for line in lines:
         indent = line.text[: len(line.text) - len(line.text.lstrip())]
+        if line.end is not None:  # comments before a closing brace belong to the body it closes
+            indent += "  "
         if line.blank and out:
             out.append("")
         out += [indent + text for text in line.lead]
@@ -169,21 +171,24 @@ def render(lines: list[Line], pinned: list[Pinned], keep_columns: bool = False) 
     return "\n".join(out) + "\n" if out else ""
 
 
-def _place(lines: list[Line], p: Pinned) -> int | None:
+def _place(lines: list[Line], p: Pinned) -> tuple[int | None, str]:
+    """The line a pinned comment goes with, and whether it leads or trails it (None: end of file)."""
     if p.kind == "foot":
-        return None
+        return None, "foot"
     if p.end:
         for i, line in enumerate(lines):
             if line.end == p.path:
-                return i
-        if p.kind == "lead":  # no closing line in this form (TOML): after the table's last line
-            inside = [i for i, line in enumerate(lines) if line.path is not None and line.path[: len(p.path)] == p.path]
-            if inside and inside[-1] + 1 < len(lines):
-                return inside[-1] + 1
-            return None if inside else _place(lines, Pinned("lead", p.path, False, p.text))
-    inside = next((i for i, line in enumerate(lines) if line.path is not None and line.path[: len(p.path)] == p.path), None)
+                return i, p.kind
+        # No closing line in this form (TOML): on its own line after the table's last line.
+        inside = [i for i, line in enumerate(lines) if line.path is not None and line.path[: len(p.path)] == p.path]
+        if inside:
+            return (inside[-1] + 1, "lead") if inside[-1] + 1 < len(lines) else (None, "foot")
+    inside_at = next((i for i, line in enumerate(lines) if line.path is not None and line.path[: len(p.path)] == p.path),
+                     None)
     around = max(((len(line.path), i) for i, line in enumerate(lines)
                   if line.path is not None and p.path[: len(line.path)] == line.path), default=None)
     if p.kind == "trail":
-        return around[1] if around else inside
-    return inside if inside is not None else around[1] if around else None
+        if around is not None:
+            return around[1], "trail"
+        return inside_at, "trail"
+    return (inside_at if inside_at is not None else around[1] if around else None), "lead"

@@ -16,6 +16,8 @@ TOML_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 DECIMAL = re.compile(r"-?[0-9][0-9_]*(\.[0-9_]*)?([eE][+-]?[0-9]+)?\Z")
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+# Characters other tools treat as line breaks (str.splitlines does): escaped, so a printed line stays one line.
+_LINE_BREAKS = frozenset("\x85\u2028\u2029")
 _UNESCAPES = {'"': '"', "\\": "\\", "b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r"}
 
 
@@ -25,7 +27,7 @@ def quote(text: str) -> str:
     for ch in text:
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F or ch in _LINE_BREAKS:
             out.append(f"\\u{ord(ch):04X}")
         else:
             out.append(ch)
@@ -69,7 +71,7 @@ def unquote(literal: str) -> str:
 def float_text(value: float) -> str:
     """Shortest exact spelling of a float, valid in TOML and the DSL (`1e-5`, `0.1`, `inf`)."""
     if math.isnan(value):
-        return "nan"
+        return "-nan" if math.copysign(1, value) < 0 else "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     text = repr(value)
