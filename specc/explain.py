@@ -264,7 +264,8 @@ class _Context:
         return item
 
     def missing(self, path: Path) -> Diagnostic:
-        known_at, known = (), self.raw.data
+        known_at: Path = ()
+        known: Any = self.raw.data
         for cut in range(len(path), 0, -1):
             found, value = _walk(self.raw.data, path[:cut])
             if found:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from specc.diagnostics import Origin
 from specc.raw import Path, RawSpec
@@ -114,7 +115,7 @@ def _string_end(text: str, i: int) -> int:
 
 
 # -- pinning ------------------------------------------------------------------------------
-def pin(comments: list[Comment], raw: RawSpec, ends: list[tuple[Path, int, int]] = ()) -> list[Pinned]:
+def pin(comments: list[Comment], raw: RawSpec, ends: Sequence[tuple[Path, int, int]] = ()) -> list[Pinned]:
     """Pin each comment to a key (or a table's closing brace) of `raw`'s own file."""
     anchors: list[tuple[int, int, int, Path, bool]] = []
     for table in (raw.spans.keys, raw.spans.values):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Callable, Union, cast
 
 from lark import Token, Tree
 
@@ -72,7 +72,8 @@ class Builder:
         else:
             meta = item.meta
             line, col, end_line, end_col = meta.line, meta.column, meta.end_line, meta.end_column
-        return Span(self.file, line or 1, col or 1, end_col if end_line == line else (col or 1) + 1)
+        line, col = line or 1, col or 1
+        return Span(self.file, line, col, end_col if end_line == line and end_col else col + 1)
 
     def keyword_span(self, tree: Tree, word: str) -> Span:
         meta = tree.meta
@@ -112,7 +113,7 @@ class Builder:
         """A table from its entries: dotted keys make sub-tables, tables merge, a leaf given twice is an error."""
         out = Val({}, span)
         for entry in entries:
-            node, path = out.value, ()
+            node, path = out.value, cast(Path, ())
             for i, (name, key_span) in enumerate(entry.parts[:-1]):
                 path += (name,)
                 if name not in node:
@@ -169,8 +170,8 @@ class Builder:
         try:
             return spelling.unquote(str(token))
         except spelling.EscapeError as err:
-            col = token.column + err.offset
-            self.diags.error("E001", err.message, Span(self.file, token.line, col, col + err.width),
+            col = (token.column or 1) + err.offset
+            self.diags.error("E001", err.message, Span(self.file, token.line or 1, col, col + err.width),
                              "escapes are \\\" \\\\ \\n \\t \\r \\b \\f \\uXXXX \\UXXXXXXXX")
             return ""
 
@@ -279,7 +280,7 @@ class Builder:
         return self.table(entries, self.span(tree))
 
     def check_order(self, parts: list[tuple[str, Any]], callee: str) -> None:
-        seen_param, kinds = False, set()
+        seen_param, kinds = False, set[str]()
         for kind, item in parts:
             span = item.span if isinstance(item, Val) else item.parts[0][1]
             if kind in ("positional", "named"):

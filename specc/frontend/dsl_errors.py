@@ -58,7 +58,8 @@ def nesting_diagnostic(token: Token, file: str) -> Diagnostic:
 
 
 def _bad_character(err: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
-    ch = text[err.pos_in_stream] if 0 <= err.pos_in_stream < len(text) else ""
+    pos = err.pos_in_stream or 0
+    ch = text[pos] if 0 <= pos < len(text) else ""
     span = Span(file, err.line, err.column, err.column + 1)
     if ch == '"':
         return Diagnostic("E001", "unterminated string", span,
@@ -82,14 +83,14 @@ def _unexpected_token(err: UnexpectedToken, text: str, file: str) -> Diagnostic:
     # A missing piece belongs right after the last good token when the next one is on a later line.
     after = prev is not None and (at_end or (token.line or 0) > (prev.end_line or 0))
     if after and prev is not None:
-        span = Span(file, prev.end_line, prev.end_column, prev.end_column + 1)
+        span = _just_after(prev, file)
     elif at_end:
         span = _end_span(text, file)
     else:
-        span = Span(file, token.line, token.column, (token.end_column or token.column + 1))
+        span = Span(file, token.line or 1, token.column or 1, token.end_column or (token.column or 1) + 1)
     if str(token) in _CLAUSES and prev is not None and scan.stack and scan.stack[-1].kind == "LPAR":
         after = True  # `layer(x repeat 2`: the ')' is missing before the clause
-        span = Span(file, prev.end_line, prev.end_column, prev.end_column + 1)
+        span = _just_after(prev, file)
     message, hint = _message(token, prev, accepts, scan, found, after)
     return Diagnostic("E001", message, span, hint)
 
@@ -199,6 +200,11 @@ def _found(token: Token) -> str:
         return "a string"
     text = str(token)
     return f"'{text if len(text) <= 24 else text[:21] + '...'}'"
+
+
+def _just_after(token: Token, file: str) -> Span:
+    col = token.end_column or 1
+    return Span(file, token.end_line or 1, col, col + 1)
 
 
 def _end_span(text: str, file: str) -> Span:

@@ -71,7 +71,10 @@ class _Printer:
 
 
 # Sub-tables in the reference specs' order: a model's inputs, outputs, nodes; a block's params before its nodes.
-_SUB_ORDER = {("model",): ("inputs", "outputs", "nodes"), ("blocks", "*"): ("params", "nodes")}
+_SUB_ORDER: dict[Path, tuple[str, ...]] = {
+    ("model",): ("inputs", "outputs", "nodes"),
+    ("blocks", "*"): ("params", "nodes"),
+}
 
 
 def _is_section(path: Path, value: Any) -> bool:
