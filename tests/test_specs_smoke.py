@@ -120,3 +120,10 @@ def test_cli_refuses_bad_sizes_as_usage_errors(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         _cli(*argv)
     assert info.value.code == 2
+
+
+def test_cli_compile_of_a_tensor_too_large_to_exist_is_a_diagnostic() -> None:
+    """A weight of 10**12 x 4 * 10**12 elements overflows even on the meta device (found by fuzzing)."""
+    code, out, err = _cli("compile", SPEC, "--set", "params.d_model=1000000000000", "--set", "params.heads=1")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"{SPEC}: error[E050]: a parameter of the model has more elements than a tensor can hold")

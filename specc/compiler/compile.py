@@ -19,8 +19,16 @@ from specc.ops.base import Initialisable, release
 
 def compile_model(graph: LayerGraph, device: str | torch.device | None = None, init: bool = True) -> SpecModel:
     """Build the module tree of `graph` on `device` (default CPU), initialised from the spec's seed."""
-    with torch.device("meta"):
-        model = _build(graph)
+    try:
+        with torch.device("meta"):
+            model = _build(graph)
+    except RuntimeError as err:  # a tensor of more than 2**63 elements cannot exist, even on the meta device
+        if "overflow" not in str(err).lower():
+            raise
+        raise SpecError([Diagnostic("E050", "a parameter of the model has more elements than a tensor can hold "
+                                    "(2**63)", Span(graph.spec.raw.file),
+                                    "check the sizes in [params]; `specc summary` counts parameters without allocating")]
+                        ) from None
     try:
         model.to_empty(device=device or "cpu")
     except (RuntimeError, MemoryError) as err:  # torch reports a failed allocation as a RuntimeError
