@@ -20,7 +20,7 @@ import specc
 from specc.cli import main
 from specc.hf import NotRepresentable, export_model, load_pretrained, write_hf_dir
 
-from hf_cases import BY_ID, PARAMS, TOL, Case, compare, hf_output, max_diff, padded_batch, save, transformers
+from hf_cases import BY_ID, PARAMS, TOL, Case, compare, max_diff, padded_batch, save, transformers
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -14,8 +14,6 @@ from specc.hf.family import (
 )
 from specc.hf.rules import Layout
 
-_HEADS = ("mlm_head", "nsp_head")
-
 
 def _encoder_params(r: ConfigReader) -> tuple[dict[str, Any], str, float]:
     """Params shared by BERT and RoBERTa (HF defaults where a field is absent), activation, attention dropout."""
