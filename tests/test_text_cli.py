@@ -52,6 +52,11 @@ def test_fmt_check_lists_what_would_change_and_changes_nothing(folder: Path) -> 
     assert messy.read_text() == "params{d=1}\nformat=1 # version\n"
 
 
+def test_fmt_of_a_folder_leaves_toml_files_that_are_not_specs_alone(folder: Path) -> None:
+    (folder / "pyproject.toml").write_text('[project]\nname="x"   # not a spec\n')
+    assert run("fmt", "--check", str(folder)) == (0, "", "")
+
+
 def test_fmt_rewrites_in_place_and_then_has_nothing_to_do(folder: Path) -> None:
     messy = folder / "messy.spec"
     messy.write_text("params{d=1}\nformat=1 # version\n")

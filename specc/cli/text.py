@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,20 @@ def register(sub: Any) -> None:
 
 
 # -- fmt ------------------------------------------------------------------------------------
+_SPEC_TOML = re.compile(r"^\s*format\s*=", re.MULTILINE)
+
+
 def spec_files(paths: list[str]) -> list[Path]:
-    """The spec files named, and those under named folders (hidden folders skipped), in a stable order."""
+    """The files named, and the specs under named folders, in a stable order.
+
+    In a folder, hidden folders are skipped and a `.toml` file counts as a spec
+    only if it has a `format = ...` line (so `specc fmt .` leaves pyproject.toml alone).
+    """
     found: list[Path] = []
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in FORMATS and p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found += sorted(p for p in path.rglob("*") if _is_spec(p, path))
         elif path.exists():
             found.append(path)
         else:
@@ -73,6 +80,14 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if failed:
         print(f"{len(failed)} file(s) could not be read", file=sys.stderr)
     return 1 if failed or (changed and (args.check or args.diff)) else 0
+
+
+def _is_spec(path: Path, folder: Path) -> bool:
+    if path.suffix not in FORMATS or not path.is_file():
+        return False
+    if any(part.startswith(".") for part in path.relative_to(folder).parts):
+        return False
+    return path.suffix != ".toml" or bool(_SPEC_TOML.search(path.read_text(encoding="utf-8", errors="replace")))
 
 
 # -- convert --------------------------------------------------------------------------------
