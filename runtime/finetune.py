@@ -20,7 +20,6 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from specc.canonical import canonical_json
 from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
@@ -32,7 +31,6 @@ from runtime.config import RunConfig, load_run_config
 from runtime.errors import UserError
 from runtime.labelled import Record, read_records
 from runtime.loop import pick_device
-from runtime.metrics import METRICS
 from runtime.objectives import ObjectiveSet
 from runtime.session import Plan, tokenizer_for
 from runtime.tasks import DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
@@ -273,7 +271,7 @@ def predict(run_dir: str, input_path: str, output: str | None = None, quiet: boo
     run = load_task_run(run_dir)
     task = run.setup.task
     fields = task.params.data
-    text_field = getattr(fields, "text", None) or getattr(fields, "source", None) or getattr(fields, "tokens", "text")
+    text_field = str(getattr(fields, "text", None) or getattr(fields, "source", None) or getattr(fields, "tokens", "text"))
     records = read_records(Path(input_path), "auto", text_field)
     if task.type.name == "token_classification":  # plain text: words are whitespace-separated
         records = [Record({**r.fields, fields.tokens: r.fields[fields.tokens].split()}, r.where)

@@ -35,6 +35,8 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
           quiet: bool = False, on_step: Callable[[int], None] | None = None, say: Callable[[str], None] = print) -> TrainOutcome:
     """Train the spec's model on its declared data with its declared objectives."""
     plan = plan_from_spec(spec_path, sets, search_paths)
+    if not plan.objectives.entries:  # a spec of fine-tuning tasks only
+        raise UserError(f"{spec_path} declares no [objective] to pretrain with; fine-tune its tasks with `specc finetune`")
     run_dir = Path(resume or out or Path("runs") / (plan.spec.name or Path(spec_path).stem))
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")

@@ -24,7 +24,8 @@ def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float]
         for name, p in module.named_parameters(recurse=False):
             kinds.setdefault(id(p), kind or ("bias" if name == "bias" else "weight"))
     if scales is None:
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for p in model.parameters():  # unique parameters, in a stable order
             (no_decay if kinds.get(id(p)) in cfg.no_decay else decay).append(p)
         return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

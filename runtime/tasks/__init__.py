@@ -15,18 +15,18 @@ from typing import Any, Mapping, Sequence
 import torch
 from pydantic import ValidationError
 
-from specc.diagnostics import Collector, Diagnostic, SpecError, did_you_mean
+from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.schema.errors import diagnostics_from
 from runtime.config import TrainConfig
 from runtime.errors import UserError
 from runtime.labelled import Record, read_records
-from runtime.loop import autocast
+from runtime.loop import autocast, perplexity
 from runtime.metrics import METRICS
 from runtime.objectives import Batch, LossSums
 from runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
-from runtime.tasks.base import TASKS, Feature, TaskParams, TaskRunner, TaskType, epoch_index
+from runtime.tasks.base import TASKS, Feature, TaskRunner, TaskType, epoch_index
 from runtime.transfer import TransferReport, load_matching, matches
 
 __all__ = ["TASKS", "DeclaredTask", "Splits", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
@@ -219,8 +219,10 @@ class TaskWorkload:
         values = [self.runner.value(p) for p in preds]
         golds = [self.runner.gold(r) for r in self.val_records]
         means = sums.means()
-        return {"val_loss": sum(means.values()),
-                **{f"val_{k}": v for k, v in score(self.runner, self.task.metrics, values, golds).items()}}
+        out = {"val_loss": sum(means.values())}
+        if "lm" in means:  # sequence to sequence: the target's perplexity under teacher forcing
+            out["val_ppl"] = perplexity(means["lm"])
+        return {**out, **{f"val_{k}": v for k, v in score(self.runner, self.task.metrics, values, golds).items()}}
 
     def start(self, model: torch.nn.Module) -> None:
         if self.transfer is not None:

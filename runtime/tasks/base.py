@@ -10,11 +10,11 @@ what the trivial baseline predicts. The generic trainer sees none of this: a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
@@ -30,10 +30,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+Clearable = Annotated[str | None, BeforeValidator(_blank_is_none)]  # "" clears a value inherited through `extends`
+
+
 class TaskData(Strict):
     """Where a task's examples come from: a built-in demo, or files (paths relative to the spec)."""
 
-    demo: str | None = None
+    demo: Clearable = None
     format: Literal["auto", "jsonl", "csv", "tsv", "squad"] = "auto"
     train: str | None = None
     validation: str | None = None
@@ -47,7 +54,7 @@ class TaskParams(Strict):
 
     type: str
     head: str  # the graph output the task reads
-    from_: str | None = Field(default=None, alias="from")  # default pretrained run (relative to the spec)
+    from_: Clearable = Field(default=None, alias="from")  # default pretrained run (relative to the spec); "" for none
     metrics: list[str] | None = None  # default: the type's metrics
     monitor: str | None = None  # metric for early stopping; default: the first metric
     max_len: int = Field(default=128, gt=3)  # tokens per input (truncation)
