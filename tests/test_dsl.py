@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import specc
-from specc.canonical import architecture_hash, canonical_data, runtime_hash
+from specc.canonical import architecture_hash, canonical_data, canonical_graph, runtime_hash
 from specc.diagnostics import SpecError
 from specc.frontend.comments import dsl_comments, toml_comments
 from specc.frontend.dsl import parse_dsl
@@ -183,8 +183,8 @@ def dsl_twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_both_forms_build_the_same_graph(name: str, dsl_twins: Path) -> None:
     a = specc.load_graph(SPECS / name)
     b = specc.load_graph(dsl_twins / name.replace(".toml", ".spec"))
-    assert canonical_data(a.spec) == canonical_data(b.spec)
-    assert architecture_hash(a.spec) == architecture_hash(b.spec) and runtime_hash(a.spec) == runtime_hash(b.spec)
+    assert canonical_data(a.spec) == canonical_data(b.spec) and canonical_graph(a) == canonical_graph(b)
+    assert architecture_hash(a) == architecture_hash(b) and runtime_hash(a.spec) == runtime_hash(b.spec)
     assert a.parameter_names() == b.parameter_names() and a.param_count() == b.param_count()
     assert list(a.nodes) == list(b.nodes)
 
@@ -193,8 +193,8 @@ def test_both_forms_build_the_same_graph(name: str, dsl_twins: Path) -> None:
 def test_committed_dsl_specs_equal_their_toml_twins(name: str) -> None:
     a = specc.load_graph(SPECS / name.replace(".spec", ".toml"))
     b = specc.load_graph(SPECS / name)
-    assert canonical_data(a.spec) == canonical_data(b.spec)
-    assert architecture_hash(a.spec) == architecture_hash(b.spec)
+    assert canonical_data(a.spec) == canonical_data(b.spec) and canonical_graph(a) == canonical_graph(b)
+    assert architecture_hash(a) == architecture_hash(b) and runtime_hash(a.spec) == runtime_hash(b.spec)
     assert a.parameter_names() == b.parameter_names() and a.param_count() == b.param_count()
 
 
