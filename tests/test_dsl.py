@@ -256,3 +256,14 @@ def test_odd_trees_print_in_the_generic_form_and_survive() -> None:
         doc.raw.data.update(data)
         text = write_document(doc, suffix)
         assert (parse_dsl if suffix == ".spec" else parse_toml)(text, "t" + suffix).data == data, text
+
+
+def test_a_dsl_spec_may_extend_a_toml_base_and_the_other_way(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text((SPECS / "gpt2-small.toml").read_text())
+    (tmp_path / "base.spec").write_text((SPECS / "gpt2-small.spec").read_text())
+    (tmp_path / "a.spec").write_text('format = 1\nextends = "base.toml"\nparams { layers = 2 }\n')
+    (tmp_path / "b.toml").write_text('format = 1\nextends = "base.spec"\n[params]\nlayers = 2\n')
+    a, b = specc.load_graph(tmp_path / "a.spec"), specc.load_graph(tmp_path / "b.toml")
+    assert canonical_graph(a) == canonical_graph(b) and a.param_count() == b.param_count()
+    assert a.spec.raw.value_span(("params", "layers")).file == str(tmp_path / "a.spec")
+    assert a.spec.raw.value_span(("params", "heads")).describe().endswith("(base file)")
