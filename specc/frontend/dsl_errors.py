@@ -72,8 +72,10 @@ def _bad_character(err: UnexpectedCharacters, text: str, file: str) -> Diagnosti
 
 def _unexpected_token(err: UnexpectedToken, text: str, file: str) -> Diagnostic:
     token = err.token
+    # The exact set the parser accepts here (lark's `expected` is the merged LALR lookahead).
+    parser = getattr(err, "interactive_parser", None)
     try:
-        accepts = set(err.interactive_parser.accepts())
+        accepts = set(parser.accepts()) if parser is not None else set(err.expected)
     except LarkError:  # pragma: no cover - accepts() re-runs the parser; fall back to lark's lookahead
         accepts = set(err.expected)
     at_end = token.type == "$END"
