@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -71,10 +72,30 @@ class RMSNorm(Initialisable):
         fill_(self.weight, 1.0)
 
 
+class _GeluTanh(torch.autograd.Function):
+    """GELU's tanh approximation with the rounding of GPT-2 and transformers' `gelu_new`.
+
+    The forward is their formula, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), op for op and so bit
+    for bit (F.gelu(approximate="tanh")'s fused kernel rounds differently: 1e-4 on T5 v1.1's logits), but
+    in place on one buffer; the backward is the fused derivative kernel of the same function. Composed of
+    autograd ops instead, it cost about twice as much, backward mostly (see benchmarks/levers.py).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        y = torch.pow(x, 3.0)
+        # (x + 0.044715 x^3) is summed in the other order than `gelu_new` writes it: IEEE addition commutes.
+        return y.mul_(0.044715).add_(x).mul_(_SQRT_2_OVER_PI).tanh_().add_(1.0).mul_(x).mul_(0.5)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return torch.ops.aten.gelu_backward(grad, x, approximate="tanh")
+
+
 def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
-    # GELU's tanh approximation written out as GPT-2 and transformers' `gelu_new` compute it: the same
-    # function as F.gelu(approximate="tanh"), whose fused kernel rounds differently (1e-4 on T5 v1.1's logits).
-    return 0.5 * x * (1.0 + torch.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * torch.pow(x, 3.0))))
+    return _GeluTanh.apply(x)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
