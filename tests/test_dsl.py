@@ -267,3 +267,11 @@ def test_a_dsl_spec_may_extend_a_toml_base_and_the_other_way(tmp_path: Path) -> 
     assert canonical_graph(a) == canonical_graph(b) and a.param_count() == b.param_count()
     assert a.spec.raw.value_span(("params", "layers")).file == str(tmp_path / "a.spec")
     assert a.spec.raw.value_span(("params", "heads")).describe().endswith("(base file)")
+
+
+def test_a_toml_date_has_no_dsl_spelling_and_says_so() -> None:
+    with pytest.raises(SpecError) as err:
+        convert_text("[train]\nstarted = 1979-05-27\n", "t.toml", ".spec")
+    (d,) = err.value.diagnostics
+    assert d.code == "E008" and d.message == "the DSL has no date or time values ('train.started')"
+    assert format_text("[train]\nstarted = 1979-05-27\n", "t.toml") == "[train]\nstarted = 1979-05-27\n"
