@@ -24,7 +24,7 @@ def positive_int(text: str) -> int:
 
 
 def add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="spec file (.toml)")
+    p.add_argument("spec", help="spec file (.toml, or .spec for the DSL)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value, e.g. --set params.d_model=512 (repeatable)")
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR",
