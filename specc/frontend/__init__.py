@@ -14,10 +14,11 @@ from typing import Callable, Sequence
 
 from specc.diagnostics import Diagnostic, Origin, Span, SpecError
 from specc.frontend.dsl import parse_dsl
+from specc.frontend.limits import MAX_SPEC_CHARS
 from specc.frontend.toml import parse_toml
 from specc.raw import RawSpec, SpanTable, apply_set, merge_base
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 4 * MAX_SPEC_CHARS  # refused unread; the front ends count characters
 MAX_EXTENDS_DEPTH = 16
 
 Parser = Callable[[str, str], RawSpec]
@@ -122,7 +123,10 @@ def _resolve_base(file: Path, ref: str, roots: list[Path], span: Span | None) ->
         raise SpecError([Diagnostic("E004", "'extends' must be a relative path", span,
                                     "absolute paths are refused so specs stay portable and hermetic")])
     target = (file.parent / candidate)
-    real = target.resolve()
+    try:
+        real = target.resolve()
+    except (ValueError, OSError) as err:  # a NUL byte, a name too long for the system
+        raise SpecError([Diagnostic("E004", f"'extends' path {ref!r} is not a usable file name ({err})", span)]) from None
     if not any(real == root or root in real.parents for root in roots):
         raise SpecError([Diagnostic("E004", f"'extends' path '{ref}' leaves the spec's folder", span,
                                     "pass --search-path DIR to allow bases from another folder")])

@@ -17,7 +17,8 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
 from specc.diagnostics import Collector, Diagnostic, Span, SpecError
-from specc.frontend.dsl_build import Builder
+from specc.frontend.dsl_build import MAX_EXPRESSION, Builder
+from specc.frontend.limits import MAX_DSL_TOKENS, check_length, too_many_tokens
 from specc.raw import MAX_DEPTH, RawSpec, SpanTable, depth
 
 MAX_BRACKETS = 64
@@ -31,6 +32,10 @@ class TooDeep(Exception):
         self.token = token
 
 
+class TooMany(TooDeep):
+    """More than `MAX_DSL_TOKENS` tokens: raised while lexing, so a huge input costs no more than that."""
+
+
 class _Brackets:
     """Post-lexer: new lines separate statements only outside ( ) and [ ]."""
 
@@ -38,7 +43,9 @@ class _Brackets:
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         stack: list[str] = []
-        for token in stream:
+        for count, token in enumerate(stream):
+            if count == MAX_DSL_TOKENS:
+                raise TooMany(token)
             kind = token.type
             if kind in _OPEN:
                 stack.append(kind)
@@ -75,10 +82,13 @@ def parse_dsl(text: str, file: str) -> RawSpec:
 def parse_dsl_document(text: str, file: str) -> DslDocument:
     from specc.frontend.dsl_errors import nesting_diagnostic, syntax_diagnostic
 
+    check_length(text, file)
     try:
         tree = grammar().parse(text, start="start")
     except UnexpectedInput as err:
         raise SpecError([syntax_diagnostic(err, text, file)]) from None
+    except TooMany as err:
+        raise too_many_tokens(file, err.token.line or 1, err.token.column or 1) from None
     except TooDeep as err:
         raise SpecError([nesting_diagnostic(err.token, file)]) from None
     diags = Collector()
@@ -100,6 +110,8 @@ _UNREADABLE = object()
 
 @lru_cache(maxsize=65536)
 def _read_value(text: str) -> Any:
+    if len(text) > MAX_EXPRESSION:  # never bare in the DSL (E020), and parsing it could take seconds
+        return _UNREADABLE
     try:
         tree = grammar().parse(text, start="value")
     except (UnexpectedInput, TooDeep):

@@ -6,6 +6,7 @@ import re
 import sys
 
 from specc.diagnostics import Diagnostic, Span, SpecError
+from specc.frontend.limits import check_length
 from specc.frontend.toml_spans import scan
 from specc.raw import MAX_DEPTH, RawSpec, depth
 
@@ -23,6 +24,7 @@ _LONG_INT = re.compile(r"[0-9][0-9_]{4000,}")
 
 def parse_toml(text: str, file: str) -> RawSpec:
     """Parse TOML `text` (read from `file`) into a `RawSpec`; errors are diagnostics."""
+    check_length(text, file)
     deep = _DEEP_KEY.search(text)
     if deep:
         raise SpecError([Diagnostic("E001", f"dotted key nests deeper than {MAX_DEPTH} levels", _at(text, file, deep.start()))])
