@@ -1,0 +1,60 @@
+"""Fixtures of the reliability suite: the tally of what was tried, a throwaway cache, the CLI in-process.
+
+Each test that injects faults or tries inputs adds a line to the session's
+tally (`tally`); the lines are printed at the end of the run and, with
+``SPECC_RELIABILITY_REPORT=file.json``, written as JSON, so a CI log says how
+many inputs were fuzzed and how many faults were injected, with what outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "runtime"))  # runtools: the runtime tests' helpers and tiny-run settings
+
+Tally = Callable[..., None]
+
+
+@pytest.fixture(scope="session")
+def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
+    """`tally(name, **figures)`: record what a test tried and what came of it."""
+    lines: dict[str, dict[str, Any]] = {}
+
+    def record(name: str, **figures: Any) -> None:
+        lines.setdefault(name, {}).update(figures)
+
+    yield record
+    if not lines:
+        return
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("-", "reliability figures")
+        for name, figures in lines.items():
+            reporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    target = os.environ.get("SPECC_RELIABILITY_REPORT")
+    if target:
+        Path(target).write_text(json.dumps(lines, indent=1, default=str))
+
+
+@pytest.fixture(scope="session")
+def specc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("specc-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(specc_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process jobs use the session's throwaway cache, never ~/.cache/specc."""
+    monkeypatch.setenv("SPECC_CACHE", str(specc_cache))
+
+
+@pytest.fixture(scope="session")
+def cli_env(specc_cache: Path) -> dict[str, str]:
+    return {**os.environ, "SPECC_CACHE": str(specc_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
