@@ -95,6 +95,8 @@ def mcc(pred: Sequence[Any], gold: Sequence[Any]) -> float:
 @register("pearson", "values", doc="Pearson correlation; 0 when a side is constant")
 def pearson(pred: Sequence[float], gold: Sequence[float]) -> float:
     _same_length(pred, gold)
+    if min(pred) == max(pred) or min(gold) == max(gold):
+        return 0.0  # a constant side: undefined, reported as 0 (not as rounding noise)
     n = len(gold)
     mp, mg = sum(pred) / n, sum(gold) / n
     cov = sum((p - mp) * (g - mg) for p, g in zip(pred, gold))
