@@ -15,7 +15,8 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from types import UnionType
+from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 
 import torch
 from safetensors import SafetensorError
@@ -37,10 +38,13 @@ class TrainState:
     base: str = ""  # folder relative data paths resolve against
 
 
-def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-         spec_json: str, tokenizer_json: str, keep: int, extras: Mapping[str, str] | None = None) -> Path:
+def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer | Mapping[str, Any],
+         spec_json: str, tokenizer_json: str, keep: int, extras: Mapping[str, str] | None = None,
+         rng_ranks: list[dict[str, torch.Tensor]] | None = None) -> Path:
     """Write a checkpoint atomically (temp dir, fsync, rename, marker); keep the last `keep`.
-    `extras` are further text files (name → content) it carries, e.g. a task's label set."""
+    `extras` are further text files (name → content) it carries, e.g. a task's label set.
+    `optimizer` may be given as its state dict; `rng_ranks` are the RNG states of every process
+    of a multi-process run (``rng.pt`` keeps this process's as its own too)."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:08d}"
@@ -48,10 +52,12 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_model(_unwrap(model), str(tmp / "model.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    rng = {"cpu": torch.get_rng_state()}
+    torch.save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
+    rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state()
+    if rng_ranks is not None:
+        rng["ranks"] = rng_ranks
     torch.save(rng, tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
     (tmp / "spec.json").write_text(spec_json)
@@ -89,7 +95,32 @@ def require_latest(run_dir: Path) -> Path:
 
 
 def load_state(ckpt: Path) -> TrainState:
-    return TrainState(**json.loads((ckpt / "state.json").read_text()))
+    """``state.json``; unreadable, malformed or foreign content is a `UserError` naming the file."""
+    path = ckpt / "state.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {path}: {err}") from None
+    hints = get_type_hints(TrainState)
+    if not isinstance(data, dict):
+        raise UserError(f"cannot read {path}: expected a JSON object")
+    wrong = sorted(k for k, v in data.items() if k not in hints or not _conforms(v, hints[k]))
+    if wrong:
+        raise UserError(f"cannot read {path}: unknown or mistyped fields {', '.join(wrong)}")
+    return TrainState(**data)
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type (int, float, str, a union with None, a list of those)."""
+    if get_origin(hint) in (Union, UnionType):
+        return any(_conforms(value, h) for h in get_args(hint))
+    if get_origin(hint) is list:
+        return isinstance(value, list) and all(_conforms(v, get_args(hint)[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return hint is bool
+    return isinstance(value, int if hint is int else (int, float) if hint is float else hint)
 
 
 def load_weights(ckpt: Path, model: torch.nn.Module) -> None:
@@ -105,14 +136,42 @@ def load_weights(ckpt: Path, model: torch.nn.Module) -> None:
 
 def load_training(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
     """Optimizer and RNG state (no pickle code execution: weights_only=True)."""
+    apply_optimizer_state(ckpt, optimizer, load_optimizer_state(ckpt))
+    restore_rng(ckpt)
+
+
+def load_optimizer_state(ckpt: Path) -> dict[str, Any]:
+    """``optimizer.pt``: tensors and plain values only (weights_only=True), as `Optimizer.state_dict()` gives them."""
     try:
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu"))
+        state: dict[str, Any] = torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu")
+    except Exception as err:  # any unpickling refusal or corruption is reported, not raised raw
+        raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+    return state
+
+
+def apply_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    try:
+        optimizer.load_state_dict(state)
+    except Exception as err:  # a state of another shape is reported, not raised raw
+        raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+
+
+def restore_rng(ckpt: Path, rank: int = 0) -> bool:
+    """Set the RNG state of process `rank` from ``rng.pt``; False when the checkpoint holds none for it
+    (written by fewer processes)."""
+    try:
         rng: dict[str, Any] = torch.load(ckpt / "rng.pt", weights_only=True)
     except Exception as err:  # any unpickling refusal or corruption is reported, not raised raw
         raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+    if rank:
+        ranks = rng.get("ranks") or []
+        if rank >= len(ranks):
+            return False
+        rng = ranks[rank]
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state(rng["cuda"])
+    return True
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

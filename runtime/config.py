@@ -43,6 +43,8 @@ class DataConfig(Strict):
 
 class TrainConfig(Strict):
     steps: int = Field(default=1000, gt=0)
+    # The global batch of a step is batch_size x grad_accum samples on any number of processes;
+    # under torchrun each process takes an equal share (runtime.distributed.split_batch).
     batch_size: int = Field(default=16, gt=0)
     seq_len: int = Field(default=128, gt=1)
     grad_accum: int = Field(default=1, gt=0)
@@ -58,6 +60,7 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU
     compile: bool = False
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard each repeated layer (FSDP2)
     seed: int = 0
     log_every: int = Field(default=10, gt=0)
     eval_every: int = Field(default=100, gt=0)

@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from runtime import distributed
 from runtime.batches import LAYOUTS, Layout
 from runtime.config import TrainConfig
 from runtime.data import TokenStore
@@ -49,15 +50,40 @@ class BatchSource:
         return batch
 
 
-def val_batches(source: BatchSource, cfg: TrainConfig) -> Iterator[Batch]:
-    """The first `eval_batches` batches of the validation stream, never wrapping past one
-    pass over it when the layout knows its size (a small split is not counted twice)."""
+def val_ranges(source: BatchSource, cfg: TrainConfig) -> list[tuple[int, int]]:
+    """(first sample, size) of the first `eval_batches` batches of the validation stream, never
+    wrapping past one pass over it when the layout knows its size (a small split is not counted twice)."""
     total = cfg.eval_batches * cfg.batch_size
     size = getattr(source.layout, "n", None)
     if isinstance(size, int):
         total = min(total, max(size, 1))
-    for first in range(0, total, cfg.batch_size):
-        yield source.get(first, min(cfg.batch_size, total - first))
+    return [(first, min(cfg.batch_size, total - first)) for first in range(0, total, cfg.batch_size)]
+
+
+def val_batches(source: BatchSource, cfg: TrainConfig) -> Iterator[Batch]:
+    """The batches of `val_ranges`."""
+    for first, size in val_ranges(source, cfg):
+        yield source.get(first, size)
+
+
+def evaluate_shared(model: torch.nn.Module, objectives: ObjectiveSet, source: BatchSource, cfg: TrainConfig,
+                    device: torch.device) -> LossSums:
+    """`evaluate` over the validation batches, shared among the processes of a torchrun job (batch i
+    on process i mod N) and summed over them: the totals one process computes over all batches."""
+    me = distributed.ranks()
+    ranges = val_ranges(source, cfg)
+    mine = ranges[me.rank::me.world]
+    sums = evaluate(model, objectives, (source.get(*r) for r in mine), device, cfg.precision)
+    short = -(-len(ranges) // me.world) - len(mine)
+    if short and _sharded(model):  # FSDP gathers weights in every forward: each process runs as many
+        evaluate(model, objectives, (source.get(*ranges[0]) for _ in range(short)), device, cfg.precision)
+    return distributed.sum_over_ranks(sums)
+
+
+def _sharded(model: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
 
 
 @torch.no_grad()

@@ -5,13 +5,15 @@ and clipping, autocast on GPU, optional torch.compile, periodic evaluation,
 early stopping, atomic checkpoints, exact resumption (the data position is the
 step, the RNG state is saved), graceful Ctrl-C, and the feedback a person
 expects: a progress bar, JSONL metrics, a loss-curve picture, a final summary.
+The same loop runs on one process or, under torchrun, on many (`runtime.distributed`,
+`runtime.parallel`): each process trains on its share of every global batch, and only
+rank 0 shows progress and writes logs and checkpoints.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,12 +25,13 @@ from tqdm import tqdm
 
 from specc.canonical import architecture_hash, runtime_hash
 from specc.compiler import compile_model
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.checkpoint import TrainState
 from runtime.errors import UserError
 from runtime.loop import autocast, pick_device
 from runtime.objectives import LossSums, is_loss
 from runtime.optim import lr_at, make_optimizer
+from runtime.parallel import Engine
 from runtime.session import Plan
 from runtime.tokenizer import TextTokenizer
 from runtime.data import TokenStore
@@ -61,23 +64,29 @@ class Trainer:
 
     def run(self) -> TrainResult:
         cfg = self.plan.config.train
-        device = pick_device(cfg.device)
+        me = distributed.ranks()
+        split = distributed.split_batch(cfg.batch_size, cfg.grad_accum, me)
+        device = distributed.device_for(pick_device(cfg.device))
         torch.manual_seed(cfg.seed)
         work = self.workload or self._pretraining()
         model = compile_model(self.plan.graph, device)
         if not self.resume:
             work.start(model)
+        state, ckpt = self._start(model)
+        engine = Engine(model, work, cfg, device)  # after the weights are in: FSDP shards what it finds
         optimizer = make_optimizer(model, cfg, work.lr_scales(model))
-        state = self._start(model, optimizer)
-        step_fn = torch.compile(model) if cfg.compile else model
-        log = _MetricsLog(self.run_dir / "metrics.jsonl", state.step)
+        if ckpt is not None:
+            engine.load(ckpt, optimizer, cfg.seed, state.step)
+        else:
+            engine.seed(cfg.seed, state.step)
+        log = _MetricsLog(self.run_dir / "metrics.jsonl", state.step) if me.main else _NoLog()
         model.train()
-        bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet, dynamic_ncols=True, desc="train")
+        bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet or not me.main, dynamic_ncols=True, desc="train")
         timer = _Timer()
         result = TrainResult(self.run_dir, state.step, 0, 0.0)
         with _CtrlC() as ctrl_c:
             while state.step < cfg.steps:
-                sums = self._step(step_fn, model, optimizer, work, state, device, timer)
+                sums = self._step(engine, optimizer, work, state, split, device, timer)
                 state.step += 1
                 result.tokens += timer.last_tokens
                 self._report(state, sums, optimizer, timer, log, bar)
@@ -87,14 +96,14 @@ class Trainer:
                         result.stopped_early = True
                 saved = state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early
                 if saved:
-                    self._save(state, model, optimizer, work)
+                    self._save(state, engine, optimizer, work)
                 if self.on_step is not None:
                     self.on_step(state.step)
-                if ctrl_c.requested:  # only here, between steps, is the state a consistent checkpoint
+                if distributed.any_rank(ctrl_c.requested):  # only between steps is the state a consistent checkpoint
                     bar.close()
                     if not saved:
-                        self._save(state, model, optimizer, work)
-                    print(f"interrupted after step {state.step}; continue with --resume {self.run_dir}", file=sys.stderr)
+                        self._save(state, engine, optimizer, work)
+                    distributed.note(f"interrupted after step {state.step}; continue with --resume {self.run_dir}")
                     raise KeyboardInterrupt
                 if result.stopped_early:
                     break
@@ -110,10 +119,11 @@ class Trainer:
         assert self.train_store is not None and self.val_store is not None, "Trainer needs a workload or token stores"
         return Pretraining(self.plan.objectives, self.tok, self.train_store, self.val_store, self.plan.config.train)
 
-    def _start(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+    def _start(self, model: torch.nn.Module) -> tuple[TrainState, Path | None]:
+        """The state to start from, and the checkpoint it comes from (its weights loaded into `model`)."""
         arch, rt = architecture_hash(self.plan.spec), runtime_hash(self.plan.spec)
         if not self.resume:
-            return TrainState(arch_hash=arch, runtime_hash=rt, base=str(self.plan.base))
+            return TrainState(arch_hash=arch, runtime_hash=rt, base=str(self.plan.base)), None
         ckpt = checkpoint.latest(self.run_dir)
         if ckpt is None:
             raise UserError(f"--resume: no complete checkpoint in {self.run_dir}")
@@ -123,36 +133,35 @@ class Trainer:
 
             check_resume(ckpt, self.plan.graph, state.arch_hash)
         checkpoint.load_weights(ckpt, model)
-        checkpoint.load_training(ckpt, optimizer)
-        return state
+        return state, ckpt
 
-    def _step(self, step_fn: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, work: Workload,
-              state: TrainState, device: torch.device, timer: "_Timer") -> LossSums:
+    def _step(self, engine: Engine, optimizer: torch.optim.Optimizer, work: Workload, state: TrainState,
+              split: distributed.BatchSplit, device: torch.device, timer: "_Timer") -> LossSums:
+        """One optimizer step over the global batch at the data position; this process runs its share."""
         cfg = self.plan.config.train
         for group in optimizer.param_groups:
             group["lr"] = lr_at(state.step, cfg) * group.get("lr_scale", 1.0)
         sums = LossSums()
         timer.start()
         tokens = 0
-        for micro in range(cfg.grad_accum):
+        for micro in range(split.accum):
             t0 = time.perf_counter()
-            batch = work.batch(state.samples, cfg.batch_size).to(device)
+            batch = work.batch(split.first(state.samples, micro), split.micro).to(device)
             timer.data += time.perf_counter() - t0
-            state.samples += cfg.batch_size
             tokens += batch.tokens
-            with autocast(device, cfg.precision):
-                outputs = step_fn(**batch.inputs)
-                loss = work.loss(outputs, batch, sums)
-            (loss / cfg.grad_accum).backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip if cfg.clip > 0 else float("inf"))
-        sums.add("grad_norm", float(norm), 1)
+            with engine.micro_batch(last=micro == split.accum - 1):
+                with autocast(device, cfg.precision):
+                    loss = engine(batch, sums)
+                (loss / split.accum).backward()
+        state.samples += split.global_batch
+        sums.add("grad_norm", engine.clip(cfg.clip if cfg.clip > 0 else float("inf")), 1)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        timer.stop(tokens)
-        return sums
+        timer.stop(distributed.sum_ints(tokens))
+        return distributed.sum_over_ranks(sums)
 
     def _report(self, state: TrainState, sums: LossSums, optimizer: torch.optim.Optimizer, timer: "_Timer",
-                log: "_MetricsLog", bar: tqdm) -> None:
+                log: "_MetricsLog | _NoLog", bar: tqdm) -> None:
         means = sums.means()
         loss = sum(v for k, v in means.items() if is_loss(k))
         bar.update(1)
@@ -164,8 +173,8 @@ class Trainer:
                        "tokens_per_s": timer.rate, "elapsed": timer.total})
 
     def _eval(self, model: torch.nn.Module, work: Workload, device: torch.device, state: TrainState,
-              log: "_MetricsLog") -> dict[str, float]:
-        out = work.evaluate(model, device, self.plan.config.train)
+              log: "_MetricsLog | _NoLog") -> dict[str, float]:
+        out = distributed.from_rank0(work.evaluate(model, device, self.plan.config.train))  # decisions stay in step
         val = out[work.monitor]
         if state.best_val is None or (val > state.best_val if work.higher_is_better else val < state.best_val):
             state.best_val, state.stale_evals = val, 0
@@ -174,11 +183,12 @@ class Trainer:
         log.write({"step": state.step, **out})
         return out
 
-    def _save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, work: Workload) -> None:
+    def _save(self, state: TrainState, engine: Engine, optimizer: torch.optim.Optimizer, work: Workload) -> None:
         from runtime import lineage
 
-        checkpoint.save(self.run_dir, state, model, optimizer, self.plan.spec_json(), self.tok.tok.to_str(),
-                        self.plan.config.train.keep, extras={**work.files(), **lineage.files(self.plan.graph, self.run_dir)})
+        extras = {**work.files(), **lineage.files(self.plan.graph, self.run_dir)} if engine.me.main else {}
+        engine.save(self.run_dir, state, optimizer, self.plan.spec_json(), self.tok.tok.to_str(), self.plan.config.train.keep,
+                    extras, replica=lambda: compile_model(self.plan.graph, "cpu", init=False))
 
 
 class _CtrlC:
@@ -220,6 +230,16 @@ class _Timer:
         self.total += dt
         self.last_tokens = tokens
         self.rate = 0.9 * self.rate + 0.1 * tokens / dt if self.rate else tokens / dt
+
+
+class _NoLog:
+    """The metrics log of processes other than rank 0."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _MetricsLog:

@@ -14,7 +14,7 @@ import torch
 
 from runtime.config import TrainConfig
 from runtime.data import TokenStore
-from runtime.loop import VAL_SEED_OFFSET, BatchSource, evaluate, perplexity, val_batches
+from runtime.loop import VAL_SEED_OFFSET, BatchSource, evaluate_shared, perplexity
 from runtime.objectives import Batch, LossSums, ObjectiveSet, is_loss
 from runtime.tokenizer import TextTokenizer
 
@@ -68,7 +68,7 @@ class Pretraining:
         return self.objectives.loss(outputs, batch, sums)
 
     def evaluate(self, model: torch.nn.Module, device: torch.device, cfg: TrainConfig) -> dict[str, float]:
-        means = evaluate(model, self.objectives, val_batches(self.val, cfg), device, cfg.precision).means()
+        means = evaluate_shared(model, self.objectives, self.val, cfg, device).means()
         out = {"val_loss": sum(v for k, v in means.items() if is_loss(k)), **{f"val_{k}": v for k, v in means.items()}}
         if "lm" in means:
             out["val_ppl"] = perplexity(means["lm"])
