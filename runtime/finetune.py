@@ -26,7 +26,7 @@ from specc.graph import LayerGraph, build_graph
 from specc.graph.subgraph import subgraph
 from specc.raw import RawSpec, SpanTable
 from specc.schema import ModelSpec, validate
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.config import RunConfig, load_run_config
 from runtime.errors import UserError
 from runtime.labelled import Record, read_records
@@ -84,12 +84,16 @@ class FinetuneOutcome:
 def finetune(spec_path: str, source: str | None = None, out: str | None = None, task_name: str | None = None,
              sets: Sequence[str] = (), search_paths: Sequence[str] = (), resume: str | None = None, random_init: bool = False,
              quiet: bool = False, say: Callable[[str], None] = print) -> FinetuneOutcome:
-    """Fine-tune the spec's task from a pretrained run (or from scratch), then report its metrics."""
+    """Fine-tune the spec's task from a pretrained run (or from scratch), then report its metrics
+    (under torchrun every process trains on its share; rank 0 evaluates and reports)."""
+    say = distributed.say_on_main(say)
+    distributed.wait_for_leader()  # one process per machine reads the spec and fills the caches first
     spec = validate(parse(spec_path, sets, search_paths))
     setup = task_setup(spec, Path(spec_path).resolve().parent, task_name)
     task, params, plan = setup.task, setup.task.params, setup.plan()
     n_tasks = len(spec.sections.get("tasks") or {})
     run_dir = Path(resume or out or Path("runs") / ((spec.name or Path(spec_path).stem) + (f"-{task.name}" if n_tasks > 1 else "")))
+    resume = resume or distributed.resume_after_restart(run_dir, say)
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")
     origin = source or (str(_relative(params.from_, setup.base)) if params.from_ else None)
@@ -119,7 +123,11 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
             say(line)
     elif not resume:
         say("from random initialisation" + (f" (tokenizer of {ckpt})" if ckpt else " (tokenizer from the spec's [tokenizer])"))
+    distributed.release_others()
+    distributed.describe(params.train.parallel, say)
     result = Trainer(plan, run_dir, tok, resume=resume is not None, quiet=quiet, workload=workload).run()
+    if not distributed.ranks().main:
+        return FinetuneOutcome(run_dir, result, [], transfer)
     say(f"done: {result.steps} steps in {result.seconds:.1f} s" + (" — stopped early" if result.stopped_early else ""))
 
     model = _load(setup.graph, checkpoint.require_latest(run_dir), params.train.device)

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import torch
 
 from specc.compiler import compile_model
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.data import token_store
 from runtime.errors import UserError
 from runtime.generate import Sampling, generate_causal, generate_seq2seq
@@ -33,11 +33,15 @@ class TrainOutcome:
 
 def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[str] = (), search_paths: Sequence[str] = (),
           quiet: bool = False, on_step: Callable[[int], None] | None = None, say: Callable[[str], None] = print) -> TrainOutcome:
-    """Train the spec's model on its declared data with its declared objectives."""
+    """Train the spec's model on its declared data with its declared objectives (on this process's share
+    of the data, under torchrun; rank 0 reports)."""
+    say = distributed.say_on_main(say)
+    distributed.wait_for_leader()  # one process per machine reads the spec and fills the caches first
     plan = plan_from_spec(spec_path, sets, search_paths)
     if not plan.objectives.entries:  # a spec of fine-tuning tasks only
         raise UserError(f"{spec_path} declares no [objective] to pretrain with; fine-tune its tasks with `specc finetune`")
     run_dir = Path(resume or out or Path("runs") / (plan.spec.name or Path(spec_path).stem))
+    resume = resume or distributed.resume_after_restart(run_dir, say)
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")
     if resume and checkpoint.latest(run_dir) is None:  # before the corpus is read and a tokenizer trained
@@ -50,8 +54,12 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     params = sum(p.numel() for p in compile_model(plan.graph, "meta", init=False).parameters())
     say(f"data: {len(train_store):,} train / {len(val_store):,} val tokens in {train_store.n_docs} + {val_store.n_docs} documents; "
         f"tokenizer {plan.config.tokenizer.kind} with {tok.vocab_size} tokens; model {params:,} parameters")
+    distributed.release_others()
+    distributed.describe(plan.config.train.parallel, say)
     trainer = Trainer(plan, run_dir, tok, train_store, val_store, resume=resume is not None, quiet=quiet, on_step=on_step)
     result = trainer.run()
+    if not distributed.ranks().main:
+        return TrainOutcome(result, None, None, "")
     uni = perplexity(unigram_loss(train_store, val_store, tok.vocab_size)) if plan.objectives.decoder_only else None
     picture = write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png")
     sample = _sample(plan, run_dir, tok) if plan.objectives.decoder_only and plan.config.train.sample_tokens else None

@@ -43,9 +43,16 @@ def _runtime_modules() -> list:
     return found
 
 
+TRAINING = ("train", "finetune")  # commands whose process runs a training loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in TRAINING:  # a process-wide setting, so the launcher's: see runtime/allocator.py
+        from runtime.allocator import tune_malloc
+
+        tune_malloc()
     try:
         return int(args.handler(args) or 0)
     except SpecError as err:
