@@ -22,12 +22,14 @@ from runtime.objectives.base import LossSums, cross_entropy_sum
 from specc.compiler import DeferredLogits, Outputs
 
 IGNORE = -100
-CHUNK_BYTES = 8 << 20  # logits per chunk: small enough to stay in cache-friendly sizes, large enough for fast matmuls
-MIN_ROWS = 128  # below this the weight-gradient matmul (inner size = rows) loses speed
+CHUNK_BYTES = 8 << 20  # fp32 logits per chunk on CPU: few enough to be cheap to touch, enough for fast matmuls
+CHUNK_BYTES_GPU = 256 << 20  # on a GPU, fewer and larger chunks keep the kernels busy
+MIN_ROWS = 256  # below this the weight-gradient matmul (inner size = rows) loses speed
 
 
-def chunk_rows(vocab: int) -> int:
-    return max(MIN_ROWS, CHUNK_BYTES // (4 * vocab))
+def chunk_rows(vocab: int, device: torch.device | None = None) -> int:
+    budget = CHUNK_BYTES_GPU if device is not None and device.type == "cuda" else CHUNK_BYTES
+    return max(MIN_ROWS, budget // (4 * vocab))
 
 
 class LinearCrossEntropy(torch.autograd.Function):
@@ -111,7 +113,8 @@ def linear_cross_entropy_sum(head: DeferredLogits, labels: torch.Tensor, count_h
     features, target = head.features.reshape(-1, d), labels.reshape(-1)
     if features.shape[0] != target.shape[0]:
         raise ValueError(f"{features.shape[0]} scored rows but {target.shape[0]} labels")
-    return LinearCrossEntropy.apply(features, head.weight, head.bias, target, chunk_rows(head.weight.shape[0]), count_hits)
+    rows = chunk_rows(head.weight.shape[0], features.device)
+    return LinearCrossEntropy.apply(features, head.weight, head.bias, target, rows, count_hits)
 
 
 def vocab_cross_entropy(outputs: Mapping[str, torch.Tensor], output: str, labels: torch.Tensor, sums: LossSums,
