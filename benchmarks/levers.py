@@ -1,0 +1,85 @@
+"""Each performance lever measured on its own.
+
+- vocabulary cross-entropy: specc's step with its chunked loss against the
+  same model with the loss on materialised logits (in the training suite);
+- fused AdamW: one optimizer step, fused against foreach and per-tensor;
+- allocator: specc's step in child processes with glibc's default malloc and
+  with the settings `runtime.allocator` applies, alternated A B A B;
+- dropout: the step at p = 0.1 against p = 0 (CPU SDPA leaves its flash path);
+- GELU: the fused tanh GELU against `transformers`' composite `gelu_new`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from specc.ops.layers import ACTIVATIONS
+
+from benchmarks.data import Source
+from benchmarks.harness import interleave
+from benchmarks.models import Shape, build
+from benchmarks.train import variants
+
+
+def adamw(n_params: int, reps: int, tensors: int = 100) -> dict[str, Any]:
+    """`optimizer.step()` over `n_params` parameters in `tensors` tensors with gradients set."""
+    sizes = [n_params // tensors] * tensors
+    variants: dict[str, Any] = {}
+    for name, kwargs in (("fused", {"fused": True}), ("foreach", {"foreach": True}), ("for-loop", {"foreach": False})):
+        params = [torch.zeros(s, requires_grad=True) for s in sizes]
+        for p in params:
+            p.grad = torch.randn(p.numel()) * 1e-3
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs)
+        variants[name] = opt.step
+    t = interleave(variants, reps, warmup=1, min_seconds=0.2)
+    return {"params": n_params, "variants": {k: {"time": v.as_dict()} for k, v in t.items()}}
+
+
+def gelu(shape: Shape, reps: int) -> dict[str, Any]:
+    """Forward + backward of the FFN activation on a (batch * seq, d_ff) tensor: specc's `gelu_tanh` (gelu_new's
+    rounding, in place, fused backward), `transformers`' composite `gelu_new`, and PyTorch's fused kernel."""
+    from transformers.activations import NewGELUActivation
+
+    x = torch.randn(shape.batch * shape.seq, shape.d_ff, requires_grad=True)
+
+    def run(fn: Any) -> Any:
+        return lambda: fn(x).sum().backward()
+
+    fns = {"specc gelu_tanh": run(ACTIVATIONS["gelu_tanh"]), "gelu_new (transformers)": run(NewGELUActivation()),
+           "F.gelu(tanh)": run(lambda v: F.gelu(v, approximate="tanh"))}
+    t = interleave(fns, reps, warmup=1, min_seconds=0.2)
+    return {"variants": {k: {"time": v.as_dict()} for k, v in t.items()}}
+
+
+def dropout(shape: Shape, reps: int) -> dict[str, Any]:
+    """specc's and `transformers`' causal-LM step at dropout 0.1 and 0, interleaved: what dropout costs each
+    (on the CPU, p > 0 also moves SDPA from its flash kernel to the math path)."""
+    steps: dict[str, Any] = {}
+    for p in (0.0, 0.1):
+        s = shape.with_(dropout=p)
+        trio = build("gpt", s, attns=("sdpa",))
+        source = Source(("causal_lm",), s.vocab, s.seq)
+        batch = source.batch(0, s.batch)
+        for name, step in variants("gpt-clm", trio, source.objectives, batch, levers=False).items():
+            if name in ("specc", "transformers sdpa"):
+                step.model.train()
+                steps[f"{name} p={p}"] = step
+    t = interleave(steps, reps, warmup=1)
+    return {name: v.as_dict() for name, v in t.items()}
+
+
+def allocator(pairs: int) -> dict[str, Any]:
+    """specc's causal-LM step in fresh processes, default malloc and `runtime.allocator`'s settings, alternated."""
+    runs: dict[str, list[dict[str, float]]] = {"default": [], "tuned": []}
+    for _ in range(pairs):
+        for mode in runs:
+            done = subprocess.run([sys.executable, "-m", "benchmarks.alloc_child", mode], capture_output=True, text=True, check=True)
+            runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {mode: {"step_s": sorted(r["step_s"] for r in rs)[len(rs) // 2],
+                   "faults": sorted(r["faults"] for r in rs)[len(rs) // 2], "runs": rs} for mode, rs in runs.items()}

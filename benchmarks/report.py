@@ -1,0 +1,132 @@
+"""The results as markdown tables: ratios against `transformers` and the hand-written model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MiB = 1 << 20
+
+
+def _ms(t: dict[str, float]) -> str:
+    return f"{t['median'] * 1e3:,.1f} ({t['low'] * 1e3:,.1f}–{t['high'] * 1e3:,.1f})"
+
+
+def _best_hf(variants: dict[str, Any]) -> float:
+    return min(v["time"]["median"] for k, v in variants.items() if k.startswith("transformers"))
+
+
+def comparison(rows: list[dict[str, Any]], title: str) -> list[str]:
+    """One row per (benchmark, variant): median ms (range), tokens/s, speed vs best `transformers` and vs hand-written."""
+    out = [f"### {title}", "",
+           "| benchmark | variant | ms/step median (min–max) | tokens/s | × transformers (best) | × hand-written | peak MiB | page faults/step |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        variants = r["variants"]
+        hf = _best_hf(variants)
+        hand = variants.get("hand-written", {}).get("time", {}).get("median")
+        for name, v in variants.items():
+            t = v["time"]
+            peak = f"{v['peak_bytes'] / MiB:,.1f}" if v.get("peak_bytes") is not None else ""
+            vs_hand = f"{hand / t['median']:.2f}" if hand else ""
+            out.append(f"| {r['task']} ({r['shape']}) | {name} | {_ms(t)} | {v['tokens_per_s']:,.0f} | "
+                       f"{hf / t['median']:.2f} | {vs_hand} | {peak} | {t['faults']:,.0f} |")
+    notes = [f"{r['task']}: first losses agree within {r['loss_rel_diff']:.1e} (relative)" for r in rows if "loss_rel_diff" in r]
+    notes += [f"{r['task']}: outputs agree within {r['max_abs_diff']:.1e} (max abs)" for r in rows if "max_abs_diff" in r]
+    notes += [f"{r['task']}: same tokens as transformers: {r['same_tokens']}" for r in rows if "same_tokens" in r]
+    return out + [""] + [f"- {n}" for n in notes] + [""]
+
+
+def outside(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["### Time outside the model (specc's step)", "", "| benchmark | batch ms | log line ms | step ms | outside share |",
+           "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        o = r["outside"]
+        out.append(f"| {r['task']} ({r['shape']}) | {o['data_s'] * 1e3:.2f} | {o['log_s'] * 1e3:.3f} | "
+                   f"{o['step_s'] * 1e3:,.1f} | {100 * o['fraction']:.1f} % |")
+    return out + [""]
+
+
+def build(rows: list[dict[str, Any]], front: dict[str, Any] | None) -> list[str]:
+    out = ["### Build time (published sizes)", "",
+           "| architecture | params | transformers from_config ms | specc spec → module ms | ratio | random fill alone ms | specc stages ms (parse / validate / graph / modules / init) |",
+           "|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        v = r["variants"]
+        hf, ours, fill = (v[k]["time"] for k in ("transformers from_config", "specc spec → module", "random fill alone"))
+        st = " / ".join(f"{r['stages'][k] * 1e3:.1f}" for k in ("parse", "validate", "graph", "modules", "init"))
+        out.append(f"| {r['spec']} | {r['params']:,} | {_ms(hf)} | {_ms(ours)} | {ours['median'] / hf['median']:.2f} | "
+                   f"{_ms(fill)} | {st} |")
+    if front:
+        cold = (f", {front['cold_s'] * 1e3:.1f} ms cold (the first spec of a fresh process: building the expression "
+                "parser included)") if front.get("cold_s") is not None else ""
+        out += ["", f"parse + validate + graph of {front['spec']} ({front['layers']} layers): "
+                    f"{front['warm']['median'] * 1e3:.1f} ms warm (median){cold}"]
+    return out + [""]
+
+
+def scaling(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["### Scaling (specc, causal LM, from the small shape)", "",
+           "| dimension | value | params | build ms | step ms median | tokens/s | peak MiB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['dim']} | {r['value']} | {r['params']:,} | {r['build_s'] * 1e3:,.0f} | {r['step']['median'] * 1e3:,.1f} | "
+                   f"{r['tokens_per_s']:,.0f} | {r['peak_bytes'] / MiB:,.1f} |")
+    return out + [""]
+
+
+def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
+    out = ["### Levers, each on its own", "", "| lever | measured as | without | with | speed-up |", "|---|---|---:|---:|---:|"]
+    for r in train_rows:
+        v = r["variants"]
+        if "specc, plain CE" in v:
+            a, b = v["specc, plain CE"]["time"]["median"], v["specc"]["time"]["median"]
+            fa, fb = v["specc, plain CE"]["time"]["faults"], v["specc"]["time"]["faults"]
+            pa, pb = v["specc, plain CE"].get("peak_bytes"), v["specc"].get("peak_bytes")
+            mem = f"; peak {pa / MiB:.0f} → {pb / MiB:.0f} MiB" if pa and pb else ""
+            out.append(f"| chunked vocabulary CE | {r['task']} ({r['shape']}) step, faults {fa:,.0f} → {fb:,.0f}{mem} | "
+                       f"{a * 1e3:,.1f} ms | {b * 1e3:,.1f} ms | {a / b:.2f} |")
+    for run in data.get("adamw", []):
+        v = run["variants"]
+        fused = v["fused"]["time"]["median"]
+        for other in ("foreach", "for-loop"):
+            t = v[other]["time"]["median"]
+            out.append(f"| fused AdamW | optimizer step, {run['params']:,} params, vs {other} | "
+                       f"{t * 1e3:,.2f} ms | {fused * 1e3:,.2f} ms | {t / fused:.2f} |")
+    if "allocator" in data:
+        a, b = data["allocator"]["default"], data["allocator"]["tuned"]
+        out.append(f"| malloc settings (`runtime.allocator`) | specc step in fresh processes, faults {a['faults']:,.0f} → "
+                   f"{b['faults']:,.0f} | {a['step_s'] * 1e3:,.1f} ms | {b['step_s'] * 1e3:,.1f} ms | {a['step_s'] / b['step_s']:.2f} |")
+    if "gelu" in data:
+        v = data["gelu"]["variants"]
+        ours = v["specc gelu_tanh"]["time"]["median"]
+        for other in ("gelu_new (transformers)", "F.gelu(tanh)"):
+            t = v[other]["time"]["median"]
+            out.append(f"| GELU (tanh), exact gelu_new rounding | FFN activation forward + backward, vs {other} | "
+                       f"{t * 1e3:,.2f} ms | {ours * 1e3:,.2f} ms | {t / ours:.2f} |")
+    if "dropout" in data:
+        for name in ("specc", "transformers sdpa"):
+            a, b = data["dropout"][f"{name} p=0.1"]["median"], data["dropout"][f"{name} p=0.0"]["median"]
+            out.append(f"| dropout 0.1 → 0 ({name}) | causal-LM step; p > 0 moves CPU SDPA to its math path | "
+                       f"{a * 1e3:,.1f} ms | {b * 1e3:,.1f} ms | {a / b:.2f} |")
+    return out + [""]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [f"## specc benchmarks ({meta['mode']})", "",
+             f"{meta['device']}, torch {meta['torch']}, transformers {meta['transformers']}, {meta['threads']} thread(s), "
+             f"fp32; medians of {meta['reps']} interleaved rounds after warm-up; {meta['seconds']:.0f} s in all. "
+             "Ratios are speed-ups: above 1 is faster than the named baseline.", ""]
+    if results.get("train"):
+        lines += comparison(results["train"], "Training step (forward + loss + backward + clip + fused AdamW)")
+        lines += outside(results["train"])
+    if results.get("forward"):
+        lines += comparison(results["forward"], "Inference forward (eval, full logits)")
+    if results.get("generate"):
+        lines += comparison(results["generate"], "Greedy generation with KV cache (tokens/s are new tokens)")
+    if results.get("build"):
+        lines += build(results["build"], results.get("front"))
+    if results.get("levers") or any("specc, plain CE" in r["variants"] for r in results.get("train", [])):
+        lines += levers(results.get("levers", {}), results.get("train", []))
+    if results.get("scaling"):
+        lines += scaling(results["scaling"])
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""The benchmark suite runs end to end at toy sizes and writes well-formed results.
+
+Only the shape of the output is checked, never a timing: benchmarks measure
+speed, tests measure behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` lives beside the packages, uninstalled
+
+from benchmarks.__main__ import run  # noqa: E402
+
+
+def _timing(t: dict) -> None:
+    assert set(t) == {"median", "low", "high", "reps", "faults"}
+    assert 0 < t["low"] <= t["median"] <= t["high"] and math.isfinite(t["high"]) and t["reps"] >= 1
+
+
+def test_tiny_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
+    results = run("tiny", "cpu", tmp_path, say=lambda line: None)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    markdown = (tmp_path / "results.md").read_text()
+
+    assert [r["task"] for r in results["train"]] == ["gpt-clm", "bert-mlm", "t5-span"]
+    for r in results["train"]:
+        assert {"transformers eager", "transformers sdpa", "specc"} <= set(r["variants"])
+        for v in r["variants"].values():
+            _timing(v["time"])
+            assert v["peak_bytes"] > 0 and v["tokens_per_s"] > 0
+        assert r["loss_rel_diff"] < 1e-4  # one set of weights, one batch: the same loss everywhere
+        assert 0 <= r["outside"]["fraction"] < 1
+    assert "hand-written" in results["train"][0]["variants"] and "specc, plain CE" in results["train"][0]["variants"]
+    for r in results["forward"]:
+        assert r["max_abs_diff"] < 1e-4
+    assert results["generate"][0]["same_tokens"] is True
+    build = results["build"][0]
+    assert set(build["stages"]) == {"parse", "validate", "graph", "modules", "init"}
+    assert results["front"]["layers"] == 24 and results["front"]["warm"]["median"] > 0
+    assert {"adamw", "gelu"} <= set(results["levers"])
+    assert [row["value"] for row in results["scaling"]] == [1, 2]
+
+    for title in ("Training step", "Inference forward", "Greedy generation", "Build time", "Levers", "Scaling"):
+        assert f"### {title}" in markdown
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| gpt-clm (tiny) |") and line.count("|") == 9]
+    assert len(table_rows) == len(results["train"][0]["variants"]) + len(results["forward"][0]["variants"])
