@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from specc.cli.common import UserError
+from specc.cli.launch import add_launch_args, check_launch_args, launch, worker_args
 
 
 def register(sub: Any) -> None:
@@ -20,6 +21,7 @@ def register(sub: Any) -> None:
                    "what fits (see `specc diff`), then train into --out")
     p.add_argument("--map", dest="mapping", action="append", default=[], metavar="NEW=OLD",
                    help="with --warm-start: fill layers from other layers, e.g. h.6:12=h.0:6 (repeatable)")
+    add_launch_args(p)
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="held-out loss and perplexity of a run's latest checkpoint; "
@@ -43,19 +45,28 @@ def register(sub: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from runtime import distributed
     from runtime.jobs import train
 
-    resume = args.resume
-    if args.warm_start:
-        from runtime.warm_start import warm_start
-
-        if args.resume or not args.out:
-            raise UserError("--warm-start trains into a new run folder: give --out DIR, and no --resume")
-        print(warm_start(args.warm_start, args.spec, args.out, args.sets, args.search_paths, args.mapping).report())
-        resume = args.out
-    elif args.mapping:
+    check_launch_args(args)
+    if args.warm_start and (args.resume or not args.out):
+        raise UserError("--warm-start trains into a new run folder: give --out DIR, and no --resume")
+    if args.mapping and not args.warm_start:
         raise UserError("--map applies only with --warm-start")
-    train(args.spec, args.out, resume, args.sets, args.search_paths, quiet=args.quiet)
+    if args.nproc:
+        return launch("train", worker_args(args, ["spec"], ["out", "resume", "warm_start"], ["sets", "search_paths", "mapping"],
+                                           ["quiet"]), args.nproc, args.max_restarts)
+    with distributed.session():
+        resume = args.resume
+        if args.warm_start:
+            from runtime.warm_start import warm_start
+
+            resume = args.out
+            if not distributed.restart_count():  # a restarted job continues the run the first attempt began
+                report = distributed.on_rank0(lambda: warm_start(args.warm_start, args.spec, args.out, args.sets,
+                                                                 args.search_paths, args.mapping).report())
+                distributed.say_on_main(print)(report)
+        train(args.spec, args.out, resume, args.sets, args.search_paths, quiet=args.quiet)
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from specc.cli.launch import add_launch_args, check_launch_args, launch, worker_args
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("finetune", help="fine-tune a spec's declared task from a pretrained run")
@@ -18,6 +20,7 @@ def register(sub: Any) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_launch_args(p)
     p.set_defaults(handler=cmd_finetune)
 
     p = sub.add_parser("predict", help="predictions of a fine-tuned run for a JSONL or plain-text file, as JSONL")
@@ -29,10 +32,16 @@ def register(sub: Any) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from runtime import distributed
     from runtime.finetune import finetune
 
-    finetune(args.spec, args.source, args.out, args.task, args.sets, args.search_paths, args.resume, args.random_init,
-             quiet=args.quiet)
+    check_launch_args(args)
+    if args.nproc:
+        return launch("finetune", worker_args(args, ["spec"], ["source", "out", "task", "resume"], ["sets", "search_paths"],
+                                              ["random_init", "quiet"]), args.nproc, args.max_restarts)
+    with distributed.session():
+        finetune(args.spec, args.source, args.out, args.task, args.sets, args.search_paths, args.resume, args.random_init,
+                 quiet=args.quiet)
     return 0
 
 
