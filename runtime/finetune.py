@@ -24,13 +24,14 @@ from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.graph.subgraph import subgraph
-from specc.raw import RawSpec, SpanTable
 from specc.schema import ModelSpec, validate
 from runtime import checkpoint, distributed
 from runtime.config import RunConfig, load_run_config
 from runtime.errors import UserError
 from runtime.labelled import Record, read_records
+from runtime.lineage import stored_spec
 from runtime.loop import pick_device
+from runtime.plot import write_loss_curve
 from runtime.objectives import ObjectiveSet
 from runtime.session import Plan, tokenizer_for
 from runtime.tasks import DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
@@ -129,6 +130,7 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     if not distributed.ranks().main:
         return FinetuneOutcome(run_dir, result, [], transfer)
     say(f"done: {result.steps} steps in {result.seconds:.1f} s" + (" — stopped early" if result.stopped_early else ""))
+    say(write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png"))
 
     model = _load(setup.graph, checkpoint.require_latest(run_dir), params.train.device)
     evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet)
@@ -237,14 +239,14 @@ def load_task_run(run_dir: str | Path, device: str = "auto") -> TaskRun:
     ckpt = checkpoint.require_latest(path)
     try:
         info = json.loads((ckpt / TASK_FILE).read_text())
-        data = json.loads((ckpt / "spec.json").read_text())
     except FileNotFoundError:
         raise UserError(f"{ckpt} is not a fine-tuned run (no {TASK_FILE}); use `specc finetune` to make one") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {ckpt}: {err}") from None
-    spec = validate(RawSpec(data, SpanTable(), str(ckpt / "spec.json"), {}))
-    state = json.loads((ckpt / "state.json").read_text())
-    base = Path(state.get("base") or ckpt)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {ckpt / TASK_FILE}: {err}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("task"), str) or not isinstance(info.get("labels"), (list, type(None))):
+        raise UserError(f"cannot read {ckpt / TASK_FILE}: expected an object with a task name and a label list")
+    spec = stored_spec(ckpt)
+    base = Path(checkpoint.load_state(ckpt).base or ckpt)
     setup = task_setup(spec, base if base.exists() else ckpt, info["task"])
     tok = TextTokenizer.load(ckpt / "tokenizer.json")
     runner = _runner(setup, tok, [], info.get("labels"))

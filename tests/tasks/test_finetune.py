@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import ROOT, SPECS
 from runtime.finetune import FinetuneOutcome, finetune
@@ -168,3 +169,24 @@ def test_bad_data_is_a_clean_error_and_writes_nothing(tmp_path: Path, files: dic
     assert code == 1 and "Traceback" not in err, err
     assert fragment.format(tmp=tmp_path) in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_resumed_fine_tune_matches_an_uninterrupted_one(tmp_path: Path) -> None:
+    """The task workload's data position is the step, so --resume continues exactly (constant lr, fp32, CPU)."""
+    from safetensors.torch import load_file
+
+    def sets(steps: int) -> list[str]:
+        return [*tiny("sentiment", steps), "tasks.sentiment.train.schedule=constant", "tasks.sentiment.train.warmup=0",
+                "tasks.sentiment.train.save_every=10", "tasks.sentiment.train.eval_every=10",
+                "tasks.sentiment.data.max_train=200"]
+
+    run("bert-tiny-sentiment.toml", "sentiment", tmp_path / "whole", sets(20))
+    run("bert-tiny-sentiment.toml", "sentiment", tmp_path / "split", sets(10))
+    finetune(str(SPECS / "bert-tiny-sentiment.toml"), None, None, "sentiment", sets(20), resume=str(tmp_path / "split"),
+             quiet=True, say=lambda s: None)
+    whole = load_file(tmp_path / "whole" / "checkpoints" / "step-00000020" / "model.safetensors")
+    split = load_file(tmp_path / "split" / "checkpoints" / "step-00000020" / "model.safetensors")
+    assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole)
+    losses = lambda p: [x for x in (p / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [json.loads(x)["loss"] for x in losses(tmp_path / "whole") if '"loss"' in x] == \
+        [json.loads(x)["loss"] for x in losses(tmp_path / "split") if '"loss"' in x]
