@@ -11,7 +11,7 @@ demos depend on the Python version (the same version gives the same data).
 |---------------|----------------------|------------|
 | sentiment     | classification       | generated one-sentence reviews of software, with negation and "but" |
 | rating        | regression           | the same reviews with a 1–5 score |
-| acceptability | classification       | stdlib docstring sentences vs the same with two words swapped (CoLA-like) |
+| acceptability | classification       | stdlib docstring sentences vs the same words shuffled (word order) |
 | pairs         | classification pair  | does this one-line summary describe this stdlib function? (QNLI-like) |
 | ner           | token_classification | generated sentences naming stdlib modules, builtins, exceptions, Unicode characters |
 | qa            | extractive_qa        | SQuAD-style: which function of a stdlib module does what its summary says? |
