@@ -243,7 +243,11 @@ class _NoLog:
 
 
 class _MetricsLog:
-    """`metrics.jsonl`, one line per logging step; on resume, lines past the checkpoint are dropped."""
+    """`metrics.jsonl`, one line per logging step; on resume, lines past the checkpoint are dropped.
+
+    The same scalars also go to TensorBoard event files (``<run>/tensorboard``)
+    when the `tensorboard` package is installed; without it nothing changes.
+    """
 
     def __init__(self, path: Path, resume_step: int):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,10 +256,29 @@ class _MetricsLog:
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
         path.write_text("".join(line + "\n" for line in kept))
         self.fh = open(path, "a", encoding="utf-8")
+        self.board = _tensorboard(path.parent / "tensorboard", resume_step)
 
     def write(self, record: dict[str, Any]) -> None:
         self.fh.write(json.dumps(record) + "\n")
         self.fh.flush()
+        if self.board is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.board.add_scalar(key, value, record["step"])
 
     def close(self) -> None:
         self.fh.close()
+        if self.board is not None:
+            self.board.close()
+
+
+def _tensorboard(folder: Path, resume_step: int) -> Any:
+    """A SummaryWriter when `tensorboard` is installed, else None (it is an optional extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    # purge_step drops events past the checkpoint, as the JSONL log does on resume.
+    return SummaryWriter(str(folder), purge_step=resume_step or None)
