@@ -24,7 +24,7 @@ from specc.diff import SpecDiff, compat_table, diff_graphs, render_text, summary
 from specc.graph import LayerGraph, build_graph
 from specc.migrate import upgrade_data
 from specc.raw import RawSpec, SpanTable
-from specc.schema import validate
+from specc.schema import ModelSpec, validate
 from runtime.errors import UserError
 
 FILE = "lineage.json"
@@ -68,20 +68,30 @@ def read(ckpt: Path) -> dict[str, Any]:
         raise UserError(f"cannot read {ckpt / FILE}: {err}") from None
 
 
-def stored_graph(ckpt: Path) -> LayerGraph:
-    """The layer graph of the spec a checkpoint stores (its canonical ``spec.json``)."""
+def stored_spec(ckpt: Path) -> ModelSpec:
+    """The spec a checkpoint stores (its canonical ``spec.json``), at this specc's format; a damaged or
+    foreign file is a `UserError` naming it."""
     file = ckpt / "spec.json"
     try:
         data = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"cannot read {file}: {err}") from None
     if not isinstance(data, dict):
         raise UserError(f"{file} does not hold a spec")
-    data, _ = upgrade_data(data)  # a checkpoint written at an older spec format
     try:
-        return build_graph(validate(RawSpec(data, SpanTable(), str(file), {})))
+        data, _ = upgrade_data(data)  # a checkpoint written at an older spec format
+        return validate(RawSpec(data, SpanTable(), str(file), {}))
     except SpecError as err:
         raise UserError(f"{file} is not a valid spec for this specc:\n{err.render()}") from None
+
+
+def stored_graph(ckpt: Path) -> LayerGraph:
+    """The layer graph of the spec a checkpoint stores."""
+    spec = stored_spec(ckpt)
+    try:
+        return build_graph(spec)
+    except SpecError as err:
+        raise UserError(f"{ckpt / 'spec.json'} is not a valid spec for this specc:\n{err.render()}") from None
 
 
 def stored_tensors(ckpt: Path, graph: LayerGraph) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,6 @@ from specc.canonical import canonical_json
 from specc.diagnostics import Diagnostic, SpecError
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
-from specc.raw import RawSpec, SpanTable
 from specc.schema import ModelSpec, validate
 from runtime import checkpoint
 from runtime.config import RunConfig, load_run_config
@@ -74,14 +72,14 @@ def plan(spec: ModelSpec, base: Path) -> Plan:
 
 def plan_from_checkpoint(ckpt: Path) -> Plan:
     """Rebuild the exact spec a checkpoint was trained with (its stored canonical spec)."""
-    file = ckpt / "spec.json"
+    from runtime.lineage import stored_spec
+
+    spec = stored_spec(ckpt)
+    base = Path(checkpoint.load_state(ckpt).base or ckpt)
     try:
-        data = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {file}: {err}") from None
-    raw = RawSpec(data, SpanTable(), str(file), {})
-    base = Path(json.loads((ckpt / "state.json").read_text()).get("base", ckpt))
-    return plan(validate(raw), base if base.exists() else ckpt)
+        return plan(spec, base if base.exists() else ckpt)
+    except SpecError as err:
+        raise UserError(f"{ckpt / 'spec.json'} is not a valid spec for this specc:\n{err.render()}") from None
 
 
 def tokenizer_for(p: Plan, corpus: Corpus) -> TextTokenizer:

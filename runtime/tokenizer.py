@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from runtime.config import TokenizerConfig
+from runtime.errors import UserError
 
 SPECIALS = {
     "bpe": ["<pad>", "<|endoftext|>", "<mask>", "<unk>"],
@@ -77,7 +78,11 @@ class TextTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> TextTokenizer:
-        return cls(Tokenizer.from_file(str(path)))
+        """A saved ``tokenizer.json``; a missing or damaged file is a `UserError` naming it."""
+        try:
+            return cls(Tokenizer.from_file(str(path)))
+        except Exception as err:  # tokenizers reports every failure as a bare Exception
+            raise UserError(f"cannot read tokenizer {path}: {err}") from None
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.tok.to_str().encode()).hexdigest()[:16]

@@ -14,7 +14,6 @@ included), ``?`` one character, and a ``A:B`` component a layer index in
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,7 @@ from typing import Sequence
 import torch
 from safetensors import SafetensorError, safe_open
 
-from specc.graph import LayerGraph, build_graph
-from specc.raw import RawSpec, SpanTable
-from specc.schema import validate
+from specc.graph import LayerGraph
 from runtime import checkpoint
 from runtime.errors import UserError
 
@@ -87,12 +84,9 @@ def source_checkpoint(run: str | Path) -> Path:
 
 def source_graph(ckpt: Path) -> LayerGraph:
     """The architecture a checkpoint was trained with (from its stored canonical spec)."""
-    file = ckpt / "spec.json"
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {file}: {err}") from None
-    return build_graph(validate(RawSpec(data, SpanTable(), str(file), {})))
+    from runtime.lineage import stored_graph
+
+    return stored_graph(ckpt)
 
 
 def inspect_source(ckpt: Path, graph: LayerGraph, reinit: Sequence[str]) -> TransferReport:

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 import torch
 from tokenizers import Tokenizer
 
+from specc.hf.files import HFFormatError
+
 ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 # Token strings that play a role when no tokenizer_config.json says so (specc's own tokenizers, BERT, BPE models).
 _GUESSES = {
@@ -48,7 +50,10 @@ class HFTokenizer:
     def from_file(cls, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> HFTokenizer:
         """`tokenizer.json` with `tokenizer_config.json`'s settings (special tokens, padding side); roles the
         config does not name are guessed from common token strings."""
-        tok = Tokenizer.from_file(str(path))
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as err:  # tokenizers reports every failure as a bare Exception
+            raise HFFormatError(f"{path}: cannot read the tokenizer: {err}") from None
         config = config or {}
         baked = tok.padding or {}
         specials = {role: _content(config[f"{role}_token"]) for role in ROLES if config.get(f"{role}_token")}
@@ -110,5 +115,8 @@ def _content(value: Any) -> str:
 def _json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise HFFormatError(f"{path}: not valid JSON: {err}") from None
     return data if isinstance(data, dict) else {}
