@@ -49,10 +49,12 @@ def specc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("specc-cache")
 
 
-@pytest.fixture(autouse=True)
-def _cache_env(specc_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process jobs use the session's throwaway cache, never ~/.cache/specc."""
-    monkeypatch.setenv("SPECC_CACHE", str(specc_cache))
+@pytest.fixture(scope="session", autouse=True)
+def _cache_env(specc_cache: Path) -> Iterator[None]:
+    """In-process jobs use the session's throwaway cache, never ~/.cache/specc (module fixtures too)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPECC_CACHE", str(specc_cache))
+        yield
 
 
 @pytest.fixture(scope="session")
