@@ -10,7 +10,7 @@ padding, no bias and no cache uses SDPA's `is_causal`, and a padding mask stays
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,26 @@ class AttentionParams(OpParams):
     @property
     def hd(self) -> int:
         return self.head_dim or self.d_model // self.heads
+
+
+_MASKED = "_specc_masked"  # attribute of a bias tensor: its combination with a mask, for the next layer
+
+
+def shared_mask(bias: torch.Tensor, key: tuple[object, ...], make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """`make()`: the (B, H, T, S) combination of `bias` with a mask, which `key` (the mask tensor first) names.
+
+    Every layer of a stack gets the same bias and mask tensors, so the first layer combines them and
+    the others reuse its result, kept on the bias tensor for as long as that lives (one forward pass),
+    as transformers' T5 shares one masked position bias per stack rather than one per layer.
+    """
+    memo = getattr(bias, _MASKED, None)
+    if memo is not None and memo[0][0] is key[0] and memo[0][1:] == key[1:]:
+        return memo[1]
+    combined = make()
+    # Not on a leaf that carries gradients (a parameter outlives the pass, and its graph with it).
+    if not torch.compiler.is_compiling() and not (bias.requires_grad and bias.grad_fn is None):
+        setattr(bias, _MASKED, (key, combined))
+    return combined
 
 
 class Attention(Initialisable):
@@ -155,11 +175,14 @@ class Attention(Initialisable):
             keep = tri if keep is None else keep & tri
         if bias is None:
             return keep, False
-        bias = bias.to(x.dtype)
         if keep is None:
-            return bias, False
+            return bias.to(x.dtype), False
         # A large finite negative, not -inf, keeps fully padded rows from turning into NaN.
-        return bias.masked_fill(~keep, torch.finfo(x.dtype).min), False
+        fill = torch.finfo(x.dtype).min
+        if self.p.position == "alibi":  # a bias of this layer's own
+            return bias.to(x.dtype).masked_fill(~keep, fill), False
+        return shared_mask(bias, (mask, causal, T, S, offset, x.dtype),
+                           lambda: bias.to(x.dtype).masked_fill(~keep, fill)), False
 
     def _alibi(self, T: int, S: int, offset: int, x: torch.Tensor) -> torch.Tensor:
         slopes = torch.tensor([2 ** (-8 * (i + 1) / self.h) for i in range(self.h)], device=x.device)
