@@ -3,10 +3,11 @@
 A compiled model defers its vocabulary head (`specc.compiler.Outputs.deferred`):
 the loss gets the head's features (N, d) and projection weight (V, d) instead
 of (N, V) logits. `LinearCrossEntropy` walks the rows in chunks; per chunk it
-computes the logits, their log-softmax, the loss, and at once the gradient
-(softmax minus one-hot) multiplied back into the features' and the weight's
-gradients. Only one chunk of logits exists at a time, in two reused buffers,
-and the backward pass only scales the gradients it saved. The matrix
+computes the logits, the loss (log-sum-exp minus the label's logit), and at
+once the gradient (softmax minus one-hot, built in place) multiplied back into
+the features' and the weight's gradients. Only one chunk of logits exists at a
+time, in one reused buffer, and the backward pass only scales, in place, the
+gradients the forward computed. The matrix
 multiplies are the same three as the plain path's; what goes is materialising,
 zero-filling and re-reading a (N, V) logits tensor, its log-softmax and its
 gradient.
@@ -46,55 +47,71 @@ class LinearCrossEntropy(torch.autograd.Function):
         masked = bool((labels == IGNORE).any())
         n_rows, vocab = h_all.shape[0], w.shape[0]
         gh = torch.empty_like(features) if need_h else None
-        gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
-        gb = torch.zeros(vocab, dtype=torch.float32, device=weight.device) if need_b else None
+        gw = torch.empty(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        gb = torch.empty(vocab, dtype=torch.float32, device=weight.device) if need_b else None
         total = torch.zeros((), dtype=torch.float32, device=features.device)
         correct = torch.zeros((), dtype=torch.long, device=features.device)
-        z_buf = torch.empty(min(rows, n_rows), vocab, dtype=dtype, device=features.device)
-        lp_buf = torch.empty(z_buf.shape, dtype=torch.float32, device=features.device)
+        buf = torch.empty(min(rows, n_rows), vocab, dtype=dtype, device=features.device)  # one chunk's logits, reused
         with torch.autocast(features.device.type, enabled=False):
             for start in range(0, n_rows, rows):
                 h, y = h_all[start : start + rows], labels[start : start + rows]
-                z = z_buf[: h.shape[0]]
+                n = h.shape[0]
+                z = buf[:n]
                 torch.mm(h, w.t(), out=z) if b is None else torch.addmm(b, h, w.t(), out=z)  # (n, V)
-                lp = torch.log_softmax(z, 1, out=lp_buf[: h.shape[0]]) if z.dtype == torch.float32 \
-                    else torch.log_softmax(z.float(), 1)
+                z = z if dtype == torch.float32 else z.float()
                 valid = (y != IGNORE) if masked else None
                 target = torch.where(valid, y, 0) if valid is not None else y
-                picked = lp.gather(1, target[:, None]).squeeze(1)  # (n,)
-                total -= (torch.where(valid, picked, 0.0) if valid is not None else picked).sum()
                 if count_hits:
                     hits = z.argmax(1) == y
                     correct += (hits & valid if valid is not None else hits).sum()
+                # CE = logsumexp(z) - z[label]; the softmax is built in place: z - max, exp, / sum.
+                picked = z.gather(1, target[:, None]).squeeze(1)  # (n,)
+                top = z.amax(1, keepdim=True)  # (n, 1)
+                z.sub_(top).exp_()
+                sums = z.sum(1, keepdim=True)  # (n, 1)
+                rows_ce = (sums.log() + top).squeeze(1) - picked
+                total += (torch.where(valid, rows_ce, 0.0) if valid is not None else rows_ce).sum()
                 if not (need_h or need_w or need_b):
                     continue
-                grad = lp.exp_()  # softmax, in place; minus one at the label: d(CE sum)/d(logits)
-                grad.scatter_add_(1, target[:, None], torch.full((h.shape[0], 1), -1.0, device=grad.device))
+                grad = z.div_(sums)  # softmax; minus one at the label: d(CE sum)/d(logits)
+                grad.scatter_add_(1, target[:, None], torch.full((n, 1), -1.0, device=grad.device))
                 if valid is not None:
                     grad.mul_(valid[:, None])
                 g = grad if dtype == torch.float32 else grad.to(dtype)
                 if gh is not None:
                     if gh.dtype == dtype:
-                        torch.mm(g, w, out=gh[start : start + rows])
+                        torch.mm(g, w, out=gh[start : start + n])
                     else:
-                        gh[start : start + rows] = torch.mm(g, w)
+                        gh[start : start + n] = torch.mm(g, w)
                 if gw is not None:
-                    gw.addmm_(g.t(), h) if dtype == torch.float32 else gw.add_(torch.mm(g.t(), h).float())
+                    if dtype != torch.float32:
+                        part = torch.mm(g.t(), h).float()
+                        gw.copy_(part) if start == 0 else gw.add_(part)
+                    elif start == 0:
+                        torch.mm(g.t(), h, out=gw)
+                    else:
+                        gw.addmm_(g.t(), h)
                 if gb is not None:
-                    gb.add_(grad.sum(0))
+                    torch.sum(grad, 0, out=gb) if start == 0 else gb.add_(grad.sum(0))
         ctx.save_for_backward(gh, gw, gb)
         ctx.dtypes = (weight.dtype, bias.dtype if bias is not None else None)
+        ctx.done = False
         ctx.mark_non_differentiable(correct)
         return total, correct
 
     @staticmethod
     def backward(ctx: Any, g_total: torch.Tensor, g_correct: Any) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        # The gradients were computed in the forward; scaling them in place spares a copy of each, so
+        # they can be handed out once only.
+        if ctx.done:
+            raise RuntimeError("the chunked vocabulary cross-entropy supports one backward pass (no retain_graph)")
+        ctx.done = True
         gh, gw, gb = ctx.saved_tensors
         w_dtype, b_dtype = ctx.dtypes
         return (
-            gh * g_total if gh is not None else None,
-            (gw * g_total).to(w_dtype) if gw is not None else None,
-            (gb * g_total).to(b_dtype) if gb is not None else None,
+            gh.mul_(g_total) if gh is not None else None,
+            gw.mul_(g_total).to(w_dtype) if gw is not None else None,
+            gb.mul_(g_total).to(b_dtype) if gb is not None else None,
             None, None, None,
         )
 
