@@ -3,11 +3,12 @@
 By default glibc serves large blocks (a layer's activations, a gradient) with
 fresh `mmap`s and unmaps them when freed, and trims the heap top, so every
 step faults the same memory in again: tens of thousands of page faults per
-step, each zero-filling a page. A training step allocates the same sizes
-every time, so keeping freed memory in the process (no `mmap` for blocks, a
-high trim threshold) turns those faults into reuse. `specc train` and
-`specc finetune` apply this once at start; `SPECC_MALLOC=default` leaves
-glibc's defaults. Other C libraries (musl, macOS) are left alone.
+step, each zero-filling a page. A training step (or a forward pass) allocates
+the same sizes every time, so keeping freed memory in the process (no `mmap`
+for blocks, a high trim threshold) turns those faults into reuse. The `specc`
+commands that run a model (train, finetune, eval, generate, predict) apply this
+once at start; `SPECC_MALLOC=default` leaves glibc's defaults. Other C
+libraries (musl, macOS) are left alone.
 """
 
 from __future__ import annotations

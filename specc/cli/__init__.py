@@ -43,13 +43,13 @@ def _runtime_modules() -> list:
     return found
 
 
-TRAINING = ("train", "finetune")  # commands whose process runs a training loop
+RUNS_MODELS = ("train", "finetune", "eval", "generate", "predict")  # commands whose process runs a model
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command in TRAINING:  # a process-wide setting, so the launcher's: see runtime/allocator.py
+    if args.command in RUNS_MODELS:  # a process-wide setting, so the launcher's: see runtime/allocator.py
         from runtime.allocator import tune_malloc
 
         tune_malloc()
