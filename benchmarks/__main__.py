@@ -90,7 +90,7 @@ def _run(mode: str, device: str, out: Path, say: Any) -> dict[str, Any]:
     results["levers"]["gelu"] = levers.gelu(shape, reps)
     if device == "cpu" and plan["alloc_pairs"]:
         step("lever: allocator (child processes)")
-        results["levers"]["allocator"] = levers.allocator(plan["alloc_pairs"])
+        results["levers"]["allocator"] = levers.allocator(plan["alloc_pairs"], max(3, reps - 2))
     if plan["dropout"]:
         step("lever: dropout")
         results["levers"]["dropout"] = levers.dropout(shape, max(3, reps - 2))

@@ -3,8 +3,9 @@
 - vocabulary cross-entropy: specc's step with its chunked loss against the
   same model with the loss on materialised logits (in the training suite);
 - fused AdamW: one optimizer step, fused against foreach and per-tensor;
-- allocator: specc's step in child processes with glibc's default malloc and
-  with the settings `runtime.allocator` applies, alternated A B A B;
+- allocator: the step and the forward of `transformers` and specc in child
+  processes with glibc's default malloc and with the settings
+  `runtime.allocator` applies (which `specc` commands use), alternated;
 - dropout: the step at p = 0.1 against p = 0 (CPU SDPA leaves its flash path);
 - GELU: the fused tanh GELU against `transformers`' composite `gelu_new`.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from typing import Any
@@ -74,12 +76,17 @@ def dropout(shape: Shape, reps: int) -> dict[str, Any]:
     return {name: v.as_dict() for name, v in t.items()}
 
 
-def allocator(pairs: int) -> dict[str, Any]:
-    """specc's causal-LM step in fresh processes, default malloc and `runtime.allocator`'s settings, alternated."""
-    runs: dict[str, list[dict[str, float]]] = {"default": [], "tuned": []}
+def allocator(pairs: int, reps: int) -> dict[str, Any]:
+    """Causal-LM step and forward of `transformers` and specc in fresh processes with glibc's default malloc and with
+    `runtime.allocator`'s settings, alternated (default, tuned, default, tuned, ...); medians over the processes."""
+    runs: dict[str, list[dict[str, Any]]] = {"default": [], "tuned": []}
     for _ in range(pairs):
         for mode in runs:
-            done = subprocess.run([sys.executable, "-m", "benchmarks.alloc_child", mode], capture_output=True, text=True, check=True)
+            done = subprocess.run([sys.executable, "-m", "benchmarks.alloc_child", mode, "--reps", str(reps)],
+                                  capture_output=True, text=True, check=True)
             runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {mode: {"step_s": sorted(r["step_s"] for r in rs)[len(rs) // 2],
-                   "faults": sorted(r["faults"] for r in rs)[len(rs) // 2], "runs": rs} for mode, rs in runs.items()}
+    out: dict[str, Any] = {"processes": runs}
+    for mode, rs in runs.items():
+        out[mode] = {bench: {name: {key: statistics.median(r[bench][name][key] for r in rs) for key in ("s", "faults")}
+                             for name in rs[0][bench]} for bench in ("train", "forward")}
+    return out

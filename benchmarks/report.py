@@ -93,8 +93,12 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
                        f"{t * 1e3:,.2f} ms | {fused * 1e3:,.2f} ms | {t / fused:.2f} |")
     if "allocator" in data:
         a, b = data["allocator"]["default"], data["allocator"]["tuned"]
-        out.append(f"| malloc settings (`runtime.allocator`) | specc step in fresh processes, faults {a['faults']:,.0f} → "
-                   f"{b['faults']:,.0f} | {a['step_s'] * 1e3:,.1f} ms | {b['step_s'] * 1e3:,.1f} ms | {a['step_s'] / b['step_s']:.2f} |")
+        for bench in ("train", "forward"):
+            for name in a[bench]:
+                x, y = a[bench][name], b[bench][name]
+                out.append(f"| malloc settings (`runtime.allocator`) | gpt {bench} ({name}), fresh processes, faults "
+                           f"{x['faults']:,.0f} → {y['faults']:,.0f} | {x['s'] * 1e3:,.1f} ms | {y['s'] * 1e3:,.1f} ms | "
+                           f"{x['s'] / y['s']:.2f} |")
     if "gelu" in data:
         v = data["gelu"]["variants"]
         ours = v["specc gelu_tanh"]["time"]["median"]
@@ -107,6 +111,20 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
             a, b = data["dropout"][f"{name} p=0.1"]["median"], data["dropout"][f"{name} p=0.0"]["median"]
             out.append(f"| dropout 0.1 → 0 ({name}) | causal-LM step; p > 0 moves CPU SDPA to its math path | "
                        f"{a * 1e3:,.1f} ms | {b * 1e3:,.1f} ms | {a / b:.2f} |")
+    return out + [""]
+
+
+def as_launched(data: dict[str, Any]) -> list[str]:
+    """specc as its commands run it (malloc settings applied) against `transformers` with glibc's defaults."""
+    a, b = data["default"], data["tuned"]
+    out = ["### As launched: specc with `runtime.allocator`, transformers with glibc's default malloc", "",
+           "Separate processes, alternated; medians over processes (the in-process tables above give every variant "
+           "the same, default allocator).", "",
+           "| benchmark | transformers sdpa ms (default malloc) | specc ms (default) | specc ms (runtime.allocator) | × transformers |",
+           "|---|---:|---:|---:|---:|"]
+    for bench in ("train", "forward"):
+        hf, ours, tuned = a[bench]["transformers sdpa"]["s"], a[bench]["specc"]["s"], b[bench]["specc"]["s"]
+        out.append(f"| gpt {bench} | {hf * 1e3:,.1f} | {ours * 1e3:,.1f} | {tuned * 1e3:,.1f} | {hf / tuned:.2f} |")
     return out + [""]
 
 
@@ -127,6 +145,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += build(results["build"], results.get("front"))
     if results.get("levers") or any("specc, plain CE" in r["variants"] for r in results.get("train", [])):
         lines += levers(results.get("levers", {}), results.get("train", []))
+    if "allocator" in results.get("levers", {}):
+        lines += as_launched(results["levers"]["allocator"])
     if results.get("scaling"):
         lines += scaling(results["scaling"])
     return "\n".join(lines)
