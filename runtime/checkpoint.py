@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
@@ -36,6 +36,9 @@ class TrainState:
     arch_hash: str = ""
     runtime_hash: str = ""
     base: str = ""  # folder relative data paths resolve against
+    skipped: int = 0  # steps whose update was dropped (runtime.guard: non-finite loss or gradients, loss spikes)
+    spikes: int = 0  # loss spikes in a row
+    recent_losses: list[float] = field(default_factory=list)  # the loss-spike window
 
 
 def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer | Mapping[str, Any],
@@ -46,34 +49,48 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
     `optimizer` may be given as its state dict; `rng_ranks` are the RNG states of every process
     of a multi-process run (``rng.pt`` keeps this process's as its own too)."""
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:08d}"
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_model(_unwrap(model), str(tmp / "model.safetensors"))
-    torch.save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
-    rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state()
-    if rng_ranks is not None:
-        rng["ranks"] = rng_ranks
-    torch.save(rng, tmp / "rng.pt")
-    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
-    (tmp / "spec.json").write_text(spec_json)
-    (tmp / "tokenizer.json").write_text(tokenizer_json)
-    for name, text in (extras or {}).items():
-        (tmp / name).write_text(text)
-    for f in tmp.iterdir():
-        _fsync(f)
-    (tmp / MARKER).write_text(str(state.step))
-    _fsync(tmp / MARKER)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _fsync_dir(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save_model(_unwrap(model), str(tmp / "model.safetensors"))
+        _torch_save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
+        rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        if rng_ranks is not None:
+            rng["ranks"] = rng_ranks
+        _torch_save(rng, tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+        (tmp / "spec.json").write_text(spec_json)
+        (tmp / "tokenizer.json").write_text(tokenizer_json)
+        for name, text in (extras or {}).items():
+            (tmp / name).write_text(text)
+        for f in tmp.iterdir():
+            _fsync(f)
+        (tmp / MARKER).write_text(str(state.step))
+        _fsync(tmp / MARKER)
+        if final.exists():  # the same step saved again: its old copy goes out of the way whole, then away
+            os.replace(final, root / f".tmp-old-{final.name}-{os.getpid()}")
+        os.replace(tmp, final)
+        _fsync_dir(root)
+    except (OSError, SafetensorError) as err:  # a full disk, a quota, a read-only or vanished folder
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        before = latest(run_dir)
+        kept = f"the last complete checkpoint, {before.name}, is intact" if before else "no earlier checkpoint exists"
+        raise UserError(f"cannot save checkpoint {final}: {getattr(err, 'strerror', None) or err}; {kept}") from None
     _prune(root, keep)
     return final
+
+
+def _torch_save(obj: Any, path: Path) -> None:
+    """`torch.save`, whose failed writes (a full disk) surface as an `OSError` like every other write's."""
+    try:
+        torch.save(obj, path)
+    except RuntimeError as err:  # torch's archive writer reports ENOSPC and EIO as a RuntimeError
+        raise OSError(f"writing {path.name} failed ({err})") from None
 
 
 def latest(run_dir: Path) -> Path | None:
@@ -182,7 +199,9 @@ def _prune(root: Path, keep: int) -> None:
     """Keep the newest `keep` complete checkpoints; remove the temporary directories of saves that
     died before their rename (this save's own is renamed by now)."""
     done = sorted(d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists())
-    for old in done[:-keep] + [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
+    for old in done[:-keep]:  # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
+        os.replace(old, root / f".tmp-old-{old.name}-{os.getpid()}")
+    for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
         shutil.rmtree(old, ignore_errors=True)
 
 

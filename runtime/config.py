@@ -39,6 +39,17 @@ class DataConfig(Strict):
     text_field: str = "text"
     val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
     max_documents: int | None = Field(default=None, gt=0)
+    on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
+
+
+class LossSpike(Strict):
+    """[train.loss_spike]: a loss above `factor` x the mean of the last `window` steps is a spike; its update
+    is skipped or applied (`action`); `patience` spikes in a row stop the run (runtime.guard)."""
+
+    window: int = Field(default=50, ge=2)
+    factor: float = Field(default=3.0, gt=1.0)
+    patience: int = Field(default=3, gt=0)
+    action: Literal["skip", "stop"] = "skip"
 
 
 class TrainConfig(Strict):
@@ -68,6 +79,8 @@ class TrainConfig(Strict):
     save_every: int = Field(default=100, gt=0)
     keep: int = Field(default=2, gt=0)
     early_stopping: int | None = Field(default=None, gt=0)  # evaluations without improvement
+    on_nan: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run at that step, or its update is skipped
+    loss_spike: LossSpike | None = None
     sample_prompt: str = ""
     sample_tokens: int = Field(default=60, ge=0)
 

@@ -13,6 +13,7 @@ rank 0 shows progress and writes logs and checkpoints.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from specc.canonical import architecture_hash, runtime_hash
 from specc.compiler import compile_model
-from runtime import checkpoint, distributed
+from runtime import checkpoint, distributed, guard
 from runtime.checkpoint import TrainState
 from runtime.errors import UserError
 from runtime.loop import autocast, pick_device
@@ -86,10 +87,12 @@ class Trainer:
         result = TrainResult(self.run_dir, state.step, 0, 0.0)
         with _CtrlC() as ctrl_c:
             while state.step < cfg.steps:
-                sums = self._step(engine, optimizer, work, state, split, device, timer)
+                sums, event = self._step(engine, optimizer, work, state, split, device, timer)
                 state.step += 1
                 result.tokens += timer.last_tokens
                 self._report(state, sums, optimizer, timer, log, bar)
+                if event is not None:  # a skipped update or a loss spike (runtime.guard)
+                    log.write(event)
                 if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
                     result.val = self._eval(model, work, device, state, log)
                     if cfg.early_stopping and state.stale_evals >= cfg.early_stopping:
@@ -136,8 +139,9 @@ class Trainer:
         return state, ckpt
 
     def _step(self, engine: Engine, optimizer: torch.optim.Optimizer, work: Workload, state: TrainState,
-              split: distributed.BatchSplit, device: torch.device, timer: "_Timer") -> LossSums:
-        """One optimizer step over the global batch at the data position; this process runs its share."""
+              split: distributed.BatchSplit, device: torch.device, timer: "_Timer") -> tuple[LossSums, dict[str, Any] | None]:
+        """One optimizer step over the global batch at the data position; this process runs its share.
+        The update is applied unless `guard.judge` drops it (or stops the run) for a numerical fault."""
         cfg = self.plan.config.train
         for group in optimizer.param_groups:
             group["lr"] = lr_at(state.step, cfg) * group.get("lr_scale", 1.0)
@@ -154,11 +158,15 @@ class Trainer:
                     loss = engine(batch, sums)
                 (loss / split.accum).backward()
         state.samples += split.global_batch
-        sums.add("grad_norm", engine.clip(cfg.clip if cfg.clip > 0 else float("inf")), 1)
-        optimizer.step()
+        norm = engine.clip(cfg.clip if cfg.clip > 0 else float("inf"))
+        sums = distributed.sum_over_ranks(sums)  # every process judges the same totals
+        verdict = guard.judge(cfg, state, sum(v for k, v in sums.means().items() if is_loss(k)), norm, self.run_dir)
+        sums.add("grad_norm", norm, 1)
+        if verdict.apply:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         timer.stop(distributed.sum_ints(tokens))
-        return distributed.sum_over_ranks(sums)
+        return sums, verdict.event
 
     def _report(self, state: TrainState, sums: LossSums, optimizer: torch.optim.Optimizer, timer: "_Timer",
                 log: "_MetricsLog | _NoLog", bar: tqdm) -> None:
@@ -170,7 +178,8 @@ class Trainer:
             log.write({"step": state.step, "loss": loss, **{f"loss_{k}" if is_loss(k) else k: v for k, v in means.items()
                                                            if k != "grad_norm"},
                        "lr": lr_at(state.step - 1, self.plan.config.train), "grad_norm": means.get("grad_norm", 0.0),
-                       "tokens_per_s": timer.rate, "elapsed": timer.total})
+                       "tokens_per_s": timer.rate, "elapsed": timer.total,
+                       **({"skipped_steps": state.skipped} if state.skipped else {})})
 
     def _eval(self, model: torch.nn.Module, work: Workload, device: torch.device, state: TrainState,
               log: "_MetricsLog | _NoLog") -> dict[str, float]:
@@ -254,7 +263,9 @@ class _MetricsLog:
         kept: list[str] = []
         if resume_step and path.exists():
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
-        path.write_text("".join(line + "\n" for line in kept))
+        tmp = path.with_name(path.name + ".tmp")  # replaced whole: a kill while rewriting loses no line
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
         self.fh = open(path, "a", encoding="utf-8")
         self.board = _tensorboard(path.parent / "tensorboard", resume_step)
 

@@ -60,3 +60,15 @@ def _cache_env(specc_cache: Path) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def cli_env(specc_cache: Path) -> dict[str, str]:
     return {**os.environ, "SPECC_CACHE": str(specc_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny models train fastest, and bit-reproducibly with the CLI subprocesses (OMP_NUM_THREADS=1), on one
+    thread; the setting is put back after each test."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
