@@ -54,6 +54,9 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     params = sum(p.numel() for p in compile_model(plan.graph, "meta", init=False).parameters())
     say(f"data: {len(train_store):,} train / {len(val_store):,} val tokens in {train_store.n_docs} + {val_store.n_docs} documents; "
         f"tokenizer {plan.config.tokenizer.kind} with {tok.vocab_size} tokens; model {params:,} parameters")
+    skipped = train_store.skipped  # of the whole corpus: bad records belong to no split
+    if skipped.count:  # [data] on_bad_record = "skip"
+        say(f"data: {skipped.count} bad record{'s' * (skipped.count > 1)} skipped (first: {'; '.join(skipped.first[:3])})")
     distributed.release_others()
     distributed.describe(plan.config.train.parallel, say)
     trainer = Trainer(plan, run_dir, tok, train_store, val_store, resume=resume is not None, quiet=quiet, on_step=on_step)

@@ -71,7 +71,18 @@ def read_records(path: Path, fmt: str = "auto", text_field: str = "text") -> lis
         return [Record({text_field: line.rstrip("\n")}, f"{path}:{n}")
                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
     except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise UserError(f"{_first_bad_line(path)}: not UTF-8 text ({err.reason})") from None
+
+
+def _first_bad_line(path: Path) -> str:
+    """``path:line:column`` of the first bytes that are not UTF-8 (a text reader's offsets are per buffer)."""
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"{path}:{n}:{err.start + 1}"
+    return str(path)
 
 
 def _jsonl(path: Path) -> Iterable[Record]:

@@ -1,0 +1,131 @@
+"""Data faults: a clear error naming the file (and line) before training starts, or skipped and counted.
+
+For pretraining data (`[data]`, text and JSONL) and for fine-tuning data
+(`[tasks.NAME.data]`, JSONL and CSV): a missing file, an empty file, bytes
+that are not UTF-8, a line that is not JSON, a record without its field, a
+label outside the declared set. Each ends `specc train` / `specc finetune`
+with exit status 1, no traceback, the file:line in the message, no checkpoint
+written and no temporary file left in the cache. With
+``[data] on_bad_record = "skip"`` pretraining passes over bad records and
+says how many.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from reltools import assert_clean_error, run_main
+from runtools import GPT_TINY, SPECS, sets
+
+Record = Callable[..., None]
+SENTIMENT = str(SPECS / "bert-tiny-sentiment.toml")
+LATIN1 = "caf\xe9".encode("latin-1")  # 'café' in Latin-1: not UTF-8
+
+
+def _docs(n: int) -> list[str]:
+    from runtime.data import default_documents
+
+    docs = []
+    for doc in default_documents():
+        docs.append(doc)
+        if len(docs) == n:
+            return docs
+    return docs
+
+
+# case → (file name, its bytes, [data] settings, expected fragment); {f} is the file's path
+PRETRAINING: dict[str, tuple[str, bytes, list[str], str]] = {
+    "missing file": ("absent.txt", b"", ["data.source=text"], "data file not found: {f}"),
+    "empty file": ("empty.txt", b"", ["data.source=text"], "{f}: empty data file"),
+    "empty JSONL file": ("empty.jsonl", b"\n\n", ["data.source=jsonl"], "{f}: empty data file"),
+    "not UTF-8 (text)": ("latin1.txt", b"first line\nsecond\n" + LATIN1 + b"\n", ["data.source=text"], "{f}:3:4: not UTF-8 text"),
+    "not UTF-8 (JSONL)": ("latin1.jsonl", b'{"text": "ok"}\n{"text": "' + LATIN1 + b'"}\n', ["data.source=jsonl"],
+                          "{f}:2:14: not UTF-8 text"),
+    "line not JSON": ("bad.jsonl", b'{"text": "ok"}\n{"text": broken\n', ["data.source=jsonl"], "{f}:2:10: invalid JSON"),
+    "missing field": ("field.jsonl", b'{"text": "ok"}\n{"body": "no text"}\n', ["data.source=jsonl"],
+                      "{f}:2: record has no text field 'text'"),
+    "not an object": ("list.jsonl", b'["text"]\n', ["data.source=jsonl"], "{f}:1: record has no text field 'text'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PRETRAINING))
+def test_pretraining_data_fault_is_named_before_training(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         specc_cache: Path, tally: Record, case: str) -> None:
+    name, data, settings, expected = PRETRAINING[case]
+    file = tmp_path / name
+    if case != "missing file":
+        file.write_bytes(data)
+    out = tmp_path / "run"
+    done = run_main(capsys, "train", GPT_TINY, "--out", str(out), "--quiet",
+                    *sets(*settings, f'data.path="{file}"', "data.max_documents=1000"))
+    assert_clean_error(done, expected.format(f=file))
+    assert not (out / "checkpoints").exists()  # found before training started
+    assert [p for p in specc_cache.rglob("*") if ".tmp" in p.name] == []
+    _count(tally, case)
+
+
+def test_bad_records_are_skipped_and_counted_when_declared(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           tally: Record) -> None:
+    good = [json.dumps({"text": doc}) for doc in _docs(12)]
+    lines = good[:3] + ['{"text": broken'] + good[3:6] + ['{"body": "x"}'] + good[6:] + ["[1, 2]"]
+    file = tmp_path / "docs.jsonl"
+    file.write_bytes(("\n".join(lines) + "\n").encode() + LATIN1 + b"\n")
+    out = tmp_path / "run"
+    data = ["data.source=jsonl", f'data.path="{file}"', "train.steps=2", "train.save_every=2", "train.eval_every=2"]
+    done = run_main(capsys, "train", GPT_TINY, "--out", str(out), "--quiet", *sets(*data, "data.on_bad_record=skip"))
+    assert done.returncode == 0, done.stderr
+    assert f"data: 4 bad records skipped (first: {file}:4:10: invalid JSON" in done.stdout, done.stdout
+    assert f"{file}:8: record has no text field 'text'" in done.stdout
+    assert (out / "checkpoints" / "step-00000002").is_dir()
+    done = run_main(capsys, "train", GPT_TINY, "--out", str(tmp_path / "strict"), "--quiet", *sets(*data))  # the default
+    assert_clean_error(done, f"{file}:4:10: invalid JSON", 'on_bad_record = "skip"')
+    tally("data faults", skipped_when_declared=4)
+
+
+# -- fine-tuning data -------------------------------------------------------------------------------------
+GOOD = [{"text": "a fine film", "label": "positive"}, {"text": "a dull film", "label": "negative"}] * 3
+TASK: dict[str, tuple[str, bytes, list[str], str]] = {
+    "missing file": ("absent.jsonl", b"", [], "data file not found: {f}"),
+    "empty file": ("empty.jsonl", b"", [], "{f}: the file holds no examples"),
+    "not UTF-8": ("latin1.jsonl", b'{"text": "ok", "label": "positive"}\n{"text": "' + LATIN1 + b'", "label": "negative"}\n', [],
+                  "{f}:2:14: not UTF-8 text"),
+    "line not JSON": ("bad.jsonl", b'{"text": "ok", "label": "positive"}\n{"text": \n', [], "{f}:2:10: invalid JSON"),
+    "missing field": ("field.jsonl", b'{"text": "ok", "label": "positive"}\n{"label": "negative"}\n', [],
+                      "{f}:2: missing field 'text'"),
+    "label outside the declared set": ("labels.jsonl", b'{"text": "ok", "label": "positive"}\n{"text": "meh", "label": "neutral"}\n',
+                                       ['tasks.sentiment.labels=["negative", "positive"]'], "{f}:2: unknown label 'neutral'"),
+    "ragged CSV row": ("rows.csv", b"text,label\nok,positive\nmeh\n", [], "{f}:3: 1 columns, but the header names 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TASK))
+def test_task_data_fault_is_named_before_training(capsys: pytest.CaptureFixture[str], tmp_path: Path, tally: Record,
+                                                  case: str) -> None:
+    name, data, settings, expected = TASK[case]
+    bad = tmp_path / name
+    if case != "missing file":
+        bad.write_bytes(data)
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(r) + "\n" for r in GOOD))
+    out = tmp_path / "run"
+    task = ["params.layers=1", "params.d_model=32", "params.heads=2", 'tasks.sentiment.from=""', 'tasks.sentiment.data.demo=""',
+            "tokenizer.vocab_size=512", "data.max_documents=24", "tasks.sentiment.train.steps=2"]
+    for split in ("train", "validation"):  # the fault in either split is found before training
+        files = {"train": good, "validation": good, split: bad}
+        done = run_main(capsys, "finetune", SENTIMENT, "--out", str(out), "--quiet",
+                        *sets(*task, *settings, *(f'tasks.sentiment.data.{k}="{v}"' for k, v in files.items()), base=[]))
+        assert_clean_error(done, expected.format(f=bad))
+        assert not (out / "checkpoints").exists()
+    _count(tally, f"task: {case}")
+
+
+_CASES: set[str] = set()
+
+
+def _count(tally: Record, case: str) -> None:
+    _CASES.add(case)
+    tally("data faults", cases=len(_CASES), clean_errors_before_training=len(_CASES))
