@@ -98,6 +98,9 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")
     origin = source or (str(_relative(params.from_, setup.base)) if params.from_ else None)
+    if origin and not source and not resume and not Path(origin).exists():
+        raise UserError(f"task '{task.name}' starts from {origin} (its `from`), which does not exist: pretrain it first "
+                        f"(specc train ... --out {origin}), pass --from RUN, or --set tasks.{task.name}.from='\"\"' to start afresh")
     ckpt = source_checkpoint(origin) if origin and not resume else None
     if resume:
         tok = TextTokenizer.load(checkpoint.require_latest(run_dir) / "tokenizer.json")
@@ -143,7 +146,7 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
 
 def _relative(path: str, base: Path) -> Path:
     p = Path(path)
-    return p if p.is_absolute() or p.exists() else base / p
+    return p if p.is_absolute() or p.exists() else Path(os.path.normpath(base / p))
 
 
 def _runner(setup: TaskSetup, tok: TextTokenizer, train: Sequence[Record], labels: list[str] | None = None) -> TaskRunner:
