@@ -47,20 +47,23 @@ def _plan(mode: str) -> dict[str, Any]:
     return plan
 
 
-def run(mode: str, device: str, out: Path, say: Any = print) -> dict[str, Any]:
-    """Run the suites of `mode` on `device`; write `results.json` and `results.md` into `out`; return the results."""
+def run(mode: str, device: str, out: Path, say: Any = print, reps: int | None = None) -> dict[str, Any]:
+    """Run the suites of `mode` on `device` (`reps` rounds instead of the mode's); write `results.json` and
+    `results.md` into `out`; return the results."""
     if mode != "tiny":
-        return _run(mode, device, out, say)
+        return _run(mode, device, out, say, reps)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # toy sizes: one thread is fastest, and safe on a busy machine
     try:
-        return _run(mode, device, out, say)
+        return _run(mode, device, out, say, reps)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(mode: str, device: str, out: Path, say: Any) -> dict[str, Any]:
+def _run(mode: str, device: str, out: Path, say: Any, rounds: int | None) -> dict[str, Any]:
     plan = _plan(mode)
+    if rounds:
+        plan["reps"] = rounds
     tiny, shape, reps, warmup = mode == "tiny", plan["shape"], plan["reps"], plan["warmup"]
     start = time.perf_counter()
     results: dict[str, Any] = {"train": [], "forward": [], "generate": [], "build": [], "levers": {}}
@@ -123,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--full", dest="mode", action="store_const", const="full", help="adds the published base sizes")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--reps", type=int, default=None, help="interleaved rounds per comparison (default: the mode's)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if args.threads:
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 1
-    results = run(args.mode or "quick", args.device, args.out, say=lambda line: print(line, file=sys.stderr))
+    results = run(args.mode or "quick", args.device, args.out, say=lambda line: print(line, file=sys.stderr), reps=args.reps)
     print(report.markdown(results))
     return 0
 

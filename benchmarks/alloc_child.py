@@ -1,9 +1,10 @@
-"""One process of the allocator lever, with glibc's default malloc or `runtime.allocator`'s settings.
+"""One process of the allocator lever: one library, with glibc's default malloc or `runtime.allocator`'s.
 
-`python -m benchmarks.alloc_child default|tuned [--tiny] [--reps N]` times, interleaved in this
-process, the causal-LM training step and the inference forward of `transformers` (sdpa) and specc
-at the small shape, and prints one JSON line: per benchmark and variant, the median seconds and the
-minor page faults per call. malloc settings are process-wide, so comparing them takes processes.
+`python -m benchmarks.alloc_child default|tuned specc|transformers [--tiny] [--reps N]` times the
+causal-LM training step and the inference forward at the small shape and prints one JSON line: per
+benchmark, the median seconds and the minor page faults per call. One library per process, because
+malloc settings are process-wide and one library's allocations change how glibc serves the other's
+(its dynamic mmap threshold rises after large frees).
 """
 
 from __future__ import annotations
@@ -13,34 +14,34 @@ import sys
 
 from runtime.allocator import tune_malloc
 
+NAMES = {"specc": "specc", "transformers": "transformers sdpa"}
+
 
 def main() -> None:
-    mode, tiny = sys.argv[1], "--tiny" in sys.argv
+    mode, library, tiny = sys.argv[1], sys.argv[2], "--tiny" in sys.argv
     reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else (1 if tiny else 5)
     tuned = tune_malloc() if mode == "tuned" else False
     import torch
 
     from benchmarks.data import Source
     from benchmarks.harness import interleave
-    from benchmarks.infer import forward_variants
+    from benchmarks.infer import forward_fns
     from benchmarks.models import SMALL, TINY, build
     from benchmarks.train import variants
 
-    shape = TINY if tiny else SMALL
+    shape, name = (TINY if tiny else SMALL), NAMES[library]
     trio = build("gpt", shape, attns=("sdpa",))
     source = Source(("causal_lm",), shape.vocab, shape.seq)
-    steps = {k: v for k, v in variants("gpt-clm", trio, source.objectives, source.batch(0, shape.batch), False).items()
-             if k in ("transformers sdpa", "specc")}
-    for step in steps.values():
-        step.model.train()
-    train = interleave(steps, reps, warmup=1)
-    forwards, _ = forward_variants("gpt-clm", shape, "cpu")
+    batch = source.batch(0, shape.batch)
+    step = variants("gpt-clm", trio, source.objectives, batch, False)[name]
+    step.model.train()
+    train = interleave({name: step}, reps, warmup=1)[name]
+    forward = forward_fns("gpt", trio, batch)[name]
     with torch.no_grad():
-        forward = interleave({k: v for k, v in forwards.items() if k in ("transformers sdpa", "specc")}, reps, warmup=1)
-    out = {"mode": mode, "tuned": tuned, "threads": torch.get_num_threads(),
-           "train": {k: {"s": t.median, "faults": t.faults} for k, t in train.items()},
-           "forward": {k: {"s": t.median, "faults": t.faults} for k, t in forward.items()}}
-    print(json.dumps(out))
+        inference = interleave({name: forward}, reps, warmup=1)[name]
+    print(json.dumps({"mode": mode, "library": library, "tuned": tuned, "threads": torch.get_num_threads(),
+                      "train": {"s": train.median, "faults": train.faults},
+                      "forward": {"s": inference.median, "faults": inference.faults}}))
 
 
 if __name__ == "__main__":

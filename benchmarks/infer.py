@@ -12,10 +12,11 @@ from typing import Any, Callable
 import torch
 
 from runtime.generate import Sampling, generate_causal
+from runtime.objectives import Batch
 
 from benchmarks.data import Source
 from benchmarks.harness import interleave
-from benchmarks.models import Shape, build
+from benchmarks.models import Shape, Trio, build
 from benchmarks.train import TASKS
 
 
@@ -23,6 +24,11 @@ def forward_variants(task: str, shape: Shape, device: str) -> tuple[dict[str, Ca
     family, names, hf_task = TASKS[task]
     trio = build(family, shape, hf_task, device=device)
     batch = Source(names, shape.vocab, shape.seq).batch(0, shape.batch).to(torch.device(device))
+    return forward_fns(family, trio, batch), shape.batch * shape.seq
+
+
+def forward_fns(family: str, trio: Trio, batch: Batch) -> dict[str, Callable[[], torch.Tensor]]:
+    """Each implementation's forward to full logits on `batch`, in eval mode."""
     x = batch.inputs
     out: dict[str, Callable[[], torch.Tensor]] = {}
     for attn, m in trio.hf.items():
@@ -39,7 +45,7 @@ def forward_variants(task: str, shape: Shape, device: str) -> tuple[dict[str, Ca
         out["specc"] = lambda: ours(tokens=x["tokens"])["logits"]
     else:  # every position through the MLM head, as BertForMaskedLM computes it
         out["specc"] = lambda: ours(tokens=x["tokens"], segments=x["segments"])["mlm_logits"]
-    return out, shape.batch * shape.seq
+    return out
 
 
 @torch.no_grad()

@@ -76,17 +76,19 @@ def dropout(shape: Shape, reps: int) -> dict[str, Any]:
     return {name: v.as_dict() for name, v in t.items()}
 
 
-def allocator(pairs: int, reps: int) -> dict[str, Any]:
-    """Causal-LM step and forward of `transformers` and specc in fresh processes with glibc's default malloc and with
-    `runtime.allocator`'s settings, alternated (default, tuned, default, tuned, ...); medians over the processes."""
-    runs: dict[str, list[dict[str, Any]]] = {"default": [], "tuned": []}
+def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
+    """Causal-LM step and forward of `transformers` and of specc, each library in fresh processes of its own, with
+    glibc's default malloc and with `runtime.allocator`'s settings, alternated; medians over the processes."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"transformers": [], "specc": []} for m in ("default", "tuned")}
     for _ in range(pairs):
         for mode in runs:
-            done = subprocess.run([sys.executable, "-m", "benchmarks.alloc_child", mode, "--reps", str(reps)],
-                                  capture_output=True, text=True, check=True)
-            runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            for library in ("transformers", "specc"):
+                cmd = [sys.executable, "-m", "benchmarks.alloc_child", mode, library, "--reps", str(reps)]
+                done = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True, text=True, check=True)
+                runs[mode][library].append(json.loads(done.stdout.strip().splitlines()[-1]))
     out: dict[str, Any] = {"processes": runs}
-    for mode, rs in runs.items():
-        out[mode] = {bench: {name: {key: statistics.median(r[bench][name][key] for r in rs) for key in ("s", "faults")}
-                             for name in rs[0][bench]} for bench in ("train", "forward")}
+    for mode, libraries in runs.items():
+        out[mode] = {bench: {("transformers sdpa" if lib == "transformers" else lib):
+                             {key: statistics.median(r[bench][key] for r in rs) for key in ("s", "faults")}
+                             for lib, rs in libraries.items()} for bench in ("train", "forward")}
     return out
