@@ -142,6 +142,13 @@ def test_pathological_input_gives_a_diagnostic(text: str, message: str) -> None:
     assert message in _error(text).diagnostics[0].message
 
 
+
+def test_control_characters_in_comments_are_refused_as_in_toml() -> None:
+    """TOML refuses them, so `convert` could not write them there (found by fuzzing); a tab and a CRLF are fine."""
+    (d,) = _error("# ok\r\nname = 1  # a\x00b\n").diagnostics
+    assert (d.code, d.span.line, d.span.col, d.message) == ("E001", 2, 14, "control character U+0000 in a comment")
+    assert parse_dsl("# a\tb\r\nname = 1\r\n", "t.spec").data == {"name": 1}
+
 def test_huge_inputs_parse_in_one_pass() -> None:
     body = "".join(f"  p{i} = {i} * d_model + {i}  # {i}\n" for i in range(1000))
     raw = parse_dsl("params {\n" + body + "}\n", "t.spec")

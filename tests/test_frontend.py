@@ -120,6 +120,14 @@ def test_tables_a_dotted_header_or_key_creates_have_spans_at_their_part() -> Non
     (d,) = [d for d in _error(validate, raw).diagnostics if "noees" in d.message]
     assert (d.code, d.span.line, d.span.col) == ("E010", 2, 8)
 
+
+def test_dots_in_comments_and_strings_are_no_deep_key() -> None:
+    """The deep-dotted-key guard looks at keys only: a long dotted name in a comment or string is text (found by fuzzing)."""
+    deep = ".".join(["a"] * 40)
+    raw = parse_text(f"# see {deep}\nd = \"{deep}\"\ne = \'\'\'\n{deep}\n\'\'\'\n", "dots.toml")
+    assert raw.data["d"] == deep
+    assert "deeper than" in _error(parse_text, f"{deep} = 1\n", "deep.toml").diagnostics[0].message
+
 # -- syntax errors and hostile input -------------------------------------------------------------------------
 @pytest.mark.parametrize("text, line, col", [
     ("a = 1\nb = = 2\n", 2, 5),

@@ -36,6 +36,19 @@ class TooMany(TooDeep):
     """More than `MAX_DSL_TOKENS` tokens: raised while lexing, so a huge input costs no more than that."""
 
 
+class ControlInComment(TooDeep):
+    """A control character in a comment, which TOML refuses too (so `specc convert` could not write it)."""
+
+
+def _check_comment(token: Token) -> Token:
+    """Lexer callback for comments: tabs and a line's closing carriage return only."""
+    body = token.value[:-1] if token.value.endswith("\r") else token.value
+    for i, ch in enumerate(body):
+        if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
+            raise ControlInComment(Token("COMMENT", ch, line=token.line, column=(token.column or 1) + i))
+    return token
+
+
 class _Brackets:
     """Post-lexer: new lines separate statements only outside ( ) and [ ]."""
 
@@ -63,7 +76,8 @@ def grammar() -> Lark:
     here = Path(__file__).parent
     # `%import expr` takes the expression rules from specc/expr.lark, the evaluator's own grammar.
     return Lark.open(str(here / "dsl.lark"), parser="lalr", start=["start", "value"], propagate_positions=True,
-                     maybe_placeholders=False, postlex=_Brackets(), import_paths=[str(here.parent)])
+                     maybe_placeholders=False, postlex=_Brackets(), import_paths=[str(here.parent)],
+                     lexer_callbacks={"COMMENT": _check_comment})
 
 
 @dataclass
@@ -89,6 +103,10 @@ def parse_dsl_document(text: str, file: str) -> DslDocument:
         raise SpecError([syntax_diagnostic(err, text, file)]) from None
     except TooMany as err:
         raise too_many_tokens(file, err.token.line or 1, err.token.column or 1) from None
+    except ControlInComment as err:
+        raise SpecError([Diagnostic("E001", f"control character U+{ord(err.token.value):04X} in a comment",
+                                    Span(file, err.token.line or 1, err.token.column or 1),
+                                    "TOML refuses it too; remove it")]) from None
     except TooDeep as err:
         raise SpecError([nesting_diagnostic(err.token, file)]) from None
     diags = Collector()

@@ -20,12 +20,14 @@ _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)"
 # The lookbehind makes each attempt start at a key's beginning, keeping the search linear.
 _DEEP_KEY = re.compile(r"(?<![A-Za-z0-9_-])(?:(?:[A-Za-z0-9_-]+|\"[^\"\n]*\"|'[^'\n]*')[ \t]*\.[ \t]*){%d}" % MAX_DEPTH)
 _LONG_INT = re.compile(r"[0-9][0-9_]{4000,}")
+# Strings and comments, blanked before that search: dots inside them are no key's ("# see a.b.c" is fine).
+_NOT_KEYS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
 
 
 def parse_toml(text: str, file: str) -> RawSpec:
     """Parse TOML `text` (read from `file`) into a `RawSpec`; errors are diagnostics."""
     check_length(text, file)
-    deep = _DEEP_KEY.search(text)
+    deep = _DEEP_KEY.search(_NOT_KEYS.sub(_blank, text)) if text.count(".") >= MAX_DEPTH else None
     if deep:
         raise SpecError([Diagnostic("E001", f"dotted key nests deeper than {MAX_DEPTH} levels", _at(text, file, deep.start()))])
     try:
@@ -45,6 +47,11 @@ def parse_toml(text: str, file: str) -> RawSpec:
     except RecursionError:  # pragma: no cover - tomllib fails first on such input
         raise SpecError([Diagnostic("E001", "TOML nesting is too deep", Span(file, 1, 1))]) from None
     return RawSpec(data, spans, file, {file: text})
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A string or comment as a same-length run of `x` (newlines kept): offsets and lines stay put."""
+    return re.sub(r"[^\n]", "x", match.group())
 
 
 def _at(text: str, file: str, offset: int) -> Span:
