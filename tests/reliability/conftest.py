@@ -23,22 +23,27 @@ sys.path.insert(0, str(ROOT / "tests" / "runtime"))  # runtools: the runtime tes
 Tally = Callable[..., None]
 
 
+FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
 @pytest.fixture(scope="session")
-def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
+def tally(request: pytest.FixtureRequest) -> Tally:
     """`tally(name, **figures)`: record what a test tried and what came of it."""
-    lines: dict[str, dict[str, Any]] = {}
+    lines = request.config.stash.setdefault(FIGURES, {})
 
     def record(name: str, **figures: Any) -> None:
         lines.setdefault(name, {}).update(figures)
 
-    yield record
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, {})
     if not lines:
         return
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_sep("-", "reliability figures")
-        for name, figures in lines.items():
-            reporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    terminalreporter.write_sep("-", "reliability figures")
+    for name, figures in lines.items():
+        terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     target = os.environ.get("SPECC_RELIABILITY_REPORT")
     if target:
         Path(target).write_text(json.dumps(lines, indent=1, default=str))

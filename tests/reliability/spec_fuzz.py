@@ -57,8 +57,15 @@ _STRING = re.compile(rb'"[^"\n]*"')
 
 
 def seeds() -> dict[str, bytes]:
-    """The real specs, by file name: the corpus every mutation starts from."""
-    return {p.name: p.read_bytes() for p in sorted(SPECS.iterdir()) if p.suffix in (".toml", ".spec")}
+    """The corpus every mutation starts from, by file name: the real specs, and the DSL form of each TOML one
+    (``NAME-dsl.spec``, written by `specc convert`), so both front ends get as many inputs."""
+    from specc.frontend.formats import convert_text
+
+    corpus = {p.name: p.read_bytes() for p in sorted(SPECS.iterdir()) if p.suffix in (".toml", ".spec")}
+    for name, data in list(corpus.items()):
+        if name.endswith(".toml"):
+            corpus[name.replace(".toml", "-dsl.spec")] = convert_text(data.decode(), name, ".spec").encode()
+    return corpus
 
 
 # -- mutations ------------------------------------------------------------------------------------
