@@ -44,7 +44,7 @@ def test_patterns_match_names_and_layer_ranges() -> None:
 def test_subgraph_keeps_only_what_the_head_needs() -> None:
     full = build_graph(validate(parse(SPECS / "bert-tiny-sentiment.toml", TINY)))
     sub = subgraph(full, ["sentiment_logits"])
-    assert "mlm_head" in full.nodes and "mlm_head" not in sub.nodes and "nsp_head" not in sub.nodes
+    assert "mlm_head" in full.nodes and not {"mlm_head", "nsp_head", "pooler"} & set(sub.nodes)
     assert "mlm_select" not in sub.inputs and list(sub.outputs) == ["sentiment_logits"]
     model = compile_model(sub, "meta", init=False)
     assert {n: tuple(p.shape) for n, p in model.named_parameters()} == sub.parameter_names()
@@ -55,8 +55,9 @@ def test_report_of_a_pretrained_bert_under_a_sentiment_head(tmp_path: Path) -> N
     setup = task_setup(validate(parse(SPECS / "bert-tiny-sentiment.toml", TINY)), SPECS, None)
     report = inspect_source(ckpt, setup.graph, [])
     assert sorted(report.new) == ["sentiment_head.out.bias", "sentiment_head.out.weight"]
-    assert {n.split(".")[0] for n in report.unused} == {"mlm_head", "nsp_head"}
-    assert "word_embeddings.weight" in report.loaded and "pooler.weight" in report.loaded and not report.mismatched
+    assert {n.split(".")[0] for n in report.unused} == {"mlm_head", "nsp_head", "pooler"}  # the head reads the mean
+    assert "word_embeddings.weight" in report.loaded and "layer.0.attention.qkv.weight" in report.loaded
+    assert not report.mismatched
     text = "\n".join(report.lines())
     assert "newly initialised 2" in text and "mlm_head.* (" in text
     model = compile_model(setup.graph)
@@ -89,16 +90,16 @@ def test_freezing_layer_decay_and_head_learning_rate() -> None:
     new = ["sentiment_head.out.weight", "sentiment_head.out.bias"]
     scales = lr_scales(graph, 1e-3, ["word_embeddings.*", "layer.0:1.*"], 0.5, 4e-3, new)
     assert scales["word_embeddings.weight"] == 0 and scales["layer.0.attention.qkv.weight"] == 0
-    # 3 layers: embeddings depth 0, layer i depth i + 1, after the stack 4
+    # 3 layers: embeddings depth 0, layer i depth i + 1, after the stack 4 (here only the new head, at head_lr)
     assert scales["position_embeddings.weight"] == pytest.approx(0.5 ** 4)
     assert scales["layer.1.attention.qkv.weight"] == pytest.approx(0.5 ** 2)
     assert scales["layer.2.attention.qkv.weight"] == pytest.approx(0.5)
-    assert scales["pooler.weight"] == 1.0 and scales["sentiment_head.out.weight"] == pytest.approx(4.0)
+    assert scales["sentiment_head.out.bias"] == pytest.approx(4.0)  # new: the head learning rate, not the decay
     model = compile_model(graph)
     groups = param_groups(model, TrainConfig(), scales)
     assert not model.get_parameter("word_embeddings.weight").requires_grad
     in_groups = {id(p) for g in groups for p in g["params"]}
     assert id(model.get_parameter("word_embeddings.weight")) not in in_groups
-    assert {g["lr_scale"] for g in groups} == {0.5 ** 4, 0.25, 0.5, 1.0, 4.0}
+    assert {g["lr_scale"] for g in groups} == {0.5 ** 4, 0.25, 0.5, 4.0}
     assert sum(len(g["params"]) for g in groups) == sum(1 for p in model.parameters() if p.requires_grad)
     make_optimizer(model, TrainConfig(), scales)  # the fused AdamW accepts the groups
