@@ -42,9 +42,10 @@ def plan_from_spec(path: str | os.PathLike[str], sets: Sequence[str] = (), searc
     return plan(spec, Path(path).resolve().parent)
 
 
-def plan(spec: ModelSpec, base: Path) -> Plan:
-    """Graph, runtime config and objectives of a spec; every section's mistakes reported together."""
-    graph = build_graph(spec)
+def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
+    """Graph (built unless given), runtime config and objectives of a spec; every section's mistakes
+    reported together."""
+    graph = graph if graph is not None else build_graph(spec)
     found: list[Diagnostic] = []
     config = objectives = None
     try:

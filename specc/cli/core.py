@@ -63,7 +63,7 @@ def _check(args: argparse.Namespace) -> int:
         # The runtime sections ([train], [objective], ...) are checked against the architecture too.
         from runtime.session import plan
 
-        plan(graph.spec, Path(args.spec).resolve().parent)
+        plan(graph.spec, Path(args.spec).resolve().parent, graph)  # the graph is built once
     return 0
 
 

@@ -41,7 +41,7 @@ def compile_one(path: str, search_paths: list[str]) -> str:
         if graph.spec.sections:
             from runtime.session import plan
 
-            plan(graph.spec, Path(path).resolve().parent)
+            plan(graph.spec, Path(path).resolve().parent, graph)
         small = graph.param_count() < 5_000_000
         compile_model(graph, "cpu" if small else "meta", init=small)
     except SpecError as err:

@@ -35,8 +35,10 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
-LIMIT_S = 1.0  # CPU seconds each front-end command (check, fmt, convert) may take on one input
-COMPILE_LIMIT_S = 10.0  # ... and compiling the model it declares, on the meta device
+LIMIT_S = 1.0  # CPU seconds each front-end command (check, fmt, convert) may take on one input ...
+NODE_S = 50e-6  # ... plus this per node of the layer graph a valid spec unrolls (up to 4096 x each repeat)
+HANG_S = 10.0  # past this any stage counts as hung
+COMPILE_LIMIT_S = HANG_S  # compiling the declared model on the meta device: linear in its size too
 
 NUMBERS = [b"0", b"-1", b"1", b"3", b"4097", b"2147483648", b"9223372036854775808", b"18446744073709551616",
            b"1" + b"0" * 400, b"9" * 5000, b"1e309", b"-1e309", b"1e-320", b"nan", b"inf", b"-inf", b"0.5", b"-0.0",
@@ -174,13 +176,17 @@ def check_input(data: bytes, suffix: str, folder: Path, limit: float = LIMIT_S) 
     copies of the real specs, so `extends` resolves as it would in `specs/`).
 
     Each front-end command (`check`: parse → validate → build_graph → runtime sections; `fmt`;
-    `convert`) has `limit` CPU seconds; compiling on the meta device, whose work grows with the
-    model a valid spec declares (up to 4096 repeats), has `COMPILE_LIMIT_S`."""
+    `convert`) has `limit` CPU seconds, and `check` `NODE_S` more per node of the graph of a valid
+    spec (a spec may declare 4096 x 2 layers: the graph is unrolled); compiling on the meta device,
+    whose work grows with the model too, has `COMPILE_LIMIT_S`."""
     path = folder / f"fuzz{suffix}"
     path.write_bytes(data)
     front = compile_s = 0.0
     try:
-        found, front = _timed(limit, _check, path)
+        found, front = _timed(max(limit, HANG_S), _check, path)
+        allowed = limit + (NODE_S * len(found.nodes) if not isinstance(found, str) else 0.0)
+        if front > allowed:
+            return Outcome("finding", "check", front, f"{front:.2f} s of CPU time (allowed {allowed:.2f} s)")
         kind = found if isinstance(found, str) else None
         if kind is None:
             kind, compile_s = _timed(max(limit, COMPILE_LIMIT_S), _compile, found)
@@ -229,7 +235,7 @@ def _check(path: Path) -> Any:
         if graph.spec.sections:
             from runtime.session import plan
 
-            plan(graph.spec, path.parent)
+            plan(graph.spec, path.parent, graph)
     except SpecError as err:
         _check_diagnostics(err, path)
         return "diagnostics"
