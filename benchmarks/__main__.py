@@ -36,9 +36,9 @@ def _plan(mode: str) -> dict[str, Any]:
         return {"shape": TINY, "reps": 1, "warmup": 1, "train": ["gpt-clm", "bert-mlm", "t5-span"], "forward": ["gpt-clm", "bert-mlm"],
                 "generate": (8, 4), "build": [("gpt", TINY)], "front_reps": 2, "front_cold": False, "adamw": [100_000], "alloc_pairs": 0,
                 "dropout": False, "scaling": {"layers": (1, 2)}, "base": False}
-    plan = {"shape": SMALL, "reps": 5, "warmup": 0, "train": ["gpt-clm", "bert-mlm", "t5-span"], "forward": ["gpt-clm", "bert-mlm"],
+    plan: dict[str, Any] = {"shape": SMALL, "reps": 5, "warmup": 0, "train": ["gpt-clm", "bert-mlm", "t5-span"], "forward": ["gpt-clm", "bert-mlm"],
             "generate": (32, 32), "build": [("gpt", None), ("bert", None)], "front_reps": 10, "front_cold": True,
-            "adamw": [5_000_000], "alloc_pairs": 2, "dropout": True,
+            "adamw": [5_000_000], "alloc_pairs": 1, "dropout": True,
             "scaling": {"layers": (2, 4, 8), "d_model": (128, 512), "seq": (64, 256)}, "base": False}
     if mode == "full":
         plan |= {"reps": 9, "warmup": 1, "train": plan["train"] + ["bert-mlm-nsp"], "generate": (32, 64), "alloc_pairs": 3,

@@ -32,11 +32,7 @@ def forward_fns(family: str, trio: Trio, batch: Batch) -> dict[str, Callable[[],
     x = batch.inputs
     out: dict[str, Callable[[], torch.Tensor]] = {}
     for attn, m in trio.hf.items():
-        m.eval()
-        if family == "gpt":
-            out[f"transformers {attn}"] = lambda m=m: m(input_ids=x["tokens"]).logits
-        else:
-            out[f"transformers {attn}"] = lambda m=m: m(input_ids=x["tokens"], token_type_ids=x["segments"]).logits
+        out[f"transformers {attn}"] = _hf_forward(family, m.eval(), x)
     ours, ref = trio.specc.eval(), trio.ref
     if ref is not None:
         ref.eval()
@@ -46,6 +42,12 @@ def forward_fns(family: str, trio: Trio, batch: Batch) -> dict[str, Callable[[],
     else:  # every position through the MLM head, as BertForMaskedLM computes it
         out["specc"] = lambda: ours(tokens=x["tokens"], segments=x["segments"])["mlm_logits"]
     return out
+
+
+def _hf_forward(family: str, model: Any, x: dict[str, torch.Tensor]) -> Callable[[], torch.Tensor]:
+    if family == "gpt":
+        return lambda: model(input_ids=x["tokens"]).logits
+    return lambda: model(input_ids=x["tokens"], token_type_ids=x["segments"]).logits
 
 
 @torch.no_grad()
@@ -63,7 +65,8 @@ def run_forward(task: str, shape: Shape, reps: int, warmup: int, device: str = "
 def run_generate(shape: Shape, prompt_len: int, new_tokens: int, reps: int, warmup: int, device: str = "cpu") -> dict[str, Any]:
     """Greedy continuation of one prompt by `new_tokens` tokens, with each library's KV cache."""
     trio = build("gpt", shape, attns=("sdpa",), device=device)
-    hf, ours = trio.hf["sdpa"].eval(), trio.specc.eval()
+    hf: Any = trio.hf["sdpa"].eval()
+    ours = trio.specc.eval()
     prompt = torch.randint(8, shape.vocab, (1, prompt_len), generator=torch.Generator().manual_seed(0))
     ids = prompt.to(device)
     mask = torch.ones_like(ids)

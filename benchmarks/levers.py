@@ -33,11 +33,11 @@ def adamw(n_params: int, reps: int, tensors: int = 100) -> dict[str, Any]:
     """`optimizer.step()` over `n_params` parameters in `tensors` tensors with gradients set."""
     sizes = [n_params // tensors] * tensors
     variants: dict[str, Any] = {}
-    for name, kwargs in (("fused", {"fused": True}), ("foreach", {"foreach": True}), ("for-loop", {"foreach": False})):
+    for name, fused, foreach in (("fused", True, None), ("foreach", None, True), ("for-loop", None, False)):
         params = [torch.zeros(s, requires_grad=True) for s in sizes]
         for p in params:
             p.grad = torch.randn(p.numel()) * 1e-3
-        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs)
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=fused, foreach=foreach)
         variants[name] = opt.step
     t = interleave(variants, reps, warmup=1, min_seconds=0.2)
     return {"params": n_params, "variants": {k: {"time": v.as_dict()} for k, v in t.items()}}

@@ -10,6 +10,7 @@ computes the same loss.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ BASE = {  # published sizes
 
 
 def hf_config(family: str, s: Shape, attn: str) -> Any:
-    import transformers
+    transformers: Any = importlib.import_module("transformers")  # untyped here: v5's config classes take **kwargs
 
     if family == "gpt":
         return transformers.GPT2Config(
