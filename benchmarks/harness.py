@@ -25,16 +25,26 @@ from torch.utils._pytree import tree_flatten
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call over the counted rounds, and minor page faults per call."""
+    """Seconds per call over the counted rounds (each round's in `samples`, in order), and minor page faults per call."""
 
     median: float
     low: float
     high: float
     reps: int
     faults: float
+    samples: tuple[float, ...] = ()
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def paired_ratio(baseline: list[list[float]], variant: list[float]) -> float:
+    """Median over rounds of (the fastest baseline of the round) / (the variant in that round).
+
+    Variants of one round ran seconds apart, so a machine that slows down for a while slows all of
+    them: the per-round ratio cancels that drift, which a ratio of medians over rounds does not.
+    """
+    return statistics.median(min(b[r] for b in baseline) / v for r, v in enumerate(variant))
 
 
 def _sync(device: str) -> None:
@@ -74,7 +84,7 @@ def interleave(variants: Mapping[str, Callable[[], Any]], reps: int, warmup: int
     finally:
         if was_enabled:
             gc.enable()
-    return {name: Timing(statistics.median(ts), min(ts), max(ts), len(ts), faults[name] / (reps * repeat[name]))
+    return {name: Timing(statistics.median(ts), min(ts), max(ts), len(ts), faults[name] / (reps * repeat[name]), tuple(ts))
             for name, ts in times.items()}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.harness import paired_ratio
+
 MiB = 1 << 20
 
 
@@ -11,8 +13,16 @@ def _ms(t: dict[str, float]) -> str:
     return f"{t['median'] * 1e3:,.1f} ({t['low'] * 1e3:,.1f}–{t['high'] * 1e3:,.1f})"
 
 
-def _best_hf(variants: dict[str, Any]) -> float:
-    return min(v["time"]["median"] for k, v in variants.items() if k.startswith("transformers"))
+def speedups(variants: dict[str, Any], baseline: str) -> dict[str, float]:
+    """Each variant's speed-up over the fastest variant whose name starts with `baseline`, paired by round."""
+    base = [list(v["time"]["samples"]) for k, v in variants.items() if k.startswith(baseline)]
+    if not base:
+        return {}
+    return {name: paired_ratio(base, list(v["time"]["samples"])) for name, v in variants.items()}
+
+
+def _paired(without: dict[str, Any], with_: dict[str, Any]) -> float:
+    return paired_ratio([list(without["time"]["samples"])], list(with_["time"]["samples"]))
 
 
 def comparison(rows: list[dict[str, Any]], title: str) -> list[str]:
@@ -22,14 +32,13 @@ def comparison(rows: list[dict[str, Any]], title: str) -> list[str]:
            "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         variants = r["variants"]
-        hf = _best_hf(variants)
-        hand = variants.get("hand-written", {}).get("time", {}).get("median")
+        hf, hand = speedups(variants, "transformers"), speedups(variants, "hand-written")
         for name, v in variants.items():
             t = v["time"]
             peak = f"{v['peak_bytes'] / MiB:,.1f}" if v.get("peak_bytes") is not None else ""
-            vs_hand = f"{hand / t['median']:.2f}" if hand else ""
+            vs_hand = f"{hand[name]:.2f}" if hand else ""
             out.append(f"| {r['task']} ({r['shape']}) | {name} | {_ms(t)} | {v['tokens_per_s']:,.0f} | "
-                       f"{hf / t['median']:.2f} | {vs_hand} | {peak} | {t['faults']:,.0f} |")
+                       f"{hf[name]:.2f} | {vs_hand} | {peak} | {t['faults']:,.0f} |")
     notes = [f"{r['task']}: first losses agree within {r['loss_rel_diff']:.1e} (relative)" for r in rows if "loss_rel_diff" in r]
     notes += [f"{r['task']}: outputs agree within {r['max_abs_diff']:.1e} (max abs)" for r in rows if "max_abs_diff" in r]
     notes += [f"{r['task']}: same tokens as transformers: {r['same_tokens']}" for r in rows if "same_tokens" in r]
@@ -79,18 +88,19 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
         v = r["variants"]
         if "specc, plain CE" in v:
             a, b = v["specc, plain CE"]["time"]["median"], v["specc"]["time"]["median"]
+            gain = paired_ratio([list(v["specc, plain CE"]["time"]["samples"])], list(v["specc"]["time"]["samples"]))
             fa, fb = v["specc, plain CE"]["time"]["faults"], v["specc"]["time"]["faults"]
             pa, pb = v["specc, plain CE"].get("peak_bytes"), v["specc"].get("peak_bytes")
             mem = f"; peak {pa / MiB:.0f} → {pb / MiB:.0f} MiB" if pa and pb else ""
             out.append(f"| chunked vocabulary CE | {r['task']} ({r['shape']}) step, faults {fa:,.0f} → {fb:,.0f}{mem} | "
-                       f"{a * 1e3:,.1f} ms | {b * 1e3:,.1f} ms | {a / b:.2f} |")
+                       f"{a * 1e3:,.1f} ms | {b * 1e3:,.1f} ms | {gain:.2f} |")
     for run in data.get("adamw", []):
         v = run["variants"]
         fused = v["fused"]["time"]["median"]
         for other in ("foreach", "for-loop"):
             t = v[other]["time"]["median"]
             out.append(f"| fused AdamW | optimizer step, {run['params']:,} params, vs {other} | "
-                       f"{t * 1e3:,.2f} ms | {fused * 1e3:,.2f} ms | {t / fused:.2f} |")
+                       f"{t * 1e3:,.2f} ms | {fused * 1e3:,.2f} ms | {_paired(v[other], v['fused']):.2f} |")
     if "allocator" in data:
         a, b = data["allocator"]["default"], data["allocator"]["tuned"]
         for bench in ("train", "forward"):
@@ -105,12 +115,13 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
         for other in ("gelu_new (transformers)", "F.gelu(tanh)"):
             t = v[other]["time"]["median"]
             out.append(f"| GELU (tanh), exact gelu_new rounding | FFN activation forward + backward, vs {other} | "
-                       f"{t * 1e3:,.2f} ms | {ours * 1e3:,.2f} ms | {t / ours:.2f} |")
+                       f"{t * 1e3:,.2f} ms | {ours * 1e3:,.2f} ms | {_paired(v[other], v['specc gelu_tanh']):.2f} |")
     if "dropout" in data:
         for name in ("specc", "transformers sdpa"):
-            a, b = data["dropout"][f"{name} p=0.1"]["median"], data["dropout"][f"{name} p=0.0"]["median"]
+            with_p, without = data["dropout"][f"{name} p=0.1"], data["dropout"][f"{name} p=0.0"]
+            gain = paired_ratio([list(with_p["samples"])], list(without["samples"]))
             out.append(f"| dropout 0.1 → 0 ({name}) | causal-LM step; p > 0 moves CPU SDPA to its math path | "
-                       f"{a * 1e3:,.1f} ms | {b * 1e3:,.1f} ms | {a / b:.2f} |")
+                       f"{with_p['median'] * 1e3:,.1f} ms | {without['median'] * 1e3:,.1f} ms | {gain:.2f} |")
     return out + [""]
 
 
@@ -133,7 +144,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"## specc benchmarks ({meta['mode']})", "",
              f"{meta['device']}, torch {meta['torch']}, transformers {meta['transformers']}, {meta['threads']} thread(s), "
              f"fp32; medians of {meta['reps']} interleaved rounds after warm-up; {meta['seconds']:.0f} s in all. "
-             "Ratios are speed-ups: above 1 is faster than the named baseline.", ""]
+             "Ratios are speed-ups (above 1: faster than the named baseline), the median over rounds of each round's "
+             "ratio, which cancels the machine's drift between rounds; the lever table's in-process rows likewise.", ""]
     if results.get("train"):
         lines += comparison(results["train"], "Training step (forward + loss + backward + clip + fused AdamW)")
         lines += outside(results["train"])

@@ -20,8 +20,8 @@ from benchmarks.__main__ import run  # noqa: E402
 
 
 def _timing(t: dict) -> None:
-    assert set(t) == {"median", "low", "high", "reps", "faults"}
-    assert 0 < t["low"] <= t["median"] <= t["high"] and math.isfinite(t["high"]) and t["reps"] >= 1
+    assert set(t) == {"median", "low", "high", "reps", "faults", "samples"}
+    assert 0 < t["low"] <= t["median"] <= t["high"] and math.isfinite(t["high"]) and t["reps"] == len(t["samples"]) >= 1
 
 
 def test_tiny_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
