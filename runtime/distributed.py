@@ -23,7 +23,6 @@ What the processes agree on, and how:
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 import sys
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch.distributed.constants import default_pg_timeout
 
 from runtime import checkpoint
 from runtime.errors import UserError
@@ -107,9 +107,11 @@ def session() -> Iterator[Ranks]:
         backend = "cpu:gloo,cuda:nccl"  # each tensor's device picks its backend
     else:
         backend = "gloo"
-    dist.init_process_group(backend)
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    store = _job_store(rank, world)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world)
     me = ranks()
-    failures = _FailureBoard(me)
+    failures = _FailureBoard(me, store)
     try:
         yield me
     except KeyboardInterrupt:
@@ -125,30 +127,30 @@ def session() -> Iterator[Ranks]:
             raise UserError(f"process {me.rank} of {me.world} lost contact with the others (one of them stopped or "
                             f"crashed): {str(err).splitlines()[0][:300]}") from None
         raise
-    else:
-        dist.barrier()
+    else:  # no barrier: rank 0 may still evaluate or sample on its own, without collectives
         dist.destroy_process_group()
 
 
-class _FailureBoard:
-    """Which process failed first, kept in the job's key-value store (torchrun's own, which outlives
-    the workers; or rank 0's when launched without torchrun)."""
+def _job_store(rank: int, world: int) -> dist.Store:
+    """The job's key-value store (torchrun's own, which outlives the workers; or rank 0's when started
+    without torchrun), its keys prefixed with the restart attempt: torchrun keeps one store across
+    restarts, and a restarted process group would otherwise read the addresses that the processes it
+    replaces published."""
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size=world,
+                          is_master=not agent and rank == 0, timeout=default_pg_timeout, multi_tenant=True)
+    return dist.PrefixStore(f"specc/attempt-{restart_count()}", store)
 
-    def __init__(self, me: Ranks):
-        self.me = me
-        self.key = f"specc/failed/{restart_count()}"
-        self.store: dist.Store | None = None
-        try:
-            self.store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-                                       timeout=datetime.timedelta(seconds=10))
-        except (KeyError, ValueError, RuntimeError):
-            self.store = None  # then every failing process shows its error
+
+class _FailureBoard:
+    """Which process failed first, kept in the job's store."""
+
+    def __init__(self, me: Ranks, store: dist.Store):
+        self.me, self.store = me, store
 
     def first(self) -> bool:
-        if self.store is None:
-            return True
         try:
-            return int(self.store.add(self.key, 1)) == 1
+            return int(self.store.add("failed", 1)) == 1
         except RuntimeError:  # the store is gone with the process that hosted it: that one failed first
             return not self.me.main
 
@@ -279,8 +281,8 @@ def describe(parallel: str, say: Callable[[str], None]) -> None:
     """A line saying how many processes train, and how."""
     me = ranks()
     if joined():
-        say(f"distributed: {me.world} process{'es' * (me.world > 1)} ({parallel}, {dist.get_backend()}); "
-            f"each takes 1/{me.world} of every batch")
+        share = f"; each takes 1/{me.world} of every batch" if me.world > 1 else ""
+        say(f"distributed: {me.world} process{'es' * (me.world > 1)} ({parallel}, {dist.get_backend()}){share}")
 
 
 def on_rank0(fn: Callable[[], T]) -> T:
