@@ -1,12 +1,13 @@
 """The model as the training loop drives it, on one process or many: `Engine`.
 
-One micro-batch's forward *and loss* are a single module call (`Engine.forward`), so that
+One micro-batch's forward *and loss* are a single module call (`Engine.__call__`), so that
 data parallelism sees the loss as the model's output: a vocabulary head deferred to the
 loss, and parameters that no loss reads, are then both accounted for. On several
 processes the engine is
 
 - ``parallel = "ddp"`` (default): `DistributedDataParallel` over the engine; gradients are
   averaged across processes on the last micro-batch of each step only (`no_sync` before);
+  one forward and backward before training tell whether a loss leaves parameters out;
 - ``parallel = "fsdp"``: FSDP2 (`torch.distributed.fsdp.fully_shard`) on every layer of each
   repeated block, then on the whole model; with ``precision = "bf16"`` on GPU, parameters
   are gathered in bf16 and gradients reduced in fp32 (`MixedPrecisionPolicy`).
@@ -49,7 +50,9 @@ class _Forward(nn.Module):
 class Engine:
     """`model` ready to train on this process: call it with a micro-batch for its loss."""
 
-    def __init__(self, model: nn.Module, work: Workload, cfg: TrainConfig, device: torch.device):
+    def __init__(self, model: nn.Module, work: Workload, cfg: TrainConfig, device: torch.device,
+                 sample: Callable[[], Batch]):
+        """`sample` gives a micro-batch of this process (for DDP to learn which parameters a loss leaves out)."""
         self.model = model  # the plain module: parameter names, evaluation, weights
         self.me = distributed.ranks()
         self.kind = cfg.parallel if distributed.joined() else "single"
@@ -60,9 +63,11 @@ class Engine:
         if self.kind == "ddp":
             from torch.nn.parallel import DistributedDataParallel
 
-            # Parameters no loss reads (a pooler an objective ignores) must not stall the reduction;
-            # buffers are constants of the spec (no batch statistics), never re-broadcast.
-            self.module = DistributedDataParallel(self.module, static_graph=True, forward_sync_buffers=False)
+            # Parameters no loss reads (a pooler an objective ignores) would stall the reduction, unless DDP
+            # looks for them after every forward, which it then must. Buffers are constants of the spec
+            # (no batch statistics), never re-broadcast.
+            unused = distributed.any_rank(_leaves_parameters_out(self.module, sample(), device))
+            self.module = DistributedDataParallel(self.module, find_unused_parameters=unused, forward_sync_buffers=False)
 
     def __call__(self, batch: Batch, sums: LossSums) -> torch.Tensor:
         return self.module(batch, sums)
@@ -122,6 +127,18 @@ class Engine:
             checkpoint.apply_optimizer_state(ckpt, optimizer, saved)
         if not checkpoint.restore_rng(ckpt, self.me.rank):  # saved by fewer processes than now run
             torch.manual_seed(_derived_seed(seed, self.me.rank, step))
+
+
+def _leaves_parameters_out(module: nn.Module, batch: Batch, device: torch.device) -> bool:
+    """Whether some trainable parameter gets no gradient from the loss of `batch` (which parameters a loss
+    reads does not depend on the data). Leaves no trace: gradients cleared, random state restored."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        module(batch, LossSums()).backward()
+    params = [p for p in module.parameters() if p.requires_grad]
+    unused = any(p.grad is None for p in params)
+    for p in params:
+        p.grad = None
+    return unused
 
 
 def _fully_shard(model: nn.Module, cfg: TrainConfig, device: torch.device) -> None:

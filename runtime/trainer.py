@@ -74,7 +74,8 @@ class Trainer:
         if not self.resume:
             work.start(model)
         state, ckpt = self._start(model)
-        engine = Engine(model, work, cfg, device)  # after the weights are in: FSDP shards what it finds
+        engine = Engine(model, work, cfg, device,  # after the weights are in: FSDP shards what it finds
+                        sample=lambda: work.batch(split.first(state.samples, 0), split.micro).to(device))
         optimizer = make_optimizer(model, cfg, work.lr_scales(model))
         if ckpt is not None:
             engine.load(ckpt, optimizer, cfg.seed, state.step)

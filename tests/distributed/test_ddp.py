@@ -93,3 +93,13 @@ def test_checkpoint_of_one_process_resumes_on_two(specc: Run, one_process: Path,
     assert done.stdout.count("done: 20 steps") == 1
     assert_losses_close(run, one_process, range(11, STEPS + 1))
     assert max_weight_diff(run, one_process) <= 1e-6
+
+
+def test_micro_batches_accumulate_before_the_reduction(torchrun: Run, one_process: Path, tmp_path: Path) -> None:
+    """batch_size 2 x grad_accum 4: each of 2 processes runs 2 micro-batches of 2 per step (DDP's no_sync on
+    the first); the same global batch of 8 as the one-process run, so the same training."""
+    out = tmp_path / "run"
+    done = torchrun("--", "train", GPT_TINY, "--out", str(out), "--quiet", *sets("train.batch_size=2", "train.grad_accum=4"))
+    assert done.returncode == 0, done.stderr
+    assert_losses_close(out, one_process, range(1, STEPS + 1))
+    assert max_weight_diff(out, one_process) <= 1e-6

@@ -50,6 +50,7 @@ def test_a_spec_error_is_shown_once(specc: Run, tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # the message itself is checked in test_split.py
 def test_an_uneven_global_batch_is_a_clear_error_shown_once(specc: Run, tmp_path: Path) -> None:
     try:
         done = specc("train", GPT_TINY, "--out", str(tmp_path / "run"), "--nproc", "2", "--quiet",

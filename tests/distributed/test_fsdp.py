@@ -49,6 +49,7 @@ def test_fsdp_checkpoints_have_the_one_process_layout(fsdp_run: Path, one_proces
     assert len(rng["ranks"]) == 2
 
 
+@pytest.mark.slow  # the layout test above shows the checkpoint is a one-process one
 def test_fsdp_checkpoint_resumes_on_one_process(specc: Run, fsdp_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(fsdp_run, run)

@@ -8,7 +8,7 @@ import torch
 from runtime.distributed import BatchSplit, Ranks, any_rank, from_rank0, ranks, split_batch, sum_over_ranks
 from runtime.errors import UserError
 from runtime.objectives import LossSums
-from runtime.parallel import _keyed_by_index, _keyed_by_name
+from runtime.parallel import _Forward, _keyed_by_index, _keyed_by_name, _leaves_parameters_out
 
 
 @pytest.mark.parametrize("batch, accum, world, micro, per_rank_accum", [
@@ -75,3 +75,37 @@ def test_optimizer_state_keys_round_trip_between_names_and_positions() -> None:
     back = _keyed_by_index(by_name)
     assert [g["params"] for g in back["param_groups"]] == [[0, 1], [2, 3]]
     assert all(torch.equal(back["state"][i][k], by_index["state"][i][k]) for i in by_index["state"] for k in by_index["state"][i])
+
+
+class _Work:
+    """A workload's loss, for `_Forward`: the sum of the model's output."""
+
+    def loss(self, outputs: dict[str, torch.Tensor], batch: object, sums: LossSums) -> torch.Tensor:
+        return outputs["y"].sum()
+
+
+class _Model(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = torch.nn.Linear(3, 3)
+        self.pooler = torch.nn.Linear(3, 3)  # an output no loss reads
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"y": torch.nn.functional.dropout(self.used(x), 0.5), "pooled": self.pooler(x)}
+
+
+class _Batch:
+    inputs = {"x": torch.ones(2, 3)}
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_parameters_a_loss_leaves_out_are_found_without_a_trace(frozen: bool) -> None:
+    """DDP must look for unused parameters every step only if there are any; the probe leaves no
+    gradients and no change in the random stream behind."""
+    model = _Model()
+    if frozen:
+        model.pooler.requires_grad_(False)  # frozen parameters are not DDP's concern
+    before = torch.get_rng_state()
+    assert _leaves_parameters_out(_Forward(model, model, _Work()), _Batch(), torch.device("cpu")) is not frozen  # type: ignore[arg-type]
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(p.grad is None for p in model.parameters())
