@@ -34,7 +34,7 @@ from runtime import checkpoint
 
 Record = Callable[..., None]
 STEPS = 10
-SETS = sets(f"train.steps={STEPS}", "train.save_every=2", "train.eval_every=5")[1::2]  # saves at 2, 4, 6, 8, 10; keep 2
+SETS = sets(f"train.steps={STEPS}", "train.save_every=2", "train.eval_every=5", "train.device=cpu")[1::2]  # saves at 2, 4, .., 10
 KILLER = str(Path(kill_in_save.__file__))
 VOLATILE = {"tokens_per_s", "elapsed"}
 KILLS = int(os.environ.get("SPECC_SAVE_KILLS", "3"))

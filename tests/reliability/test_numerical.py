@@ -28,7 +28,7 @@ from runtime.workload import Pretraining
 
 Record = Callable[..., None]
 STEPS, PER_STEP = 12, 8  # batch_size 4 x grad_accum 2
-SETS = sets(f"train.steps={STEPS}", "train.save_every=2", "train.eval_every=6", "train.keep=20")[1::2]
+SETS = sets(f"train.steps={STEPS}", "train.save_every=2", "train.eval_every=6", "train.keep=20", "train.device=cpu")[1::2]
 
 
 class _InfGrad(torch.autograd.Function):

@@ -61,7 +61,7 @@ def test_soak_memory_is_flat_and_no_file_handle_leaks(tmp_path: Path, tally: Rec
     before = open_fds()
     started = time.perf_counter()
     settings = sets(f"train.steps={STEPS}", f"train.save_every={EVERY}", f"train.eval_every={EVERY}", "train.log_every=10",
-                    "train.warmup=50", "train.keep=3", "data.max_documents=40")[1::2]
+                    "train.warmup=50", "train.keep=3", "data.max_documents=40", "train.device=cpu")[1::2]
     train(GPT_TINY, str(out), None, settings, quiet=True, on_step=on_step, say=lambda _: None)
     evaluate_run(str(out), say=lambda _: None)
     seconds = time.perf_counter() - started
