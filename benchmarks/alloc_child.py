@@ -1,6 +1,6 @@
 """One process of the allocator lever: one library, with glibc's default malloc or `runtime.allocator`'s.
 
-`python -m benchmarks.alloc_child default|tuned specc|transformers [--tiny] [--reps N]` times the
+`python -m benchmarks.alloc_child default|tuned specc|transformers|hand-written [--tiny] [--reps N]` times the
 causal-LM training step and the inference forward at the small shape and prints one JSON line: per
 benchmark, the median seconds and the minor page faults per call. One library per process, because
 malloc settings are process-wide and one library's allocations change how glibc serves the other's
@@ -14,7 +14,7 @@ import sys
 
 from runtime.allocator import tune_malloc
 
-NAMES = {"specc": "specc", "transformers": "transformers sdpa"}
+NAMES = {"specc": "specc", "transformers": "transformers sdpa", "hand-written": "hand-written"}
 
 
 def main() -> None:

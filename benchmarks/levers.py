@@ -77,12 +77,13 @@ def dropout(shape: Shape, reps: int) -> dict[str, Any]:
 
 
 def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
-    """Causal-LM step and forward of `transformers` and of specc, each library in fresh processes of its own, with
+    """Causal-LM step and forward of `transformers`, the hand-written model and specc, each in fresh processes of its own, with
     glibc's default malloc and with `runtime.allocator`'s settings, alternated; medians over the processes."""
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"transformers": [], "specc": []} for m in ("default", "tuned")}
+    libraries = ("transformers", "hand-written", "specc")
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {lib: [] for lib in libraries} for m in ("default", "tuned")}
     for _ in range(pairs):
         for mode in runs:
-            for library in ("transformers", "specc"):
+            for library in libraries:
                 cmd = [sys.executable, "-m", "benchmarks.alloc_child", mode, library, "--reps", str(reps)]
                 done = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True, text=True, check=True)
                 runs[mode][library].append(json.loads(done.stdout.strip().splitlines()[-1]))
