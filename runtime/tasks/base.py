@@ -9,6 +9,8 @@ what the trivial baseline predicts. The generic trainer sees none of this: a
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
@@ -81,7 +83,7 @@ class Feature:
         return sum(len(v) for k, v in self.inputs.items() if k in MASK_OF)
 
 
-class TaskRunner:
+class TaskRunner(ABC):
     """How one task type trains and predicts. Subclasses set the class attributes and override the hooks."""
 
     kind: ClassVar[str]  # metric kind it produces (see runtime.metrics)
@@ -108,11 +110,13 @@ class TaskRunner:
         return None
 
     # -- data -----------------------------------------------------------------------
+    @abstractmethod
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        ...
 
     def collate(self, features: Sequence[Feature], gold: bool = True) -> Batch:
         """Pad every input of `features` to the longest row (dynamic padding), with padding masks."""
@@ -129,26 +133,31 @@ class TaskRunner:
         return Batch(inputs, targets, sum(f.tokens for f in features))
 
     # -- training ---------------------------------------------------------------------
+    @abstractmethod
     def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
     # -- prediction ---------------------------------------------------------------------
+    @abstractmethod
     def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         """One prediction (a JSON-able dict) per record."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def value(self, prediction: Mapping[str, Any]) -> Any:
         """What the metrics compare, from a prediction."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def gold(self, record: Record) -> Any:
         """What the metrics compare, from a labelled record."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def baseline(self, train: Sequence[Record], records: Sequence[Record]) -> list[Any]:
         """The trivial baseline's values for `records` (majority class, copy the source, ...)."""
-        raise NotImplementedError
+        ...
 
     def notes(self, predictions: Sequence[Any], golds: Sequence[Any]) -> dict[str, str]:
         """Extra text to report with the metrics (sacrebleu's signature)."""

@@ -8,6 +8,8 @@ regression (MSE loss, Pearson/Spearman).
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import collections
 from typing import Any, Callable, Mapping, Sequence
 
@@ -57,8 +59,9 @@ class _Sequence(TaskRunner):
             features.append(Feature(i, inputs, self.gold_target(record) if gold else None))
         return features
 
+    @abstractmethod
     def gold_target(self, record: Record) -> Any:
-        raise NotImplementedError
+        ...
 
     def logits(self, model: torch.nn.Module, features: Sequence[Feature], device: torch.device,
                progress: Callable[[int], None] | None) -> np.ndarray:
@@ -89,7 +92,6 @@ class ClassificationRunner(_Sequence):
         if params.labels is not None:
             return list(params.labels)
         return sorted({_label_text(r, params.data.label) for r in records})
-
     def gold_target(self, record: Record) -> int:
         label = _label_text(record, self.params.data.label)
         if label not in self.label_id:
@@ -138,7 +140,6 @@ class RegressionRunner(_Sequence):
             out.append(Diagnostic("E072", f"regression reads one value per sequence, but head '{params.head}' has "
                                   f"shape {list(shape)}", at("head"), "end the head with num_labels = 1 after a pool"))
         return out
-
     def gold_target(self, record: Record) -> float:
         return self.gold(record)
 

@@ -9,6 +9,8 @@ full-vocabulary logits (see `SpecModel`'s deferred outputs).
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 from typing import Literal, Mapping
 
 import torch
@@ -44,15 +46,17 @@ class LMHeadParams(OpParams):
     init_std: float | None = None
 
 
-class VocabProjection(nn.Module):
+class VocabProjection(nn.Module, metaclass=ABCMeta):
     """A head whose output is `F.linear(features(x, select), projection weight, projection bias)`."""
 
+    @abstractmethod
     def features(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weight (vocab, d), bias (vocab,) or None) of the final vocabulary projection."""
-        raise NotImplementedError
+        ...
 
     def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
         return F.linear(self.features(x, select), *self.projection())
@@ -61,10 +65,8 @@ class VocabProjection(nn.Module):
 class LMHead(Linear, VocabProjection):
     def __init__(self, p: LMHeadParams):
         super().__init__(p.d_model, p.vocab, p.bias, p.init_std)
-
     def features(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
         return _select(x, select)
-
     def projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.weight, self.bias
 
@@ -99,10 +101,8 @@ class MLMHead(Initialisable, VocabProjection):
         self.decoder = Linear(p.d_model, p.vocab, False, p.init_std)
         self.bias = nn.Parameter(torch.empty(p.vocab))
         self.act = ACTIVATIONS[p.activation]
-
     def features(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
         return self.norm(self.act(self.transform(_select(x, select))))
-
     def projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.decoder.weight, self.bias
 
