@@ -24,6 +24,11 @@ SPECIALS = {
     "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
     "unigram": ["<pad>", "</s>", "<unk>", "<mask>"],
 }
+# Characters a Unigram vocabulary always holds, seen in its corpus or not: trained on English text it
+# would otherwise lack "ü" or "é", read them as <unk> and drop them when decoding (a translation into
+# German lost every umlaut). Printable ASCII and the Latin-1 letters (À … ÿ). Byte-level BPE has every
+# byte; WordPiece models stay as trained.
+UNIGRAM_ALPHABET = [chr(c) for c in range(0x21, 0x7F)] + [c for c in map(chr, range(0xC0, 0x100)) if c.isalpha()]
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,8 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str], corpus_fingerpri
     """Load `cfg.path`, or train per `cfg` on `texts` (cached by corpus and settings)."""
     if cfg.path is not None:
         return TextTokenizer.load(cfg.path)
-    key = hashlib.sha256(json.dumps([cfg.model_dump(), corpus_fingerprint], sort_keys=True).encode()).hexdigest()[:20]
+    settings = [cfg.model_dump(), corpus_fingerprint] + ([UNIGRAM_ALPHABET] if cfg.kind == "unigram" else [])
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     cached = cache_dir() / "tokenizers" / f"{key}.json"
     if cached.exists():
         return TextTokenizer.load(cached)
@@ -173,7 +179,7 @@ def _train(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
         tok.decoder = decoders.Metaspace()
         trainer = trainers.UnigramTrainer(vocab_size=cfg.vocab_size, special_tokens=specials, unk_token="<unk>",
-                                          show_progress=False)
+                                          initial_alphabet=UNIGRAM_ALPHABET, show_progress=False)
     norms = [normalizers.NFKC()] + ([normalizers.Lowercase()] if cfg.lowercase else [])
     tok.normalizer = normalizers.Sequence(norms)
     tok.train_from_iterator(_chunks(texts), trainer=trainer)
