@@ -82,7 +82,7 @@ def test_bert_base_to_large_reads_like_an_engineer_would_say_it() -> None:
 def test_gqa_swiglu_variant() -> None:
     diff = diff_graphs(graph("gpt2-small.toml"), graph("gpt2-small-gqa-swiglu.toml"), "a", "b")
     assert "attention now uses 4 kv heads" in diff.headline
-    assert "FFN activation gelu_tanh → swiglu" in diff.headline and "FFN 3072 → 2048" in diff.headline
+    assert "FFN activation gelu_new → swiglu" in diff.headline and "FFN 3072 → 2048" in diff.headline
     nodes = {n.node: n for n in diff.nodes}
     assert set(nodes) == {"h.{0–11}.attn", "h.{0–11}.mlp"} and nodes["h.{0–11}.attn"].count == 12
     assert nodes["h.{0–11}.attn"].details == ["kv_heads default → 4"]

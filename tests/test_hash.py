@@ -235,7 +235,7 @@ def test_every_mutation_kind_is_exercised() -> None:
 def test_canonical_graph_leaves_out_defaults_and_names() -> None:
     graph = build_graph(validate(parse(SPECS / "gpt-tiny.toml")))
     data = canonical_graph(graph)
-    assert data["nodes"]["h.0.mlp"]["params"] == {"d_model": 128, "d_ff": 512, "activation": "gelu_tanh",
+    assert data["nodes"]["h.0.mlp"]["params"] == {"d_model": 128, "d_ff": 512, "activation": "gelu_new",
                                                  "out_init_std": pytest.approx(0.02 / 8**0.5)}
     assert data["nodes"]["lm_head"]["ties"] == {"weight": "wte.weight"}
     assert "name" not in data and "description" not in data

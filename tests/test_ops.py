@@ -52,7 +52,7 @@ SAMPLES: dict[str, list[Sample]] = {
     ],
     "layer_norm": [Sample({"dim": D}, {"x": X}), Sample({"dim": D, "bias": False}, {"x": X}, "no-bias")],
     "rms_norm": [Sample({"dim": D, "eps": 1e-6}, {"x": X})],
-    "activation": [Sample({"fn": "gelu_tanh"}, {"x": X})],
+    "activation": [Sample({"fn": "gelu_tanh"}, {"x": X}), Sample({"fn": "gelu_new"}, {"x": X}, "gelu_new")],
     "add": [Sample({}, {"a": X, "b": (1, "seq", D)}, "broadcast")],
     "dropout": [Sample({"p": 0.5}, {"x": X}, train=True)],
     "scale": [Sample({"factor": 0.25}, {"x": X})],
@@ -172,6 +172,25 @@ def test_op_matches_its_record(op: str, sample: Sample) -> None:
     for name, t in args.items():
         if t.is_floating_point():
             assert t.grad is not None and torch.isfinite(t.grad).all(), f"{op}: input {name} got no gradient"
+
+
+def test_the_two_tanh_gelus_are_one_function_rounded_two_ways() -> None:
+    """`gelu_new` is transformers' `gelu_new` bit for bit, forward and backward; `gelu_tanh` is PyTorch's fused
+    kernel of the same function."""
+    from transformers.activations import NewGELUActivation
+
+    from specc.ops.layers import ACTIVATIONS
+
+    x = (torch.randn(64, 257, generator=torch.Generator().manual_seed(0)) * 4).requires_grad_()
+    theirs = NewGELUActivation()(x)
+    ours = ACTIVATIONS["gelu_new"](x)
+    assert torch.equal(ours, theirs)
+    g = torch.randn_like(x)
+    (ours_grad,) = torch.autograd.grad(ours, x, g)
+    assert torch.equal(ours_grad, torch.ops.aten.gelu_backward(g, x.detach(), approximate="tanh"))
+    fused = ACTIVATIONS["gelu_tanh"](x)
+    assert torch.equal(fused, torch.nn.functional.gelu(x, approximate="tanh"))
+    torch.testing.assert_close(fused, theirs, rtol=1e-6, atol=1e-6)
 
 
 def test_shape_rules_reject_wrong_widths() -> None:

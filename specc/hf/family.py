@@ -21,10 +21,12 @@ from specc.ops.base import OpParams
 
 Weights = Mapping[str, torch.Tensor]
 
-# `transformers` activation names → specc's (same function; "gelu_new" is GELU's tanh approximation).
-ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu",
+# `transformers` activation names → specc's. "gelu_new" and "gelu_pytorch_tanh" are both GELU's tanh
+# approximation; specc keeps them apart because they round differently (see specc/ops/layers.py).
+ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu",
                "silu": "silu", "swish": "silu"}
-HF_ACTIVATIONS = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu", "silu": "silu"}
+HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu",
+                  "silu": "silu"}
 
 # Fields every config may carry that do not change the architecture, with the reason they do not.
 _BOOKKEEPING = "bookkeeping"

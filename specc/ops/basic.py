@@ -21,7 +21,7 @@ class LinearParams(OpParams):
     in_dim: int = Field(gt=0)
     out_dim: int = Field(gt=0)
     bias: bool = True
-    activation: Literal["relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid", "identity"] = "identity"
+    activation: Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh", "sigmoid", "identity"] = "identity"
     init_std: float | None = None
 
 
@@ -82,7 +82,7 @@ register(OpRecord(
 
 # -- parameter-free ops ---------------------------------------------------------
 class ActivationParams(OpParams):
-    fn: Literal["relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid", "identity"]
+    fn: Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh", "sigmoid", "identity"]
 
 
 class Activation(nn.Module):

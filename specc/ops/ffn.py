@@ -11,7 +11,7 @@ from pydantic import Field
 from specc.ops.base import Initialisable, OpParams, OpRecord, inputs, last_dim, register
 from specc.ops.layers import ACTIVATIONS, GATED, Linear
 
-Activation = Literal["relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu", "geglu_tanh"]
+Activation = Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "swiglu", "geglu", "geglu_tanh", "geglu_new"]
 
 
 class FeedForwardParams(OpParams):

@@ -86,7 +86,7 @@ register(OpRecord(
 class MLMHeadParams(OpParams):
     d_model: int = Field(gt=0)
     vocab: int = Field(gt=0)
-    activation: Literal["relu", "gelu", "gelu_tanh", "silu", "tanh"] = "gelu"
+    activation: Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh"] = "gelu"
     eps: float = Field(default=1e-12, gt=0)
     init_std: float | None = None
 

@@ -72,13 +72,14 @@ class RMSNorm(Initialisable):
         fill_(self.weight, 1.0)
 
 
-class _GeluTanh(torch.autograd.Function):
-    """GELU's tanh approximation with the rounding of GPT-2 and transformers' `gelu_new`.
+class _GeluNew(torch.autograd.Function):
+    """GELU's tanh approximation with the rounding of GPT-2 and transformers' `gelu_new` (activation "gelu_new").
 
     The forward is their formula, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), op for op and so bit
-    for bit (F.gelu(approximate="tanh")'s fused kernel rounds differently: 1e-4 on T5 v1.1's logits), but
-    in place on one buffer; the backward is the fused derivative kernel of the same function. Composed of
-    autograd ops instead, it cost about twice as much, backward mostly (see benchmarks/levers.py).
+    for bit, but in place on one buffer; the backward is the fused derivative kernel of the same function.
+    "gelu_tanh" is the same function through PyTorch's fused kernel, which rounds differently (1e-4 on
+    T5 v1.1's unscaled logits) and costs a third as much in the forward (see benchmarks/levers.py): imports
+    of published checkpoints keep "gelu_new" so that they match `transformers` bit for bit.
     """
 
     @staticmethod
@@ -94,8 +95,12 @@ class _GeluTanh(torch.autograd.Function):
         return torch.ops.aten.gelu_backward(grad, x, approximate="tanh")
 
 
+def _gelu_new(x: torch.Tensor) -> torch.Tensor:
+    return _GeluNew.apply(x)
+
+
 def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
-    return _GeluTanh.apply(x)
+    return F.gelu(x, approximate="tanh")
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -105,6 +110,7 @@ ACTIVATIONS = {
     "relu": F.relu,
     "gelu": F.gelu,
     "gelu_tanh": _gelu_tanh,
+    "gelu_new": _gelu_new,
     "silu": F.silu,
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
@@ -112,7 +118,7 @@ ACTIVATIONS = {
 }
 
 # Gated variants: act(x W_gate) * (x W_in), as in SwiGLU and T5 v1.1's gated-GELU.
-GATED = {"swiglu": "silu", "geglu": "gelu", "geglu_tanh": "gelu_tanh"}
+GATED = {"swiglu": "silu", "geglu": "gelu", "geglu_tanh": "gelu_tanh", "geglu_new": "gelu_new"}
 
 
 def activation_names() -> list[str]:

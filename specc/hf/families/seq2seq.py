@@ -11,7 +11,7 @@ from specc.hf.family import (
 )
 from specc.hf.rules import Layout
 
-_GATED = {"silu": "swiglu", "gelu": "geglu", "gelu_tanh": "geglu_tanh"}
+_GATED = {"silu": "swiglu", "gelu": "geglu", "gelu_tanh": "geglu_tanh", "gelu_new": "geglu_new"}
 
 
 # -- T5 ---------------------------------------------------------------------------------------
@@ -23,7 +23,7 @@ def _t5_activation(r: ConfigReader) -> str:
         r.problem(f"field 'feed_forward_proj' = {proj!r} is not supported (specc builds relu, gelu, gelu_new, silu, "
                   "gated-gelu, gated-silu)")
         return "relu"
-    act = "gelu_tanh" if proj == "gated-gelu" else ACTIVATIONS[name]  # transformers reads gated-gelu as gelu_new
+    act = "gelu_new" if proj == "gated-gelu" else ACTIVATIONS[name]  # transformers reads gated-gelu as gelu_new
     r.ignore("derived from feed_forward_proj", "dense_act_fn", "is_gated_act")
     return _GATED[act] if gated else act
 
@@ -67,8 +67,8 @@ def t5_spec(r: ConfigReader, cls: HFClass, weights: Weights | None) -> SpecTree:
     return tree
 
 
-_T5_PROJ = {"relu": "relu", "gelu": "gelu", "gelu_tanh": "gelu_new", "silu": "silu", "geglu_tanh": "gated-gelu",
-            "swiglu": "gated-silu"}
+_T5_PROJ = {"relu": "relu", "gelu": "gelu", "gelu_new": "gelu_new", "gelu_tanh": "gelu_pytorch_tanh", "silu": "silu",
+            "geglu_new": "gated-gelu", "geglu_tanh": "gated-gelu_pytorch_tanh", "swiglu": "gated-silu"}
 
 
 def t5_config(v: GraphView) -> tuple[str, dict[str, Any]]:
