@@ -88,9 +88,10 @@ def _run(mode: str, device: str, out: Path, say: Any, rounds: int | None) -> dic
         results["build"].append(build.run_build(family, max(3, reps // 2) if not tiny else 1, s))
     step("parse + validate + graph of a 24-layer spec")
     results["front"] = build.run_front(plan["front_reps"], cold=plan["front_cold"])
-    step("levers: fused AdamW, GELU")
+    step("levers: fused AdamW, GELU, activation checkpointing")
     results["levers"]["adamw"] = [levers.adamw(n, max(3, reps // 2)) for n in plan["adamw"]]
     results["levers"]["gelu"] = levers.gelu(shape, reps)
+    results["levers"]["checkpointing"] = levers.checkpointing(shape, max(3, reps - 2))
     if device == "cpu" and plan["alloc_pairs"]:
         step("lever: allocator (child processes)")
         results["levers"]["allocator"] = levers.allocator(plan["alloc_pairs"], max(3, reps - 2))

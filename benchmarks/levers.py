@@ -7,7 +7,9 @@
   processes with glibc's default malloc and with the settings
   `runtime.allocator` applies (which `specc` commands use), alternated;
 - dropout: the step at p = 0.1 against p = 0 (CPU SDPA leaves its flash path);
-- GELU: the fused tanh GELU against `transformers`' composite `gelu_new`.
+- GELU: the fused tanh GELU against `transformers`' composite `gelu_new`;
+- activation checkpointing: specc's step with every layer recomputed in the
+  backward against the plain step: peak memory saved, time paid.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import sys
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from specc.compiler import recompute_activations
 from specc.ops.layers import ACTIVATIONS
 
 from benchmarks.data import Source
-from benchmarks.harness import interleave
+from benchmarks.harness import interleave, peak_bytes
 from benchmarks.models import Shape, build
 from benchmarks.train import variants
 
@@ -44,8 +46,9 @@ def adamw(n_params: int, reps: int, tensors: int = 100) -> dict[str, Any]:
 
 
 def gelu(shape: Shape, reps: int) -> dict[str, Any]:
-    """Forward + backward of the FFN activation on a (batch * seq, d_ff) tensor: specc's `gelu_tanh` (gelu_new's
-    rounding, in place, fused backward), `transformers`' composite `gelu_new`, and PyTorch's fused kernel."""
+    """Forward + backward of the FFN activation on a (batch * seq, d_ff) tensor: specc's `gelu_tanh` (PyTorch's
+    fused kernel) and `gelu_new` (transformers' rounding, in place, fused backward), against `transformers`'
+    composite `gelu_new`, the activation of its GPT-2."""
     from transformers.activations import NewGELUActivation
 
     x = torch.randn(shape.batch * shape.seq, shape.d_ff, requires_grad=True)
@@ -53,8 +56,8 @@ def gelu(shape: Shape, reps: int) -> dict[str, Any]:
     def run(fn: Any) -> Any:
         return lambda: fn(x).sum().backward()
 
-    fns = {"specc gelu_tanh": run(ACTIVATIONS["gelu_tanh"]), "gelu_new (transformers)": run(NewGELUActivation()),
-           "F.gelu(tanh)": run(lambda v: F.gelu(v, approximate="tanh"))}
+    fns = {"specc gelu_tanh": run(ACTIVATIONS["gelu_tanh"]), "specc gelu_new": run(ACTIVATIONS["gelu_new"]),
+           "gelu_new (transformers)": run(NewGELUActivation())}
     t = interleave(fns, reps, warmup=1, min_seconds=0.2)
     return {"variants": {k: {"time": v.as_dict()} for k, v in t.items()}}
 
@@ -93,3 +96,18 @@ def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
                              {key: statistics.median(r[bench][key] for r in rs) for key in ("s", "faults")}
                              for lib, rs in libraries.items()} for bench in ("train", "forward")}
     return out
+
+
+def checkpointing(shape: Shape, reps: int) -> dict[str, Any]:
+    """specc's causal-LM step with `activation_checkpointing = ["h"]` against the same step without, interleaved."""
+    steps: dict[str, Any] = {}
+    for recompute in (False, True):
+        trio = build("gpt", shape, attns=())
+        if recompute:
+            recompute_activations(trio.specc, ["h"])
+        source = Source(("causal_lm",), shape.vocab, shape.seq)
+        step = variants("gpt-clm", trio, source.objectives, source.batch(0, shape.batch), levers=False)["specc"]
+        step.model.train()
+        steps["recomputed" if recompute else "kept"] = step
+    t = interleave(steps, reps, warmup=1)
+    return {name: {"time": v.as_dict(), "peak_bytes": peak_bytes(steps[name])} for name, v in t.items()}

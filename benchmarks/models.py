@@ -51,6 +51,9 @@ class Shape:
                 f"params.heads={self.heads}", f"params.d_ff={self.d_ff}", f"params.dropout={self.dropout}"]
         if family == "t5":
             return sets + [f"params.head_dim={self.d_model // self.heads}"]
+        if family == "gpt":  # GPT-2's function through PyTorch's fused kernel, as the hand-written model has it;
+            # gpt2-small.toml keeps `gelu_new`, which rounds as transformers does (specc/ops/layers.py)
+            sets.append("blocks.decoder_layer.nodes.mlp.activation=gelu_tanh")
         return sets + [f"params.max_seq={self.max_seq}"]
 
     def with_(self, **changes: Any) -> Shape:

@@ -111,11 +111,17 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
                            f"{x['s'] / y['s']:.2f} |")
     if "gelu" in data:
         v = data["gelu"]["variants"]
-        ours = v["specc gelu_tanh"]["time"]["median"]
-        for other in ("gelu_new (transformers)", "F.gelu(tanh)"):
-            t = v[other]["time"]["median"]
-            out.append(f"| GELU (tanh), exact gelu_new rounding | FFN activation forward + backward, vs {other} | "
-                       f"{t * 1e3:,.2f} ms | {ours * 1e3:,.2f} ms | {_paired(v[other], v['specc gelu_tanh']):.2f} |")
+        base = v["gelu_new (transformers)"]
+        for ours, what in (("specc gelu_tanh", "fused kernel"), ("specc gelu_new", "gelu_new's rounding, in place")):
+            out.append(f"| GELU: `{ours.split()[1]}` ({what}) | FFN activation forward + backward, vs transformers' "
+                       f"composite gelu_new | {base['time']['median'] * 1e3:,.2f} ms | "
+                       f"{v[ours]['time']['median'] * 1e3:,.2f} ms | {_paired(base, v[ours]):.2f} |")
+    if "checkpointing" in data:
+        kept, again = data["checkpointing"]["kept"], data["checkpointing"]["recomputed"]
+        out.append(f"| activation checkpointing (`[train] activation_checkpointing = [\"h\"]`) | causal-LM step; peak "
+                   f"{kept['peak_bytes'] / 2**20:,.0f} → {again['peak_bytes'] / 2**20:,.0f} MiB | "
+                   f"{kept['time']['median'] * 1e3:,.1f} ms | {again['time']['median'] * 1e3:,.1f} ms | "
+                   f"{_paired(kept, again):.2f} |")
     if "dropout" in data:
         for name in ("specc", "transformers sdpa"):
             with_p, without = data["dropout"][f"{name} p=0.1"], data["dropout"][f"{name} p=0.0"]

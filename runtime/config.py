@@ -12,7 +12,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from specc.diagnostics import Collector
+from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
+from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.schema.errors import diagnostics_from
 from specc.schema.validate import number
@@ -71,6 +72,9 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU
     compile: bool = False
+    # Block nodes (e.g. ["h"], or ["encoder", "decoder"]) whose layers recompute their activations in the
+    # backward instead of keeping them from the forward: less memory for about one more forward of each.
+    activation_checkpointing: list[str] = []
     parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard each repeated layer (FSDP2)
     seed: int = 0
     log_every: int = Field(default=10, gt=0)
@@ -83,6 +87,18 @@ class TrainConfig(Strict):
     loss_spike: LossSpike | None = None
     sample_prompt: str = ""
     sample_tokens: int = Field(default=60, ge=0)
+
+
+def check_checkpointing(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """Every name in `activation_checkpointing` must be a block node of the model (a layer or a repeat)."""
+    blocks = [g.name for g in graph.groups if g.kind != "op"]
+    out = []
+    for name in train.activation_checkpointing:
+        if name not in blocks:
+            out.append(Diagnostic("E069", f"activation_checkpointing names '{name}', which is not a block node of the model",
+                                  span, did_you_mean(name, blocks) or
+                                  (f"block nodes: {', '.join(blocks)}" if blocks else "the model has no block nodes")))
+    return out
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
+from specc.compiler import recompute_activations
 from runtime import checkpoint, distributed
 from runtime.config import TrainConfig
 from runtime.objectives import Batch, LossSums
@@ -56,6 +57,7 @@ class Engine:
         self.model = model  # the plain module: parameter names, evaluation, weights
         self.me = distributed.ranks()
         self.kind = cfg.parallel if distributed.joined() else "single"
+        recompute_activations(model, cfg.activation_checkpointing)
         if self.kind == "fsdp":
             _fully_shard(model, cfg, device)
         fn: Any = torch.compile(model) if cfg.compile else model

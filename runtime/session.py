@@ -13,7 +13,7 @@ from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.schema import ModelSpec, validate
 from runtime import checkpoint
-from runtime.config import RunConfig, load_run_config
+from runtime.config import RunConfig, check_checkpointing, load_run_config
 from runtime.data import Corpus
 from runtime.errors import UserError
 from runtime.objectives import ObjectiveSet, resolve_objectives
@@ -50,6 +50,7 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
     config = objectives = None
     try:
         config = load_run_config(spec)
+        found += check_checkpointing(config.train, graph, spec.raw.value_span(("train", "activation_checkpointing")))
     except SpecError as err:
         found += err.diagnostics
     try:

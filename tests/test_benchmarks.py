@@ -45,10 +45,13 @@ def test_tiny_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
     build = results["build"][0]
     assert set(build["stages"]) == {"parse", "validate", "graph", "modules", "init"}
     assert results["front"]["layers"] == 24 and results["front"]["warm"]["median"] > 0
-    assert {"adamw", "gelu"} <= set(results["levers"])
+    assert {"adamw", "gelu", "checkpointing"} <= set(results["levers"])
+    ckpt = results["levers"]["checkpointing"]
+    assert ckpt["recomputed"]["peak_bytes"] < ckpt["kept"]["peak_bytes"]  # memory, not time: deterministic
     assert [row["value"] for row in results["scaling"]] == [1, 2]
 
     for title in ("Training step", "Inference forward", "Greedy generation", "Build time", "Levers", "Scaling"):
         assert f"### {title}" in markdown
+    assert "| activation checkpointing" in markdown and "| GELU: `gelu_tanh`" in markdown
     table_rows = [line for line in markdown.splitlines() if line.startswith("| gpt-clm (tiny) |") and line.count("|") == 9]
     assert len(table_rows) == len(results["train"][0]["variants"]) + len(results["forward"][0]["variants"])

@@ -19,7 +19,7 @@ from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.schema.errors import diagnostics_from
-from runtime.config import TrainConfig
+from runtime.config import TrainConfig, check_checkpointing
 from runtime.errors import UserError
 from runtime.labelled import Record, read_records
 from runtime.loop import autocast, perplexity
@@ -94,6 +94,7 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
         if limit is not None and params.max_len > limit:
             diags.error("E080", f"max_len {params.max_len} exceeds the model's {limit} positions",
                         raw.value_span(where + ("max_len",)) or span)
+        diags.extend(check_checkpointing(params.train, graph, raw.value_span(where + ("train", "activation_checkpointing"))))
         names = graph.parameter_names()
         for p in params.freeze:
             if not any(matches(n, [p]) for n in names):

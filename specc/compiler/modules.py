@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
 
 from specc.diagnostics import Span
 from specc.ops.cache import KVCache
@@ -87,8 +88,19 @@ class BlockModule(nn.Module):
         # Underscored so no spec node name (never underscored) can shadow them.
         self._n_inputs, self._n_slots, self._out = n_inputs, n_slots, out
         self._steps: list[Step] = []
+        self._recompute = False  # activation checkpointing: see `recompute_activations`
 
     def forward(self, *inputs: torch.Tensor | None, cache: KVCache | None = None) -> torch.Tensor:
+        if self._recompute and cache is None and self.training and torch.is_grad_enabled():
+            # Only the block's inputs stay alive for backward, which runs the block again to get the rest;
+            # the RNG state is replayed, so dropout draws the same masks both times. Early stop ends the
+            # recomputation by raising through the nodes, which would wrap it in a NodeError: it stays off.
+            with set_checkpoint_early_stop(False):
+                out: torch.Tensor = checkpoint(self._run, *inputs, use_reentrant=False)
+            return out
+        return self._run(*inputs, cache=cache)
+
+    def _run(self, *inputs: torch.Tensor | None, cache: KVCache | None = None) -> torch.Tensor:
         env: list[torch.Tensor | None] = list(inputs) + [None] * (self._n_slots - self._n_inputs)
         run_steps(self._steps, env, cache)
         out = env[self._out]
@@ -103,6 +115,18 @@ class Repeat(nn.ModuleList):
         for layer in self:
             first = layer(first, *rest, cache=cache)
         return first
+
+
+def recompute_activations(model: nn.Module, blocks: Sequence[str]) -> None:
+    """Activation checkpointing on the named block nodes of `model` (each layer of a repeated block on its
+    own): in training their intermediate activations are dropped after the forward and recomputed in the
+    backward, trading about one more forward of those blocks for their activation memory."""
+    for name in blocks:
+        module = getattr(model, name, None)
+        if module is None:  # a model compiled for one task head that does not read this block
+            continue
+        for block in module if isinstance(module, Repeat) else [module]:
+            block._recompute = True
 
 
 @dataclass(frozen=True)
