@@ -5,15 +5,18 @@
 Measures training steps (forward + loss + backward + clip + fused AdamW) of
 `transformers`' GPT2LMHeadModel (sdpa) and of specc's compiled gpt2-small.toml
 with the same weights: specc eager (its chunked vocabulary cross-entropy),
-and specc under `torch.compile` (what `[train] compile = true` runs), in one
-process, interleaved. Reports tokens/s, model FLOPs utilisation against the
-accelerator's bf16 peak (`--peak-tflops`, default the H200's ~790 dense), and
-ratios against `transformers`. Writes `gpu.json` and `gpu.md` into `--out`.
+specc with every layer's activations recomputed in the backward (`[train]
+activation_checkpointing = ["h"]`), and specc under `torch.compile` (what
+`[train] compile = true` runs), in one process, interleaved. Reports tokens/s,
+model FLOPs utilisation against the accelerator's bf16 peak (`--peak-tflops`,
+default the H200's ~790 dense), peak memory of each variant's step, and ratios
+against `transformers`. Writes `gpu.json` and `gpu.md` into `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -22,13 +25,14 @@ from typing import Callable
 
 import torch
 
+from specc.compiler import recompute_activations
 from runtime.config import TrainConfig
 from runtime.objectives import LossSums
 from runtime.objectives.base import cross_entropy_sum
 from runtime.objectives.vocab_ce import vocab_cross_entropy
 from runtime.optim import make_optimizer
 
-from benchmarks.harness import interleave
+from benchmarks.harness import interleave, peak_bytes
 from benchmarks.models import BASE, TINY, build
 from benchmarks.train import Stepper, adamw
 
@@ -41,7 +45,7 @@ def flops_per_token(params_matmul: int, layers: int, d_model: int, seq: int) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu")
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--seq", type=int, default=1024)
+    parser.add_argument("--seq", type=int, default=None, help="tokens per sample (default 1024; 16 in a dry run)")
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--peak-tflops", type=float, default=790.0)
     parser.add_argument("--hf-compile", action="store_true", help="also time transformers under torch.compile")
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     start = time.perf_counter()
     torch.backends.cuda.matmul.allow_tf32 = True
+    args.seq = args.seq or (TINY.seq if args.dry_run else 1024)
     shape = (TINY if args.dry_run else BASE["gpt"]).with_(batch=args.batch, seq=args.seq)
     trio = build("gpt", shape, attns=("sdpa",), device=device)
     hf, ours = trio.hf["sdpa"].train(), trio.specc.train()
@@ -72,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         "specc": Stepper(ours, bf16(lambda: vocab_cross_entropy(ours(tokens=tokens), "logits", labels, LossSums(), "lm")),
                          make_optimizer(ours, TrainConfig())),
     }
+    recomputing = copy.deepcopy(ours)
+    recompute_activations(recomputing, ["h"])
+    steps["specc, activation checkpointing"] = Stepper(
+        recomputing, bf16(lambda: vocab_cross_entropy(recomputing(tokens=tokens), "logits", labels, LossSums(), "lm")),
+        make_optimizer(recomputing, TrainConfig()))
     if not args.no_compile:
-        import copy
 
         compiled_model = copy.deepcopy(ours)
         compiled = torch.compile(compiled_model)
@@ -92,18 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     matmul_params = sum(p.numel() for n, p in ours.named_parameters() if p.dim() == 2 and n != "wpe.weight")
     flops = flops_per_token(matmul_params, shape.layers, shape.d_model, args.seq) * n_tokens
     hf_t = timings["transformers sdpa"].median
+    peaks = {name: peak_bytes(step, device) for name, step in steps.items()}
     rows = {name: {"time": t.as_dict(), "tokens_per_s": n_tokens / t.median,
                    "mfu": flops / t.median / (args.peak_tflops * 1e12), "vs_transformers": hf_t / t.median,
-                   "first_loss": first[name]} for name, t in timings.items()}
+                   "first_loss": first[name], "peak_gib": peaks[name] / 2**30} for name, t in timings.items()}
     result = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)", "torch": torch.__version__, "batch": args.batch, "seq": args.seq,
               "peak_tflops": args.peak_tflops, "flops_per_step": flops, "variants": rows,
               "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None, "seconds": time.perf_counter() - start,
               "setup_and_compile_s": compile_s}
     lines = [f"GPT-2 small, {args.batch} x {args.seq} tokens, bf16 autocast, {result['device']}", "",
-             "| variant | ms/step | tokens/s | MFU | × transformers | first loss |", "|---|---:|---:|---:|---:|---:|"]
+             "| variant | ms/step | tokens/s | MFU | × transformers | peak GiB | first loss |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['time']['median'] * 1e3:.1f} | {r['tokens_per_s']:,.0f} | {100 * r['mfu']:.1f} % | "
-                     f"{r['vs_transformers']:.2f} | {r['first_loss']:.4f} |")
+                     f"{r['vs_transformers']:.2f} | {r['peak_gib']:.2f} | {r['first_loss']:.4f} |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu.json").write_text(json.dumps(result, indent=1))
     (args.out / "gpu.md").write_text("\n".join(lines) + "\n")

@@ -55,3 +55,19 @@ def test_tiny_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
     assert "| activation checkpointing" in markdown and "| GELU: `gelu_tanh`" in markdown
     table_rows = [line for line in markdown.splitlines() if line.startswith("| gpt-clm (tiny) |") and line.count("|") == 9]
     assert len(table_rows) == len(results["train"][0]["variants"]) + len(results["forward"][0]["variants"])
+
+
+def test_the_gpu_script_runs_dry_on_the_cpu(tmp_path: Path) -> None:
+    """The prepared GPU check at a toy size on the CPU: every variant runs and the report is well formed."""
+    from benchmarks import gpu
+
+    assert gpu.main(["--dry-run", "--no-compile", "--batch", "2", "--reps", "2", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "gpu.json").read_text())
+    variants = result["variants"]
+    assert set(variants) == {"transformers sdpa", "specc", "specc, activation checkpointing"}
+    for v in variants.values():
+        _timing(v["time"])
+        assert v["tokens_per_s"] > 0 and v["peak_gib"] > 0 and 0 < v["mfu"]
+    losses = [v["first_loss"] for v in variants.values()]
+    assert max(losses) - min(losses) < 1e-4 * abs(losses[0])  # one set of weights, one batch
+    assert "| specc, activation checkpointing |" in (tmp_path / "gpu.md").read_text()
