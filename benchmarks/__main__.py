@@ -47,23 +47,24 @@ def _plan(mode: str) -> dict[str, Any]:
     return plan
 
 
-def run(mode: str, device: str, out: Path, say: Any = print, reps: int | None = None) -> dict[str, Any]:
-    """Run the suites of `mode` on `device` (`reps` rounds instead of the mode's); write `results.json` and
-    `results.md` into `out`; return the results."""
+def run(mode: str, device: str, out: Path, say: Any = print, reps: int | None = None,
+        alloc_pairs: int | None = None) -> dict[str, Any]:
+    """Run the suites of `mode` on `device` (`reps` rounds and `alloc_pairs` process rounds instead of the
+    mode's); write `results.json` and `results.md` into `out`; return the results."""
+    plan = _plan(mode)
+    plan["reps"] = reps or plan["reps"]
+    plan["alloc_pairs"] = plan["alloc_pairs"] if alloc_pairs is None else alloc_pairs
     if mode != "tiny":
-        return _run(mode, device, out, say, reps)
+        return _run(mode, plan, device, out, say)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # toy sizes: one thread is fastest, and safe on a busy machine
     try:
-        return _run(mode, device, out, say, reps)
+        return _run(mode, plan, device, out, say)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(mode: str, device: str, out: Path, say: Any, rounds: int | None) -> dict[str, Any]:
-    plan = _plan(mode)
-    if rounds:
-        plan["reps"] = rounds
+def _run(mode: str, plan: dict[str, Any], device: str, out: Path, say: Any) -> dict[str, Any]:
     tiny, shape, reps, warmup = mode == "tiny", plan["shape"], plan["reps"], plan["warmup"]
     start = time.perf_counter()
     results: dict[str, Any] = {"train": [], "forward": [], "generate": [], "build": [], "levers": {}}
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--reps", type=int, default=None, help="interleaved rounds per comparison (default: the mode's)")
+    parser.add_argument("--alloc-pairs", type=int, default=None,
+                        help="rounds of fresh processes in the allocator lever and the as-launched table (default: the mode's)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if args.threads:
@@ -136,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 1
-    results = run(args.mode or "quick", args.device, args.out, say=lambda line: print(line, file=sys.stderr), reps=args.reps)
+    results = run(args.mode or "quick", args.device, args.out, say=lambda line: print(line, file=sys.stderr), reps=args.reps,
+                  alloc_pairs=args.alloc_pairs)
     print(report.markdown(results))
     return 0
 
