@@ -1,9 +1,23 @@
-"""Shared test configuration: markers for slow and GPU tests."""
+"""Shared test configuration: markers for slow and GPU tests, a throwaway cache, the CLI in a subprocess.
+
+Every test runs with ``SPECC_CACHE`` set to one temporary folder per session
+(tokenizers, token stores and demo text are built once into it and reused),
+never ~/.cache/specc. A directory's conftest may override these fixtures by
+name (tests/reliability does).
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,3 +32,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def specc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("specc-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(specc_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process steps of a test use the session's throwaway cache too, never ~/.cache/specc."""
+    monkeypatch.setenv("SPECC_CACHE", str(specc_cache))
+
+
+@pytest.fixture(scope="session")
+def cli_env(specc_cache: Path) -> dict[str, str]:
+    """Environment of CLI subprocesses: the test cache, the repository on the path, and one thread per process
+    (two runs side by side, or two processes of one run, share the test machine's cores)."""
+    return {**os.environ, "SPECC_CACHE": str(specc_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="session")
+def cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
+    """Run `python -m specc ARGS` (the --nproc launcher included), or `python SCRIPT ARGS` with script=..., in the
+    repository root. Every command has a timeout, so a hang fails the test instead of stalling the suite."""
+
+    def run(*args: str, script: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+        head = [sys.executable, script] if script else [sys.executable, "-m", "specc"]
+        return subprocess.run([*head, *args], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=timeout)
+
+    return run
+

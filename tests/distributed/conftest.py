@@ -1,15 +1,14 @@
-"""Fixtures of the distributed tests: a throwaway cache, commands in subprocesses, reference runs.
+"""Fixtures of the distributed tests: commands under torchrun, reference runs.
 
 Real processes: 2 CPU processes under torchrun with gloo. Every command has a timeout, so a
-hang fails the test instead of stalling the suite. The reference runs (one process, two
-processes) are trained once per session and copied by tests that continue them.
+hang fails the test instead of stalling the suite. The throwaway cache and `python -m specc`
+in a subprocess (`cli`, `cli_env`) come from tests/conftest.py. The reference runs (one
+process, two processes) are trained once per session and copied by tests that continue them.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,50 +21,22 @@ if not dist.is_available():
 
 
 @pytest.fixture(scope="session")
-def dist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("specc-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_env(dist_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process steps of a test use the session's throwaway cache too, never ~/.cache/specc."""
-    monkeypatch.setenv("SPECC_CACHE", str(dist_cache))
-
-
-@pytest.fixture(scope="session")
-def env(dist_cache: Path) -> dict[str, str]:
-    """The test cache, and one thread per process (two processes share the test machine's cores)."""
-    return {**os.environ, "SPECC_CACHE": str(dist_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture(scope="session")
-def specc(env: dict[str, str]) -> Run:
-    """`python -m specc ARGS` (the --nproc launcher included)."""
-
-    def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "specc", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-
-    return run
-
-
-@pytest.fixture(scope="session")
-def torchrun(env: dict[str, str]) -> Run:
+def torchrun(cli_env: dict[str, str]) -> Run:
     """`torchrun --standalone` on 2 processes of `worker.py WORKER_ARGS -- SPECC_ARGS`, or of `-m specc` with module=True."""
 
     def run(*args: str, nproc: int = 2, max_restarts: int = 0, module: bool = False, timeout: float = 180
             ) -> subprocess.CompletedProcess:
         target = ["-m", "specc"] if module else [WORKER]
-        return subprocess.run([*torchrun_args(nproc, max_restarts), *target, *args], cwd=ROOT, env=env,
+        return subprocess.run([*torchrun_args(nproc, max_restarts), *target, *args], cwd=ROOT, env=cli_env,
                               capture_output=True, text=True, timeout=timeout)
 
     return run
 
 
 @pytest.fixture(scope="session")
-def one_process(specc: Run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def one_process(cli: Run, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("one") / "run"
-    done = specc("train", GPT_TINY, "--out", str(out), "--quiet", *sets())
+    done = cli("train", GPT_TINY, "--out", str(out), "--quiet", *sets())
     assert done.returncode == 0, done.stderr
     return out
 

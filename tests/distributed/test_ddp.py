@@ -30,11 +30,11 @@ def test_two_processes_train_what_one_process_trains(one_process: Path, two_proc
     assert losses(two)[STEPS] < losses(two)[1] - 0.5
 
 
-def test_validation_sums_over_processes_exactly(specc: Run, two_processes: tuple[Path, subprocess.CompletedProcess]) -> None:
+def test_validation_sums_over_processes_exactly(cli: Run, two_processes: tuple[Path, subprocess.CompletedProcess]) -> None:
     """Five validation batches (8, 8, 8, 8, 6 sequences) on two processes: rank 0 scores three, rank 1 two;
     the logged loss is the one-process total over all of them, not a mean of the two processes' means."""
     two, _ = two_processes
-    done = specc("eval", str(two), "--json")
+    done = cli("eval", str(two), "--json")
     assert done.returncode == 0, done.stderr
     alone = json.loads(done.stdout)
     logged = [line for line in metrics(two) if "val_loss" in line][-1]
@@ -70,13 +70,13 @@ def test_only_rank_0_prints_and_writes(two_processes: tuple[Path, subprocess.Com
     assert "Traceback" not in done.stderr, done.stderr
 
 
-def test_checkpoint_of_two_processes_resumes_on_one(specc: Run, two_processes: tuple[Path, subprocess.CompletedProcess],
+def test_checkpoint_of_two_processes_resumes_on_one(cli: Run, two_processes: tuple[Path, subprocess.CompletedProcess],
                                                     tmp_path: Path) -> None:
     two, _ = two_processes
     run = tmp_path / "run"
     shutil.copytree(two, run)
     keep_until(run, 10)
-    done = specc("train", GPT_TINY, "--resume", str(run), "--quiet", *sets())
+    done = cli("train", GPT_TINY, "--resume", str(run), "--quiet", *sets())
     assert done.returncode == 0, done.stderr
     assert losses(run).keys() == losses(two).keys()
     assert all(losses(run)[s] == losses(two)[s] for s in range(1, 11))  # kept as logged
@@ -84,11 +84,11 @@ def test_checkpoint_of_two_processes_resumes_on_one(specc: Run, two_processes: t
     assert max_weight_diff(run, two) <= 1e-6
 
 
-def test_checkpoint_of_one_process_resumes_on_two(specc: Run, one_process: Path, tmp_path: Path) -> None:
+def test_checkpoint_of_one_process_resumes_on_two(cli: Run, one_process: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(one_process, run)
     keep_until(run, 10)
-    done = specc("train", GPT_TINY, "--resume", str(run), "--quiet", "--nproc", "2", *sets())
+    done = cli("train", GPT_TINY, "--resume", str(run), "--quiet", "--nproc", "2", *sets())
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("done: 20 steps") == 1
     assert_losses_close(run, one_process, range(11, STEPS + 1))

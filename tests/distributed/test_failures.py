@@ -37,10 +37,10 @@ def test_an_error_on_rank_1_only_stops_both_processes(torchrun: Run, tmp_path: P
     assert max(losses(out)) <= 4  # rank 0 did not run on alone
 
 
-def test_a_spec_error_is_shown_once(specc: Run, tmp_path: Path) -> None:
+def test_a_spec_error_is_shown_once(cli: Run, tmp_path: Path) -> None:
     """Every process would hit it; one process per machine reads the spec first, so one shows it."""
     try:
-        done = specc("train", GPT_TINY, "--out", str(tmp_path / "run"), "--nproc", "2", *sets("train.lr=-1"), timeout=60)
+        done = cli("train", GPT_TINY, "--out", str(tmp_path / "run"), "--nproc", "2", *sets("train.lr=-1"), timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("the processes did not all exit within 60 s after a spec error")
     assert done.returncode == 1, done.stderr
@@ -51,9 +51,9 @@ def test_a_spec_error_is_shown_once(specc: Run, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # the message itself is checked in test_split.py
-def test_an_uneven_global_batch_is_a_clear_error_shown_once(specc: Run, tmp_path: Path) -> None:
+def test_an_uneven_global_batch_is_a_clear_error_shown_once(cli: Run, tmp_path: Path) -> None:
     try:
-        done = specc("train", GPT_TINY, "--out", str(tmp_path / "run"), "--nproc", "2", "--quiet",
+        done = cli("train", GPT_TINY, "--out", str(tmp_path / "run"), "--nproc", "2", "--quiet",
                      *sets("train.batch_size=3"), timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("the processes did not all exit within 60 s after a batch error")
@@ -111,7 +111,7 @@ def _launch_and_signal(env: dict[str, str], out: Path, signal_of: Callable[[subp
 
 
 @pytest.mark.slow
-def test_without_restarts_a_killed_process_fails_the_job(env: dict[str, str], tmp_path: Path) -> None:
+def test_without_restarts_a_killed_process_fails_the_job(cli_env: dict[str, str], tmp_path: Path) -> None:
     """The launcher reports a process that died without a word (nothing else would)."""
     workers: list[int] = []
 
@@ -120,16 +120,16 @@ def test_without_restarts_a_killed_process_fails_the_job(env: dict[str, str], tm
         assert len(workers) == 2, workers
         os.kill(max(workers), signal.SIGKILL)
 
-    done, _ = _launch_and_signal(env, tmp_path / "run", kill_a_worker)
+    done, _ = _launch_and_signal(cli_env, tmp_path / "run", kill_a_worker)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("was killed by SIGKILL") == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_every_process_after_the_same_step_and_saves(env: dict[str, str], tmp_path: Path) -> None:
+def test_ctrl_c_stops_every_process_after_the_same_step_and_saves(cli_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done, workers = _launch_and_signal(env, out, lambda launcher: launcher.send_signal(signal.SIGINT))
+    done, workers = _launch_and_signal(cli_env, out, lambda launcher: launcher.send_signal(signal.SIGINT))
     assert len(workers) == 2
     assert done.returncode == 130, done.stderr
     saved = [p.name for p in (out / "checkpoints").iterdir()]

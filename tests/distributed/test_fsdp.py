@@ -50,22 +50,22 @@ def test_fsdp_checkpoints_have_the_one_process_layout(fsdp_run: Path, one_proces
 
 
 @pytest.mark.slow  # the layout test above shows the checkpoint is a one-process one
-def test_fsdp_checkpoint_resumes_on_one_process(specc: Run, fsdp_run: Path, tmp_path: Path) -> None:
+def test_fsdp_checkpoint_resumes_on_one_process(cli: Run, fsdp_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(fsdp_run, run)
     keep_until(run, 10)
-    done = specc("train", GPT_TINY, "--resume", str(run), "--quiet", *sets("train.parallel=fsdp"))
+    done = cli("train", GPT_TINY, "--resume", str(run), "--quiet", *sets("train.parallel=fsdp"))
     assert done.returncode == 0, done.stderr
     assert_losses_close(run, fsdp_run, range(11, STEPS + 1))
     assert max_weight_diff(run, fsdp_run) <= 1e-6
 
 
 @pytest.mark.slow
-def test_one_process_checkpoint_resumes_under_fsdp(specc: Run, one_process: Path, tmp_path: Path) -> None:
+def test_one_process_checkpoint_resumes_under_fsdp(cli: Run, one_process: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(one_process, run)
     keep_until(run, 10)
-    done = specc("train", GPT_TINY, "--resume", str(run), "--quiet", "--nproc", "2", *sets("train.parallel=fsdp"))
+    done = cli("train", GPT_TINY, "--resume", str(run), "--quiet", "--nproc", "2", *sets("train.parallel=fsdp"))
     assert done.returncode == 0, done.stderr
     assert_losses_close(run, one_process, range(11, STEPS + 1))
     assert max_weight_diff(run, one_process) <= 1e-6

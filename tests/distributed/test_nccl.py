@@ -20,7 +20,7 @@ GPUS = min(2, torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_nccl_run_in_bf16_resumes_on_one_cpu_process(torchrun: Run, specc: Run, tmp_path: Path, parallel: str) -> None:
+def test_nccl_run_in_bf16_resumes_on_one_cpu_process(torchrun: Run, cli: Run, tmp_path: Path, parallel: str) -> None:
     out = tmp_path / "run"
     gpu = sets(f"train.parallel={parallel}", "train.device=cuda", "train.precision=bf16")
     done = torchrun("train", GPT_TINY, "--out", str(out), "--quiet", *gpu, nproc=GPUS, module=True)
@@ -33,6 +33,6 @@ def test_nccl_run_in_bf16_resumes_on_one_cpu_process(torchrun: Run, specc: Run, 
     cpu = tmp_path / "cpu"
     shutil.copytree(out, cpu)
     keep_until(cpu, 10)
-    done = specc("train", GPT_TINY, "--resume", str(cpu), "--quiet", *sets("train.device=cpu"))
+    done = cli("train", GPT_TINY, "--resume", str(cpu), "--quiet", *sets("train.device=cpu"))
     assert done.returncode == 0, done.stderr
     assert abs(losses(cpu)[11] - got[11]) < 0.05 * got[11]  # bf16 on GPU against fp32 on CPU

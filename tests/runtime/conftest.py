@@ -1,47 +1,17 @@
-"""Fixtures of the runtime tests: a throwaway cache, the CLI in a subprocess, one trained tiny run.
+"""Fixtures of the runtime tests: one trained tiny run.
 
-The tokenizer is trained once per test session into a temporary
-``SPECC_CACHE`` and reused by every run.
+The throwaway ``SPECC_CACHE`` and the CLI in a subprocess (`cli`, `cli_env`)
+come from tests/conftest.py: the tokenizer is trained once per test session
+into the cache and reused by every run.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from runtools import GPT_TINY, ROOT, Run, sets
-
-
-@pytest.fixture(scope="session")
-def specc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("specc-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_env(specc_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process jobs use the session's throwaway cache too, never ~/.cache/specc."""
-    monkeypatch.setenv("SPECC_CACHE", str(specc_cache))
-
-
-@pytest.fixture(scope="session")
-def cli_env(specc_cache: Path) -> dict[str, str]:
-    """Environment of CLI subprocesses: the test cache, and one thread (two runs side by side stay fast)."""
-    return {**os.environ, "SPECC_CACHE": str(specc_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture(scope="session")
-def cli(cli_env: dict[str, str]) -> Run:
-    """Run `python -m specc ARGS` (or `python SCRIPT ARGS` with script=...) in the repository root."""
-
-    def run(*args: str, script: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-        head = [sys.executable, script] if script else [sys.executable, "-m", "specc"]
-        return subprocess.run([*head, *args], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=timeout)
-
-    return run
+from runtools import GPT_TINY, Run, sets
 
 
 @pytest.fixture(scope="session")
