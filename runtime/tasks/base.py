@@ -212,6 +212,24 @@ def head_shape(graph: LayerGraph, head: str) -> tuple[Any, ...] | None:
     return tuple(graph.shape_of(node)) if node is not None else None
 
 
+def check_head(task: str, params: Any, graph: LayerGraph, at: Callable[[str], Span | None], *, reads: str, hint: str,
+               rank: int, last: int | None = None, labels: Sequence[str] | None = None, noun: str = "labels"
+               ) -> list[Diagnostic]:
+    """What a task reading `tokens` checks of the model: it declares `tokens` (E071); the head has `rank` dimensions,
+    the last one `last` long when given (E072: "`reads`, but head ... has shape ..." with `hint`); and with declared
+    `labels`, one score per label (E073, the labels called `noun`)."""
+    out = needs_inputs(task, ["tokens"], graph, at("type"))
+    shape = head_shape(graph, params.head)
+    if shape is None:
+        return out
+    if len(shape) != rank or (last is not None and shape[-1] != last):
+        out.append(Diagnostic("E072", f"{reads}, but head '{params.head}' has shape {list(shape)}", at("head"), hint))
+    elif labels is not None and shape[-1] != len(labels):
+        out.append(Diagnostic("E073", f"the task declares {len(labels)} {noun} but head '{params.head}' gives "
+                              f"{shape[-1]} scores", at("labels"), f"set the head's num_labels to the number of {noun}"))
+    return out
+
+
 @dataclass
 class Encoded:
     """Token ids with the character span of each token in its text."""

@@ -24,7 +24,7 @@ from runtime.errors import UserError
 from runtime.labelled import Record
 from runtime.objectives import Batch, LossSums
 from runtime.tasks.base import (
-    Feature, TaskData, TaskParams, TaskRunner, TaskType, cls_sep, head_shape, needs_inputs, register, truncate_pair,
+    Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, cls_sep, register, truncate_pair,
 )
 
 
@@ -76,16 +76,9 @@ class ClassificationRunner(_Sequence):
 
     @classmethod
     def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
-        shape = head_shape(graph, params.head)
-        out = needs_inputs("classification", ["tokens"], graph, at("type"))
-        if shape is not None and len(shape) != 2:
-            out.append(Diagnostic("E072", f"classification reads one vector of label scores per sequence, but head "
-                                  f"'{params.head}' has shape {list(shape)}", at("head"),
-                                  "pool the sequence first (op = \"pool\"), then a classification_head"))
-        elif shape is not None and params.labels is not None and shape[1] != len(params.labels):
-            out.append(Diagnostic("E073", f"the task declares {len(params.labels)} labels but head '{params.head}' "
-                                  f"gives {shape[1]} scores", at("labels"), "set the head's num_labels to the number of labels"))
-        return out
+        return check_head("classification", params, graph, at, rank=2, labels=params.labels,
+                          reads="classification reads one vector of label scores per sequence",
+                          hint="pool the sequence first (op = \"pool\"), then a classification_head")
 
     @classmethod
     def labels_from(cls, params: Any, records: Sequence[Record]) -> list[str] | None:
@@ -134,12 +127,8 @@ class RegressionRunner(_Sequence):
 
     @classmethod
     def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
-        shape = head_shape(graph, params.head)
-        out = needs_inputs("regression", ["tokens"], graph, at("type"))
-        if shape is not None and (len(shape) != 2 or shape[1] != 1):
-            out.append(Diagnostic("E072", f"regression reads one value per sequence, but head '{params.head}' has "
-                                  f"shape {list(shape)}", at("head"), "end the head with num_labels = 1 after a pool"))
-        return out
+        return check_head("regression", params, graph, at, rank=2, last=1, reads="regression reads one value per sequence",
+                          hint="end the head with num_labels = 1 after a pool")
     def gold_target(self, record: Record) -> float:
         return self.gold(record)
 

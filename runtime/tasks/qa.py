@@ -24,7 +24,7 @@ from specc.graph import LayerGraph
 from runtime.errors import UserError
 from runtime.labelled import Record
 from runtime.objectives import Batch, LossSums
-from runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
+from runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
 
 
 class QAFields(TaskData):
@@ -56,11 +56,9 @@ class QARunner(TaskRunner):
 
     @classmethod
     def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
-        shape = head_shape(graph, params.head)
-        out = needs_inputs("extractive_qa", ["tokens"], graph, at("type"))
-        if shape is not None and (len(shape) != 3 or shape[2] != 2):
-            out.append(Diagnostic("E072", f"extractive QA reads a start and an end score per token, but head "
-                                  f"'{params.head}' has shape {list(shape)}", at("head"), "use op = \"span_head\" on the hidden states"))
+        out = check_head("extractive_qa", params, graph, at, rank=3, last=2,
+                         reads="extractive QA reads a start and an end score per token",
+                         hint="use op = \"span_head\" on the hidden states")
         if params.doc_stride > params.max_len - params.max_query_len - 3:
             out.append(Diagnostic("E074", f"doc_stride {params.doc_stride} is longer than a window's context part "
                                   f"({params.max_len - params.max_query_len - 3} tokens); windows would skip text", at("doc_stride")))

@@ -21,7 +21,7 @@ from runtime.errors import UserError
 from runtime.labelled import Record
 from runtime.objectives import Batch, LossSums
 from runtime.objectives.base import cross_entropy_sum
-from runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
+from runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
 
 OUTSIDE = "O"
 
@@ -44,15 +44,9 @@ class TaggingRunner(TaskRunner):
 
     @classmethod
     def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
-        shape = head_shape(graph, params.head)
-        out = needs_inputs("token_classification", ["tokens"], graph, at("type"))
-        if shape is not None and len(shape) != 3:
-            out.append(Diagnostic("E072", f"token classification reads label scores per token, but head '{params.head}' "
-                                  f"has shape {list(shape)}", at("head"), "apply a classification_head to the per-token hidden states"))
-        elif shape is not None and params.labels is not None and shape[2] != len(params.labels):
-            out.append(Diagnostic("E073", f"the task declares {len(params.labels)} tags but head '{params.head}' gives "
-                                  f"{shape[2]} scores", at("labels"), "set the head's num_labels to the number of tags"))
-        return out
+        return check_head("token_classification", params, graph, at, rank=3, labels=params.labels, noun="tags",
+                          reads="token classification reads label scores per token",
+                          hint="apply a classification_head to the per-token hidden states")
 
     @classmethod
     def labels_from(cls, params: Any, records: Sequence[Record]) -> list[str] | None:
