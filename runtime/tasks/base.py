@@ -164,6 +164,10 @@ class TaskRunner(ABC):
         return {}
 
     # -- helpers ----------------------------------------------------------------------
+    def token_inputs(self, tokens: list[int], segments: list[int]) -> dict[str, list[int]]:
+        """A feature's inputs: its token ids, and its segment ids when the model has a `segments` input."""
+        return {"tokens": tokens, **({"segments": segments} if "segments" in self.graph.inputs else {})}
+
     def head_outputs(self, model: torch.nn.Module, features: Sequence[Feature], device: torch.device,
                      progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
         """The head output of each feature (padding positions cut off), in feature order, in float32."""

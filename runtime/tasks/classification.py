@@ -55,8 +55,7 @@ class _Sequence(TaskRunner):
         for i, (record, a, b) in enumerate(zip(records, firsts, seconds)):
             a, b = truncate_pair(a, b, self.params.max_len - (3 if pairs else 2))
             ids, segments = cls_sep(self.tok, a, b)
-            inputs = {"tokens": ids, **({"segments": segments} if "segments" in self.graph.inputs else {})}
-            features.append(Feature(i, inputs, self.gold_target(record) if gold else None))
+            features.append(Feature(i, self.token_inputs(ids, segments), self.gold_target(record) if gold else None))
         return features
 
     @abstractmethod

@@ -81,8 +81,7 @@ class QARunner(TaskRunner):
                 segments = [0] * len(head) + [1] * (len(piece) + 1)
                 where = {len(head) + k: offsets[st + k] for k in range(len(piece))}
                 target = _label(answer, where) if gold else None
-                inputs = {"tokens": tokens, **({"segments": segments} if "segments" in self.graph.inputs else {})}
-                features.append(Feature(i, inputs, target, Window(where)))
+                features.append(Feature(i, self.token_inputs(tokens, segments), target, Window(where)))
         return features
 
     def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:

@@ -75,7 +75,7 @@ class TaggingRunner(TaskRunner):
                 ids += pieces
             s = self.specials
             tokens = [s.cls] + ids + [s.sep]
-            inputs = {"tokens": tokens, **({"segments": [0] * len(tokens)} if "segments" in self.graph.inputs else {})}
+            inputs = self.token_inputs(tokens, [0] * len(tokens))
             features.append(Feature(i, inputs, [-100] + labels + [-100] if gold else None, first))
         return features
 
