@@ -65,6 +65,9 @@ def is_loss(name: str) -> bool:
     return name != "grad_norm" and not name.startswith(METRIC_PREFIX)
 
 
+Prepare = Callable[[Any, Batch, np.random.Generator, Specials, int], None]  # params, batch, rng, specials, vocab size
+
+
 @dataclass(frozen=True)
 class ObjectiveRecord:
     name: str
@@ -74,7 +77,7 @@ class ObjectiveRecord:
     inputs: tuple[str, ...]  # graph inputs it feeds
     outputs: tuple[str, ...]  # graph outputs it reads
     loss: Callable[[Any, Mapping[str, torch.Tensor], Batch, LossSums], torch.Tensor]
-    prepare: Callable[[Any, Batch, np.random.Generator, Specials, int], None] | None = None
+    prepare: Prepare | None = None
     check: Callable[[Any, LayerGraph, Span | None], list[Diagnostic]] = lambda p, g, s: []
     decoder_only: bool = False  # a causal LM: generation continues a prompt
     seq2seq: bool = False

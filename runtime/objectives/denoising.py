@@ -9,21 +9,14 @@ from EOS as BART does.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import numpy as np
 import torch
 from pydantic import Field
 
-from specc.diagnostics import Diagnostic, Span
-from specc.graph import LayerGraph
 from runtime.batches import layout
 from runtime.data import TokenStore
-from runtime.objectives.base import (
-    Batch, LossSums, ObjectiveParams, ObjectiveRecord, member, needs_encoder_decoder, register,
-)
-from runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows
-from runtime.objectives.vocab_ce import vocab_cross_entropy
+from runtime.objectives.base import Batch, ObjectiveParams, member, register
+from runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows, seq2seq_objective
 from runtime.tokenizer import Specials
 
 
@@ -89,16 +82,7 @@ def _prepare(p: DenoisingParams, batch: Batch, rng: np.random.Generator, special
     batch.tokens = int(src_mask.sum() + batch.inputs["tgt_mask"].sum())
 
 
-def _loss(p: DenoisingParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-    return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, "denoise")
-
-
-def _check(p: DenoisingParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
-    return needs_encoder_decoder("denoising", graph, span)
-
-
-register(ObjectiveRecord(
-    name="denoising", params=DenoisingParams, layout="denoising", accepts=frozenset(),
-    inputs=("src", "src_mask", "tgt", "tgt_mask"), outputs=("logits",), loss=_loss, prepare=_prepare, check=_check,
-    seq2seq=True, decoder_start="eos", doc="BART denoising: sentence permutation, then Poisson(3) spans over 30 % of tokens become one mask each.",
+register(seq2seq_objective(
+    "denoising", DenoisingParams, _prepare, loss_name="denoise", what="denoising", decoder_start="eos",
+    doc="BART denoising: sentence permutation, then Poisson(3) spans over 30 % of tokens become one mask each.",
 ))

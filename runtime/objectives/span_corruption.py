@@ -12,7 +12,7 @@ packed stream as identity seq2seq samples, which the objective then corrupts.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from runtime.batches import Packed, layout
 from runtime.data import TokenStore
 from runtime.errors import UserError
 from runtime.objectives.base import (
-    Batch, LossSums, ObjectiveParams, ObjectiveRecord, needs_encoder_decoder, register,
+    Batch, LossSums, ObjectiveParams, ObjectiveRecord, Prepare, needs_encoder_decoder, register,
 )
 from runtime.objectives.vocab_ce import vocab_cross_entropy
 from runtime.tokenizer import Specials
@@ -116,6 +116,24 @@ class Seq2SeqWindows:
         return seq2seq_batch(rows, np.stack(rows), self.start, self.specials.pad)
 
 
+def seq2seq_objective(name: str, params: type[ObjectiveParams], prepare: Prepare, loss_name: str, what: str,
+                      decoder_start: Literal["pad", "eos"], doc: str) -> ObjectiveRecord:
+    """The record of an encoder-decoder objective on the layout of the same `name`: `prepare` corrupts the
+    windows into `src`; the decoder writes the `labels`, scored by vocabulary cross-entropy (summed as
+    `loss_name`); `specc check` asks for cross-attention (naming the objective `what`)."""
+
+    def loss(p: ObjectiveParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, loss_name)
+
+    def check(p: ObjectiveParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+        return needs_encoder_decoder(what, graph, span)
+
+    return ObjectiveRecord(
+        name=name, params=params, layout=name, accepts=frozenset(), inputs=("src", "src_mask", "tgt", "tgt_mask"),
+        outputs=("logits",), loss=loss, prepare=prepare, check=check, seq2seq=True, decoder_start=decoder_start, doc=doc,
+    )
+
+
 @layout("span_corruption")
 class SpanCorruptionWindows(Seq2SeqWindows):
     """T5: the decoder starts from the pad token (the record's `decoder_start`, which generation uses too)."""
@@ -136,16 +154,7 @@ def _prepare(p: SpanParams, batch: Batch, rng: np.random.Generator, specials: Sp
     batch.inputs, batch.targets, batch.tokens = new.inputs, new.targets, new.tokens
 
 
-def _loss(p: SpanParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
-    return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, "span")
-
-
-def _check(p: SpanParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
-    return needs_encoder_decoder("span corruption", graph, span)
-
-
-register(ObjectiveRecord(
-    name="span_corruption", params=SpanParams, layout="span_corruption", accepts=frozenset(),
-    inputs=("src", "src_mask", "tgt", "tgt_mask"), outputs=("logits",), loss=_loss, prepare=_prepare, check=_check,
-    seq2seq=True, doc="T5 span corruption: spans (15 %, mean length 3) become sentinels; the decoder writes them out.",
+register(seq2seq_objective(
+    "span_corruption", SpanParams, _prepare, loss_name="span", what="span corruption", decoder_start="pad",
+    doc="T5 span corruption: spans (15 %, mean length 3) become sentinels; the decoder writes them out.",
 ))
