@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
+from runtime.registry import Registry
 from runtime.tokenizer import Specials
 
 
@@ -85,13 +86,8 @@ class ObjectiveRecord:
     doc: str = ""
 
 
-OBJECTIVES: dict[str, ObjectiveRecord] = {}
-
-
-def register(record: ObjectiveRecord) -> ObjectiveRecord:
-    assert record.name not in OBJECTIVES, record.name
-    OBJECTIVES[record.name] = record
-    return record
+OBJECTIVES: Registry[ObjectiveRecord] = Registry()
+register = OBJECTIVES.register
 
 
 def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, sums: LossSums, name: str) -> torch.Tensor:

@@ -23,6 +23,7 @@ from specc.graph import LayerGraph
 from runtime.config import TrainConfig
 from runtime.labelled import Record
 from runtime.objectives import Batch, LossSums
+from runtime.registry import Registry
 from runtime.tokenizer import TextTokenizer
 
 MASK_OF = {"tokens": "attention_mask", "src": "src_mask", "tgt": "tgt_mask"}  # padding mask per token input
@@ -196,13 +197,8 @@ class TaskType:
     doc: str = ""
 
 
-TASKS: dict[str, TaskType] = {}
-
-
-def register(task: TaskType) -> TaskType:
-    assert task.name not in TASKS, task.name
-    TASKS[task.name] = task
-    return task
+TASKS: Registry[TaskType] = Registry()
+register = TASKS.register
 
 
 # -- shared checks ---------------------------------------------------------------------
