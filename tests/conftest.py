@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import torch
@@ -63,3 +63,13 @@ def cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
 
     return run
 
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread until the end of the module, then as before: on tiny tensors, thread start-up and
+    contention cost more than they save (much more on a busy 2-core CI box). A module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

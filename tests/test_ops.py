@@ -23,6 +23,8 @@ from specc.ops.base import Initialisable, OpRecord, release
 DIMS = {"batch": 3, "seq": 6, "src": 5}
 D = 16
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors run fastest on one thread
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -121,15 +123,6 @@ def _forward(record: OpRecord[Any], module: torch.nn.Module, args: dict[str, tor
              cache: KVCache | None = None) -> torch.Tensor:
     ordered = [args.get(i.name) for i in record.inputs]
     return module(*ordered, cache=cache) if record.uses_cache else module(*ordered)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors: thread start-up and contention cost more than they save (much more on a busy 2-core CI box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_every_op_has_a_sample() -> None:

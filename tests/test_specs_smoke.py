@@ -24,14 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p for p in (ROOT / "specs").iterdir() if p.is_file() and p.suffix not in {".md", ".txt"})
 MAX_SHRUNK_PARAMS = 2_000_000  # keeps the whole parametrised run to a few seconds
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors: thread start-up and contention cost more than they save (much more on a busy 2-core CI box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors run fastest on one thread
 
 
 def test_there_are_specs() -> None:
