@@ -191,3 +191,43 @@ def test_qa_answers_must_sit_where_they_say() -> None:
         r.encode(bad, gold=True)
     with pytest.raises(UserError, match="needs at least one answer"):
         r.encode(records({"question": "q?", "context": "c", "answers": []}), gold=True)
+
+
+# -- translation ---------------------------------------------------------------------------------
+TRANSLATION = {"src": "Return the value of the object.", "tgt": "Raise the string."}
+
+
+def test_an_encoder_decoder_reads_the_target_shifted_right() -> None:
+    tok = tokenizer("unigram")
+    s = tok.specials
+    (f,) = runner("t5-tiny-translate.toml", kind="unigram", sets=["params.layers=1"]).encode(records(TRANSLATION), gold=True)
+    y = tok.encode(TRANSLATION["tgt"]) + [s.eos]
+    assert f.inputs == {"src": tok.encode(TRANSLATION["src"]) + [s.eos], "tgt": [s.pad] + y[:-1]} and f.target == y
+
+
+def test_a_decoder_only_model_reads_prompt_separator_target_and_learns_only_the_target() -> None:
+    tok = tokenizer("bpe")
+    s = tok.specials
+    sets = ["params.layers=1", "tasks.translate.prefix='English: '", "tasks.translate.separator=' German:'"]
+    r = runner("gpt-tiny-translate.toml", kind="bpe", sets=sets)
+    (f,) = r.encode(records(TRANSLATION), gold=True)
+    prompt = tok.encode("English: " + TRANSLATION["src"]) + tok.encode(" German:")
+    y = tok.encode(TRANSLATION["tgt"]) + [s.eos]
+    assert f.inputs == {"tokens": prompt + y[:-1]}
+    assert f.target == [-100] * (len(prompt) - 1) + y  # the separator's position predicts the first target token
+    (g,) = r.encode(records({"src": TRANSLATION["src"]}), gold=False)
+    assert g.inputs == {"tokens": prompt}
+    batch = r.collate([f, r.encode(records({"src": "Open.", "tgt": "Read."}), gold=True)[0]])
+    assert batch.inputs["tokens"].shape == batch.targets["labels"].shape
+    # A long source is cut to max_len, and the separator stays.
+    short = runner("gpt-tiny-translate.toml", kind="bpe", sets=[*sets, "tasks.translate.max_len=12"])
+    (h,) = short.encode(records({"src": "Return the value " * 20}), gold=False)
+    assert len(h.inputs["tokens"]) == 12 and h.inputs["tokens"][-len(tok.encode(" German:")):] == tok.encode(" German:")
+
+
+def test_the_shipped_separator_is_a_newline_and_an_empty_one_adds_nothing() -> None:
+    tok = tokenizer("bpe")
+    for separator, want in [(None, tok.encode("Open.") + tok.encode("\n")), ("''", tok.encode("Open."))]:
+        sets = ["params.layers=1"] + ([f"tasks.translate.separator={separator}"] if separator else [])
+        (f,) = runner("gpt-tiny-translate.toml", kind="bpe", sets=sets).encode(records({"src": "Open."}), gold=False)
+        assert f.inputs["tokens"] == want

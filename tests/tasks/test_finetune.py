@@ -134,6 +134,26 @@ def test_translation_learns_and_reports_sacrebleu_signatures(tmp_path: Path) -> 
     assert row["src"] == "The cat sees the dog." and isinstance(row["translation"], str) and row["score"] <= 0
 
 
+def test_decoder_only_translation_learns_and_predicts_plain_text(tmp_path: Path) -> None:
+    """gpt-tiny reads `source separator target` as one sequence; beam search continues the prompt."""
+    pytest.importorskip("sacrebleu")
+    sets = [*tiny("translate", 40, lr=3e-3), "tasks.translate.beam=2", "tasks.translate.max_new_tokens=16",
+            "tasks.translate.data.max_train=1000"]
+    outcome = run("gpt-tiny-translate.toml", "translate", tmp_path / "run", sets)
+    losses = train_losses(tmp_path / "run")
+    assert sum(losses[-3:]) / 3 < losses[0] - 1.0
+    val = outcome.evaluations[0]
+    assert val.notes["bleu_signature"].startswith("nrefs:1|") and val.notes["chrf_signature"].startswith("nrefs:1|")
+    assert val.baseline is not None and 0 <= val.metrics["chrf"] <= 100
+    src = tmp_path / "sentences.txt"
+    src.write_text("The cat sees the dog.\nI know that a man buys a red car.\n")
+    code, stdout, stderr = cli("predict", str(tmp_path / "run"), "--input", str(src), "--quiet")
+    assert code == 0, stderr
+    rows = [json.loads(x) for x in stdout.splitlines()]
+    assert [r["src"] for r in rows] == ["The cat sees the dog.", "I know that a man buys a red car."]
+    assert all(isinstance(r["translation"], str) and r["score"] <= 0 for r in rows)
+
+
 # -- bad data: a clean error naming the file and line, before anything is written ------------------
 def _spec(tmp_path: Path, data: dict[str, str]) -> Path:
     base = os.path.relpath(SPECS / "bert-tiny-sentiment.toml", tmp_path)

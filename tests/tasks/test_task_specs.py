@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path("tests/tasks/bad_tasks")
 CASES = sorted(p.name for p in (ROOT / CORPUS).glob("[0-9][0-9]-*.toml"))
 SHIPPED = ["bert-tiny-sentiment.toml", "bert-tiny-tasks.toml", "bert-tiny-ner.toml", "bert-tiny-qa.toml",
-           "t5-tiny-translate.toml", "bert-base-sentiment.toml", "t5-small-translate.toml"]
+           "t5-tiny-translate.toml", "gpt-tiny-translate.toml", "bert-base-sentiment.toml", "t5-small-translate.toml"]
 
 
 def _check(*argv: str) -> tuple[int, str]:
