@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite: the tally of what was tried, a throwaway cache, the CLI in-process.
+"""Fixtures of the reliability suite: the tally of what was tried, the throwaway cache for the whole session.
 
 Each test that injects faults or tries inputs adds a line to the session's
 tally (`tally`); the lines are printed at the end of the run and, with
@@ -49,22 +49,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         Path(target).write_text(json.dumps(lines, indent=1, default=str))
 
 
-@pytest.fixture(scope="session")
-def specc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("specc-cache")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _cache_env(specc_cache: Path) -> Iterator[None]:
-    """In-process jobs use the session's throwaway cache, never ~/.cache/specc (module fixtures too)."""
+    """In-process jobs use the session's throwaway cache (tests/conftest.py), never ~/.cache/specc: set for the whole
+    session, so module fixtures see it too."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPECC_CACHE", str(specc_cache))
         yield
-
-
-@pytest.fixture(scope="session")
-def cli_env(specc_cache: Path) -> dict[str, str]:
-    return {**os.environ, "SPECC_CACHE": str(specc_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(autouse=True)
