@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from specc.compiler import compile_model
+from specc.compiler import SpecModel, compile_model
 from runtime import checkpoint, distributed
 from runtime.data import token_store
 from runtime.errors import UserError
@@ -94,12 +94,13 @@ def _summary(r: TrainResult, uni: float | None, picture: str, sample: str | None
         say("sample:\n" + sample)
 
 
-def load_model(run_dir: str | Path, device: str = "auto") -> tuple[torch.nn.Module, Plan, TextTokenizer]:
+def load_model(run_dir: str | Path, device: str = "auto") -> tuple[SpecModel, Plan, TextTokenizer]:
     """A run's latest model (weights from its checkpoint, architecture from its stored spec)."""
     plan, ckpt, tok = load_run(run_dir)
     model = compile_model(plan.graph, pick_device(device), init=False)
     checkpoint.load_weights(ckpt, model)
-    return model.eval(), plan, tok
+    model.eval()
+    return model, plan, tok
 
 
 def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool = False) -> dict[str, float]:

@@ -104,7 +104,8 @@ def _specials(tok: Tokenizer) -> Specials:
     mask = first("<mask>", "[MASK]")
     if pad is None or eos is None or mask is None:
         raise ValueError("tokenizer lacks a pad, end-of-sequence or mask token")
-    sentinels = sorted((i for t, i in vocab.items() if t.startswith("<extra_id_")), key=lambda i: int(tok.id_to_token(i)[10:-1]))
+    numbered = sorted((int(t[10:-1]), i) for t, i in vocab.items() if t.startswith("<extra_id_"))  # <extra_id_N>
+    sentinels = [i for _, i in numbered]
     specials = Specials(pad=pad, eos=eos, cls=first("[CLS]", "<|endoftext|>", "</s>") or eos,
                         sep=first("[SEP]", "<|endoftext|>", "</s>") or eos, mask=mask, unk=first("<unk>", "[UNK]"),
                         sentinels=tuple(sentinels))
@@ -162,6 +163,7 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str], corpus_fingerpri
 
 def _train(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
     specials = SPECIALS[cfg.kind] + [f"<extra_id_{i}>" for i in range(cfg.sentinels)]
+    trainer: trainers.Trainer
     if cfg.kind == "bpe":
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -99,7 +99,7 @@ def _forget_below(path: Path, keys: dict, values: dict) -> None:
 
 def apply_set(raw: RawSpec, path: Path, value: Any, span: Span) -> None:
     """Set `path` to `value` in place (creating tables), recording a CLI span."""
-    node = raw.data
+    node: dict[Any, Any] = raw.data
     for i, key in enumerate(path[:-1]):
         nxt = node.get(key)
         if not isinstance(nxt, dict):

@@ -212,10 +212,10 @@ class SpecModel(nn.Module):
         env: list[torch.Tensor | None] = [None] * self._n_slots
         for i, value in enumerate(args):
             env[i] = value
-        for name, value in kwargs.items():
+        for name, given in kwargs.items():
             if name not in self._input_names:
                 raise TypeError(f"unknown model input '{name}'; inputs are {', '.join(self._input_names)}")
-            env[self._input_names.index(name)] = value
+            env[self._input_names.index(name)] = given
         for i, name in enumerate(self._input_names):
             if env[i] is None and name in self._required:
                 raise TypeError(f"missing required model input '{name}'")
