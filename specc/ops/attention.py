@@ -36,6 +36,7 @@ class AttentionParams(OpParams):
     position: Literal["none", "rotary", "alibi"] = "none"
     rope_base: float = Field(default=10000.0, gt=0)
     init_std: float | None = None
+    q_init_std: float | None = None  # T5 folds the 1/sqrt(head_dim) its unscaled logits lack into the query's init
     out_init_std: float | None = None  # GPT-2 scales the output projection's init
 
     @model_validator(mode="after")
@@ -91,6 +92,13 @@ class Attention(Initialisable):
             self.qkv = Linear(p.d_model, (self.h + 2 * self.kv) * self.hd, p.bias, p.init_std)
         self.o = Linear(self.h * self.hd, p.d_model, p.bias, p.out_init_std if p.out_init_std is not None else p.init_std)
         self.scale = p.scale if p.scale is not None else self.hd**-0.5
+
+    def initialize(self, std: float, gen: torch.Generator) -> None:
+        super().initialize(std, gen)
+        if self.p.q_init_std is not None:  # rescaled rather than redrawn: the other tensors' draws stay as they were
+            q = self.q.weight if self.p.cross else self.qkv.weight[: self.h * self.hd]
+            with torch.no_grad():
+                q.mul_(self.p.q_init_std / (self.p.init_std if self.p.init_std is not None else std))
 
     def extra_repr(self) -> str:
         p = self.p
