@@ -12,7 +12,7 @@ demos depend on the Python version (the same version gives the same data).
 | sentiment     | classification       | generated one-sentence reviews of software, with negation and "but" |
 | rating        | regression           | the same reviews with a 1–5 score |
 | acceptability | classification       | stdlib docstring sentences vs the same words shuffled (word order) |
-| pairs         | classification pair  | does this one-line summary describe this stdlib function? (QNLI-like) |
+| pairs         | classification pair  | two generated reviews of one subject: both positive, both negative or mixed |
 | ner           | token_classification | generated sentences naming stdlib modules, builtins, exceptions, Unicode characters |
 | qa            | extractive_qa        | SQuAD-style: which function of a stdlib module does what its summary says? |
 | translation   | translation          | a toy English→German grammar: gender, case, adjective endings, verb-final clauses |

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from runtime.demos import register
-from runtime.demos.text import sentences, split, summaries
+from runtime.demos.text import sentences, split
 from runtime.tasks import Splits
 
 # -- generated reviews (sentiment, rating) ----------------------------------------------
@@ -34,6 +34,12 @@ TEMPLATES = [  # (pattern, how the score is read) with {s} subject, {a} {b} adje
 
 def review(rng: random.Random) -> tuple[str, float]:
     """One generated review and its score (1..5, never exactly 3)."""
+    text, score, _ = review_of(rng)
+    return text, score
+
+
+def review_of(rng: random.Random) -> tuple[str, float, str]:
+    """One generated review, its score (1..5, never exactly 3) and its subject."""
     pattern, rule = rng.choice(TEMPLATES)
     words = list(ADJECTIVES)
     a = rng.choice(words)
@@ -45,8 +51,9 @@ def review(rng: random.Random) -> tuple[str, float]:
         "a but b": 0.25 * ADJECTIVES[a] + 0.75 * ADJECTIVES[b],
         "a and b": (ADJECTIVES[a] + ADJECTIVES[b]) / 2,
     }[rule]
-    text = pattern.format(s=rng.choice(SUBJECTS), a=a, b=b, i=rng.choice(INTENSIFIERS))
-    return text[0].upper() + text[1:], float(score)
+    subject = rng.choice(SUBJECTS)
+    text = pattern.format(s=subject, a=a, b=b, i=rng.choice(INTENSIFIERS))
+    return text[0].upper() + text[1:], float(score), subject
 
 
 def _reviews(n: int, seed: str) -> list[tuple[str, float]]:
@@ -99,25 +106,33 @@ def acceptability() -> Splits:
     return split(rows, (3000, 400, 400), "acceptability")
 
 
+# -- two reviews (pairs) ----------------------------------------------------------------------
+def review_pair(rng: random.Random) -> dict[str, Any]:
+    """Two different generated reviews of the same subject, their scores, and what they say together:
+    "both_positive", "both_negative" or "mixed" (one above 3, one below). Each review's polarity is drawn
+    independently, so whatever one review says, the two labels it leaves are equally likely."""
+    first, a, subject = review_of(rng)
+    while True:
+        second, b, about = review_of(rng)
+        if about == subject and second != first:
+            break
+    label = "mixed" if (a > 3) != (b > 3) else "both_positive" if a > 3 else "both_negative"
+    return {"first": first, "second": second, "label": label, "scores": (a, b)}
+
+
 @register("pairs", "classification",
-          "QNLI-like pairs: a standard-library function's name and a one-line docstring summary; label 'match' when "
-          "the summary is that function's own, 'mismatch' when it belongs to another function (of the same module "
-          "where possible). Names never appear in their summaries.")
+          "A text pair: two generated reviews of the same subject (the sentiment demo's generator); label "
+          "'both_positive', 'both_negative' or 'mixed'. Half the pairs are mixed; either review alone leaves two "
+          "labels equally likely, so it does no better than the majority class, and the pair decides. No review is "
+          "in two splits. Not real data.")
 def pairs() -> Splits:
     rng = random.Random("pairs")
-    docs = summaries()
-    by_module: dict[str, list[int]] = {}
-    for i, d in enumerate(docs):
-        by_module.setdefault(d.module, []).append(i)
-    rows = []
-    for i, d in enumerate(docs):
-        name = f"{d.module}.{d.name}"
-        if rng.random() < 0.5:
-            rows.append({"name": name, "summary": d.summary, "label": "match"})
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while len(rows) < 4800:
+        pair = review_pair(rng)
+        if pair["first"] in seen or pair["second"] in seen:
             continue
-        same = [j for j in by_module[d.module] if docs[j].summary != d.summary]
-        other = docs[rng.choice(same)] if same and rng.random() < 0.7 else docs[rng.randrange(len(docs))]
-        if other.summary == d.summary:
-            continue
-        rows.append({"name": name, "summary": other.summary, "label": "mismatch"})
-    return split(rows, (2000, 300, 300), "pairs")
+        seen |= {pair["first"], pair["second"]}
+        rows.append({k: pair[k] for k in ("first", "second", "label")})
+    return _cut(rows, (4000, 400, 400), "pairs")

@@ -74,9 +74,10 @@ def test_missing_file_and_unknown_suffix(tmp_path: Path) -> None:
 # -- sequence classification ------------------------------------------------------------------
 def test_pairs_are_cls_a_sep_b_sep_with_segments_and_longest_first_truncation() -> None:
     tok = tokenizer()
-    r = runner("bert-tiny-tasks.toml", "pairs", labels=["match", "mismatch"])
+    labels = ["both_negative", "both_positive", "mixed"]
+    r = runner("bert-tiny-tasks.toml", "pairs", labels=labels)
     a, b = "return the value", "open the file and return a stream"
-    (f,) = r.encode(records({"name": a, "summary": b, "label": "match"}), gold=True)
+    (f,) = r.encode(records({"first": a, "second": b, "label": "both_negative"}), gold=True)
     s = tok.specials
     ids_a, ids_b = tok.encode(a), tok.encode(b)
     assert f.inputs["tokens"] == [s.cls] + ids_a + [s.sep] + ids_b + [s.sep]
@@ -84,7 +85,7 @@ def test_pairs_are_cls_a_sep_b_sep_with_segments_and_longest_first_truncation() 
     assert f.target == 0
     long = " ".join(["return the value"] * 40)
     (g,) = runner("bert-tiny-tasks.toml", "pairs", sets=["params.layers=1", "tasks.pairs.max_len=20"],
-                  labels=["match", "mismatch"]).encode(records({"name": "open", "summary": long, "label": "mismatch"}), True)
+                  labels=labels).encode(records({"first": "open", "second": long, "label": "mixed"}), True)
     assert len(g.inputs["tokens"]) == 20 and g.inputs["tokens"][:3] == [s.cls, tok.encode("open")[0], s.sep]
 
 
