@@ -1,8 +1,8 @@
 """One process of the allocator lever: one library, with glibc's default malloc or `runtime.allocator`'s.
 
 `python -m benchmarks.alloc_child default|tuned specc|transformers|hand-written [--tiny] [--reps N]` times the
-causal-LM training step and the inference forward at the small shape and prints one JSON line: per
-benchmark, the median seconds and the minor page faults per call. One library per process, because
+causal-LM training step, GPT's inference forward and BERT's (MLM logits) at the small shape and prints
+one JSON line: per benchmark, the median seconds and the minor page faults per call. One library per process, because
 malloc settings are process-wide and one library's allocations change how glibc serves the other's
 (its dynamic mmap threshold rises after large frees).
 """
@@ -37,11 +37,16 @@ def main() -> None:
     step.model.train()
     train = interleave({name: step}, reps, warmup=1)[name]
     forward = forward_fns("gpt", trio, batch)[name]
+    bert = build("bert", shape, "mlm", attns=("sdpa",))
+    bert_batch = Source(("mlm",), shape.vocab, shape.seq).batch(0, shape.batch)
+    bert_forward = forward_fns("bert", bert, bert_batch)[name]
     with torch.no_grad():
         inference = interleave({name: forward}, reps, warmup=1)[name]
+        bert_inference = interleave({name: bert_forward}, reps, warmup=1)[name]
     print(json.dumps({"mode": mode, "library": library, "tuned": tuned, "threads": torch.get_num_threads(),
                       "train": {"s": train.median, "faults": train.faults},
-                      "forward": {"s": inference.median, "faults": inference.faults}}))
+                      "forward": {"s": inference.median, "faults": inference.faults},
+                      "bert forward": {"s": bert_inference.median, "faults": bert_inference.faults}}))
 
 
 if __name__ == "__main__":

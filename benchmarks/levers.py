@@ -79,8 +79,11 @@ def dropout(shape: Shape, reps: int) -> dict[str, Any]:
     return {name: v.as_dict() for name, v in t.items()}
 
 
+BENCHES = ("train", "forward", "bert forward")  # what each allocator child times
+
+
 def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
-    """Causal-LM step and forward of `transformers`, the hand-written model and specc, each in fresh processes of its own, with
+    """Causal-LM step, GPT forward and BERT forward of `transformers`, the hand-written model and specc, each in fresh processes of its own, with
     glibc's default malloc and with `runtime.allocator`'s settings, alternated; medians over the processes."""
     libraries = ("transformers", "hand-written", "specc")
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {lib: [] for lib in libraries} for m in ("default", "tuned")}
@@ -94,7 +97,7 @@ def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
     for mode, libraries in runs.items():
         out[mode] = {bench: {("transformers sdpa" if lib == "transformers" else lib):
                              {key: statistics.median(r[bench][key] for r in rs) for key in ("s", "faults")}
-                             for lib, rs in libraries.items()} for bench in ("train", "forward")}
+                             for lib, rs in libraries.items()} for bench in BENCHES}
     return out
 
 

@@ -139,10 +139,10 @@ def as_launched(data: dict[str, Any]) -> list[str]:
            "every variant the same, default allocator).", "",
            "| benchmark | transformers sdpa ms | hand-written ms | specc ms (default malloc) | specc ms (runtime.allocator) "
            "| × transformers | × hand-written |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for bench in ("train", "forward"):
+    for bench in ("train", "forward", "bert forward"):
         hf, hand = a[bench]["transformers sdpa"]["s"], a[bench]["hand-written"]["s"]
         ours, tuned = a[bench]["specc"]["s"], b[bench]["specc"]["s"]
-        out.append(f"| gpt {bench} | {hf * 1e3:,.1f} | {hand * 1e3:,.1f} | {ours * 1e3:,.1f} | {tuned * 1e3:,.1f} | "
+        out.append(f"| {bench if bench.startswith('bert') else 'gpt ' + bench} | {hf * 1e3:,.1f} | {hand * 1e3:,.1f} | {ours * 1e3:,.1f} | {tuned * 1e3:,.1f} | "
                    f"{hf / tuned:.2f} | {hand / tuned:.2f} |")
     return out + [""]
 

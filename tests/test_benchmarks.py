@@ -71,3 +71,19 @@ def test_the_gpu_script_runs_dry_on_the_cpu(tmp_path: Path) -> None:
     losses = [v["first_loss"] for v in variants.values()]
     assert max(losses) - min(losses) < 1e-4 * abs(losses[0])  # one set of weights, one batch
     assert "| specc, activation checkpointing |" in (tmp_path / "gpu.md").read_text()
+
+
+def test_the_allocator_child_times_every_as_launched_row() -> None:
+    """One child process (the lever runs 3 libraries x 2 malloc modes x N rounds of these) and the table row it feeds."""
+    import subprocess
+
+    from benchmarks.levers import BENCHES
+    from benchmarks.report import as_launched
+
+    cmd = [sys.executable, "-m", "benchmarks.alloc_child", "tuned", "specc", "--tiny"]
+    line = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent).stdout)
+    assert line["tuned"] in (True, False) and set(BENCHES) <= set(line)
+    assert all(line[bench]["s"] > 0 and line[bench]["faults"] >= 0 for bench in BENCHES)
+    timed = {bench: {lib: line[bench] for lib in ("specc", "transformers sdpa", "hand-written")} for bench in BENCHES}
+    rows = [r for r in as_launched({"default": timed, "tuned": timed}) if r.startswith("| gpt ") or r.startswith("| bert ")]
+    assert [r.split(" | ")[0] for r in rows] == ["| gpt train", "| gpt forward", "| bert forward"]
