@@ -87,3 +87,15 @@ def test_the_allocator_child_times_every_as_launched_row() -> None:
     timed = {bench: {lib: line[bench] for lib in ("specc", "transformers sdpa", "hand-written")} for bench in BENCHES}
     rows = [r for r in as_launched({"default": timed, "tuned": timed}) if r.startswith("| gpt ") or r.startswith("| bert ")]
     assert [r.split(" | ")[0] for r in rows] == ["| gpt train", "| gpt forward", "| bert forward"]
+
+
+@pytest.mark.parametrize("kind, task", [("forward", "bert-mlm"), ("step", "gpt-clm")])
+def test_the_profile_groups_every_variants_operators(kind: str, task: str) -> None:
+    from benchmarks.profile import main as profile
+
+    text = profile([kind, task, "--tiny", "--calls", "1", "--top", "3"])
+    header = next(line for line in text.splitlines() if line.startswith("| group |"))
+    assert header.count(" ms |") == 4 and "specc ms" in header and "hand-written ms" in header
+    matmul = next(line for line in text.splitlines() if line.startswith("| matmul |"))
+    assert all(float(cell) > 0 for cell in matmul.strip("|").split("|")[1:])
+    assert text.count("top operators") == 4
