@@ -14,7 +14,7 @@ demos depend on the Python version (the same version gives the same data).
 | acceptability | classification       | stdlib docstring sentences vs the same words shuffled (word order) |
 | pairs         | classification pair  | two generated reviews of one subject: both positive, both negative or mixed |
 | ner           | token_classification | generated sentences naming stdlib modules, builtins, exceptions, Unicode characters |
-| qa            | extractive_qa        | SQuAD-style: which function of a stdlib module does what its summary says? |
+| qa            | extractive_qa        | SQuAD-style: generated facts about 1-3 people, each question asking for one fact |
 | translation   | translation          | a toy English→German grammar: gender, case, adjective endings, verb-final clauses |
 """
 

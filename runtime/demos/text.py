@@ -15,7 +15,6 @@ import platform
 import random
 import re
 import sysconfig
-from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.errors import UserError
@@ -25,13 +24,6 @@ from runtime.tokenizer import cache_dir
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 WORD = re.compile(r"[a-z][a-z0-9_']*")
-
-
-@dataclass(frozen=True)
-class Documented:
-    module: str
-    name: str  # the function's or class's name
-    summary: str  # the first sentence of its docstring
 
 
 SKIP = {"test", "tests", "idlelib", "lib2to3", "turtledemo", "tkinter", "ensurepip", "site-packages", "venv", "this",
@@ -89,25 +81,6 @@ def _documented(tree: ast.Module, module: str) -> list[tuple[str, str, str]]:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def first_sentence(doc: str) -> str:
-    para = " ".join(doc.strip().split("\n\n")[0].split())
-    return _SENTENCE_END.split(para)[0]
-
-
-def summaries(min_words: int = 4, max_words: int = 14) -> list[Documented]:
-    """First sentences of function and class docstrings that read as plain prose."""
-    out = []
-    for module, name, doc in stdlib_docstrings():
-        if not name:
-            continue
-        sentence = first_sentence(doc)
-        words = sentence.split()
-        short = name.rpartition(".")[2]
-        if min_words <= len(words) <= max_words and _prose(sentence) and short.lower() not in sentence.lower():
-            out.append(Documented(module, name, sentence))
-    return out
 
 
 def sentences(min_words: int = 6, max_words: int = 18) -> list[str]:

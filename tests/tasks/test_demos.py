@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import random
+import re
+import subprocess
+import sys
 
 import pytest
 
+from helpers import ROOT, runner
 from runtime.demos import DEMOS
 from runtime.demos.classify import SUBJECTS, review_pair
 from runtime.demos.grammar import translation_pair
 from runtime.metrics import entities
 from runtime.tasks import TASKS
 
-KEY = {"sentiment": "text", "rating": "text", "acceptability": "text", "pairs": "first", "ner": "tokens", "qa": "id",
+KEY = {"sentiment": "text", "rating": "text", "acceptability": "text", "pairs": "first", "ner": "tokens", "qa": "context",
        "translation": "src"}
 
 
@@ -33,6 +38,16 @@ def test_demo_is_deterministic_and_its_splits_do_not_overlap(name: str) -> None:
     held = {json.dumps(r.fields[k]) for r in first.validation + first.test for k in keys}
     assert not seen & held
     assert first.train[0].where == f"demo {name}, train #0"
+
+
+def test_demos_do_not_depend_on_the_process() -> None:
+    """The same examples under two string-hash seeds (iterating a set of strings would differ)."""
+    script = ("import hashlib, json; from runtime.demos import DEMOS; print({n: hashlib.sha256(json.dumps("
+              "[[r.fields for r in s.train + s.test] for s in [d.build()]]).encode()).hexdigest() for n, d in DEMOS.items()})")
+    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    digests = [run.communicate()[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs) and digests[0] == digests[1] and digests[0].count(":") == len(DEMOS)
 
 
 @pytest.mark.parametrize("name, shares", [
@@ -76,15 +91,28 @@ def test_ner_tags_are_bio_and_held_out_names_are_unseen() -> None:
     assert not names(demo.train) & names(demo.test)
 
 
-def test_qa_answers_sit_at_their_offsets_in_contexts_longer_than_a_window() -> None:
+def test_qa_answers_are_unique_spans_and_long_contexts_take_several_windows() -> None:
     demo = DEMOS["qa"].build()
-    long = 0
-    for r in demo.train + demo.validation:
+    for r in demo.train + demo.validation + demo.test:
         (answer,) = r.fields["answers"]
-        start = answer["answer_start"]
-        assert r.fields["context"][start : start + len(answer["text"])] == answer["text"]
-        long += len(r.fields["context"].split()) > 60  # over 100 sub-word tokens: more than one 128-token window
-    assert long > len(demo.train) / 3
+        start, text, context = answer["answer_start"], answer["text"], r.fields["context"]
+        assert context[start : start + len(text)] == text
+        assert len(re.findall(rf"\b{re.escape(text)}\b", context)) == 1, (text, context)  # one right answer
+    qa = runner("bert-tiny-qa.toml", "qa")  # the spec's max_len and doc_stride (with the tests' small tokenizer)
+    features = qa.encode(demo.validation, gold=True)
+    windows = collections.Counter(f.example for f in features)
+    assert 1 in windows.values() and max(windows.values()) >= 3
+    assert {f.example for f in features if f.target != (0, 0)} == set(range(len(demo.validation)))  # each answer fits a window
+
+
+def test_qa_questions_do_not_quote_their_context() -> None:
+    def trigrams(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"[a-z0-9']+", text.lower())
+        return set(zip(words, words[1:], words[2:]))
+
+    demo = DEMOS["qa"].build()
+    for r in demo.train + demo.validation:
+        assert not trigrams(r.fields["question"]) & trigrams(r.fields["context"]), r.fields["question"]
 
 
 def test_translation_grammar_agrees_in_gender_and_case() -> None:
