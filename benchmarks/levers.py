@@ -25,6 +25,7 @@ import torch
 from specc.compiler import recompute_activations
 from specc.ops.layers import ACTIVATIONS
 
+from benchmarks.alloc_child import BENCHES
 from benchmarks.data import Source
 from benchmarks.harness import interleave, peak_bytes
 from benchmarks.models import Shape, build
@@ -77,9 +78,6 @@ def dropout(shape: Shape, reps: int) -> dict[str, Any]:
                 steps[f"{name} p={p}"] = step
     t = interleave(steps, reps, warmup=1)
     return {name: v.as_dict() for name, v in t.items()}
-
-
-BENCHES = ("train", "forward", "bert forward")  # what each allocator child times
 
 
 def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.alloc_child import BENCHES
 from benchmarks.harness import paired_ratio
 
 MiB = 1 << 20
@@ -103,10 +104,10 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
                        f"{t * 1e3:,.2f} ms | {fused * 1e3:,.2f} ms | {_paired(v[other], v['fused']):.2f} |")
     if "allocator" in data:
         a, b = data["allocator"]["default"], data["allocator"]["tuned"]
-        for bench in ("train", "forward"):
+        for bench in BENCHES:
             for name in a[bench]:
                 x, y = a[bench][name], b[bench][name]
-                out.append(f"| malloc settings (`runtime.allocator`) | gpt {bench} ({name}), fresh processes, faults "
+                out.append(f"| malloc settings (`runtime.allocator`) | {bench} ({name}), fresh processes, faults "
                            f"{x['faults']:,.0f} → {y['faults']:,.0f} | {x['s'] * 1e3:,.1f} ms | {y['s'] * 1e3:,.1f} ms | "
                            f"{x['s'] / y['s']:.2f} |")
     if "gelu" in data:
@@ -139,10 +140,10 @@ def as_launched(data: dict[str, Any]) -> list[str]:
            "every variant the same, default allocator).", "",
            "| benchmark | transformers sdpa ms | hand-written ms | specc ms (default malloc) | specc ms (runtime.allocator) "
            "| × transformers | × hand-written |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for bench in ("train", "forward", "bert forward"):
+    for bench in BENCHES:
         hf, hand = a[bench]["transformers sdpa"]["s"], a[bench]["hand-written"]["s"]
         ours, tuned = a[bench]["specc"]["s"], b[bench]["specc"]["s"]
-        out.append(f"| {bench if bench.startswith('bert') else 'gpt ' + bench} | {hf * 1e3:,.1f} | {hand * 1e3:,.1f} | {ours * 1e3:,.1f} | {tuned * 1e3:,.1f} | "
+        out.append(f"| {bench} | {hf * 1e3:,.1f} | {hand * 1e3:,.1f} | {ours * 1e3:,.1f} | {tuned * 1e3:,.1f} | "
                    f"{hf / tuned:.2f} | {hand / tuned:.2f} |")
     return out + [""]
 

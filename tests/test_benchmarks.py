@@ -77,8 +77,8 @@ def test_the_allocator_child_times_every_as_launched_row() -> None:
     """One child process (the lever runs 3 libraries x 2 malloc modes x N rounds of these) and the table row it feeds."""
     import subprocess
 
-    from benchmarks.levers import BENCHES
-    from benchmarks.report import as_launched
+    from benchmarks.alloc_child import BENCHES
+    from benchmarks.report import as_launched, levers
 
     cmd = [sys.executable, "-m", "benchmarks.alloc_child", "tuned", "specc", "--tiny"]
     line = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent).stdout)
@@ -87,15 +87,17 @@ def test_the_allocator_child_times_every_as_launched_row() -> None:
     timed = {bench: {lib: line[bench] for lib in ("specc", "transformers sdpa", "hand-written")} for bench in BENCHES}
     rows = [r for r in as_launched({"default": timed, "tuned": timed}) if r.startswith("| gpt ") or r.startswith("| bert ")]
     assert [r.split(" | ")[0] for r in rows] == ["| gpt train", "| gpt forward", "| bert forward"]
+    assert sum(r.startswith("| malloc settings") for r in levers({"allocator": {"default": timed, "tuned": timed}}, [])) == 9
 
 
 @pytest.mark.parametrize("kind, task", [("forward", "bert-mlm"), ("step", "gpt-clm")])
 def test_the_profile_groups_every_variants_operators(kind: str, task: str) -> None:
-    from benchmarks.profile import main as profile
+    from benchmarks.models import TINY
+    from benchmarks.profile import callables, grouped, main as profile, measure
 
     text = profile([kind, task, "--tiny", "--calls", "1", "--top", "3"])
     header = next(line for line in text.splitlines() if line.startswith("| group |"))
     assert header.count(" ms |") == 4 and "specc ms" in header and "hand-written ms" in header
-    matmul = next(line for line in text.splitlines() if line.startswith("| matmul |"))
-    assert all(float(cell) > 0 for cell in matmul.strip("|").split("|")[1:])
-    assert text.count("top operators") == 4
+    assert "| **total** |" in text and text.count("top operators") == 4
+    fns = callables(kind, task, TINY)
+    assert all(grouped(measure(fn, 1, grad=kind == "step"))["matmul"] > 0 for fn in fns.values())  # every variant's matmuls are found
