@@ -3,9 +3,9 @@ and every bad-data case as a clean error before anything is written.
 
 The models start from random initialisation (the tokenizer is trained from the
 spec's [tokenizer] section on a slice of the default corpus) and train for a
-few steps: enough to beat the trivial baseline (classification, regression,
-tagging) or at least for the validation loss to fall (QA, translation). The
-full demos, and pretrained versus random initialisation, are slow tests.
+few hundred steps at most: enough to beat each task's trivial baseline (majority
+class, training mean, per-word tag, random span, copying the source). The full
+demos, and pretrained versus random initialisation, are slow tests.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from specc.cli import main
 
 TOKENIZER = ["tokenizer.vocab_size=1024", "data.max_documents=80"]  # a quick tokenizer, trained once per session
 MODEL = ["params.layers=1", "params.d_model=64", "params.heads=2", *TOKENIZER]
+WIDER = ["params.d_model=128", "params.heads=4"]  # what QA and translation need to beat their baselines in a few hundred steps
 
 
 def tiny(task: str, steps: int, *extra: str, lr: float = 1e-3) -> list[str]:
@@ -107,24 +108,34 @@ def test_token_classification_beats_the_per_word_majority_tag(tmp_path: Path) ->
     assert val.baseline is not None and val.metrics["entity_f1"] > val.baseline["entity_f1"]
 
 
-def test_extractive_qa_learns(tmp_path: Path) -> None:
-    sets = tiny("qa", 60, "tasks.qa.max_len=64", "tasks.qa.doc_stride=24", "tasks.qa.max_query_len=24",
-                "tasks.qa.data.max_train=400")
+def test_extractive_qa_beats_a_random_span(tmp_path: Path) -> None:
+    """Measured: EM 10.3 / F1 12.2 against the random span's 0.8 / 5.3, in about 13 s."""
+    sets = tiny("qa", 200, *WIDER, "params.layers=2", "tasks.qa.max_len=64", "tasks.qa.doc_stride=24", "tasks.qa.max_query_len=24",
+                "tasks.qa.train.batch_size=16", "tasks.qa.data.max_train=1000")
     outcome = run("bert-tiny-qa.toml", "qa", tmp_path / "run", sets)
     losses = train_losses(tmp_path / "run")
     assert sum(losses[-3:]) / 3 < losses[0] - 0.5  # from about ln(64) for start and end alike
-    assert 0 <= outcome.evaluations[0].metrics["f1"] <= 100
+    val = outcome.evaluations[0]
+    assert val.baseline is not None and val.metrics["exact_match"] > val.baseline["exact_match"] + 4, (val.metrics, val.baseline)
+    assert val.metrics["f1"] > val.baseline["f1"] + 3
 
 
-def test_translation_learns_and_reports_sacrebleu_signatures(tmp_path: Path) -> None:
+def _beats_copying(outcome: FinetuneOutcome, bleu: float, chrf: float) -> None:
+    val = outcome.evaluations[0]
+    assert val.notes["bleu_signature"].startswith("nrefs:1|") and val.notes["chrf_signature"].startswith("nrefs:1|")
+    assert val.baseline is not None and val.metrics["bleu"] > val.baseline["bleu"] + bleu, (val.metrics, val.baseline)
+    assert val.metrics["chrf"] > val.baseline["chrf"] + chrf
+
+
+def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Path) -> None:
+    """Measured: BLEU 8.7 / chrF 29.2 against copying's 0.06 / 13.8, in about 30 s."""
     pytest.importorskip("sacrebleu")
-    sets = [*tiny("translate", 40, lr=3e-3), "params.head_dim=32", "params.d_ff=128", "tasks.translate.beam=2",
-            "tasks.translate.max_new_tokens=16", "tasks.translate.data.max_train=1000"]
+    sets = [*tiny("translate", 200, *WIDER, "params.layers=2", "params.d_ff=256", lr=3e-3), "tasks.translate.beam=2",
+            "tasks.translate.max_new_tokens=48", "tasks.translate.data.max_train=2000"]
     outcome = run("t5-tiny-translate.toml", "translate", tmp_path / "run", sets)
     losses = train_losses(tmp_path / "run")
     assert sum(losses[-3:]) / 3 < losses[0] - 1.0
-    val = outcome.evaluations[0]
-    assert val.notes["bleu_signature"].startswith("nrefs:1|") and "chrf_signature" in val.notes
+    _beats_copying(outcome, bleu=4, chrf=8)
     preds = tmp_path / "preds.jsonl"
     src = tmp_path / "sentences.txt"
     src.write_text("The cat sees the dog.\n")
@@ -134,17 +145,16 @@ def test_translation_learns_and_reports_sacrebleu_signatures(tmp_path: Path) -> 
     assert row["src"] == "The cat sees the dog." and isinstance(row["translation"], str) and row["score"] <= 0
 
 
-def test_decoder_only_translation_learns_and_predicts_plain_text(tmp_path: Path) -> None:
-    """gpt-tiny reads `source separator target` as one sequence; beam search continues the prompt."""
+def test_decoder_only_translation_beats_copying_and_predicts_plain_text(tmp_path: Path) -> None:
+    """gpt-tiny reads `source separator target` as one sequence; beam search continues the prompt.
+    Measured: BLEU 19.2 / chrF 45.7 against copying's 0.06 / 13.8, in about 16 s."""
     pytest.importorskip("sacrebleu")
-    sets = [*tiny("translate", 40, lr=3e-3), "tasks.translate.beam=2", "tasks.translate.max_new_tokens=16",
-            "tasks.translate.data.max_train=1000"]
+    sets = [*tiny("translate", 200, *WIDER, "params.layers=2", lr=3e-3), "tasks.translate.beam=2",
+            "tasks.translate.max_new_tokens=48", "tasks.translate.data.max_train=2000"]
     outcome = run("gpt-tiny-translate.toml", "translate", tmp_path / "run", sets)
     losses = train_losses(tmp_path / "run")
     assert sum(losses[-3:]) / 3 < losses[0] - 1.0
-    val = outcome.evaluations[0]
-    assert val.notes["bleu_signature"].startswith("nrefs:1|") and val.notes["chrf_signature"].startswith("nrefs:1|")
-    assert val.baseline is not None and 0 <= val.metrics["chrf"] <= 100
+    _beats_copying(outcome, bleu=8, chrf=15)
     src = tmp_path / "sentences.txt"
     src.write_text("The cat sees the dog.\nI know that a man buys a red car.\n")
     code, stdout, stderr = cli("predict", str(tmp_path / "run"), "--input", str(src), "--quiet")
