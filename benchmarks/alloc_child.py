@@ -26,7 +26,7 @@ def main() -> None:
 
     from benchmarks.data import Source
     from benchmarks.harness import interleave
-    from benchmarks.infer import forward_fns
+    from benchmarks.infer import forward_fns, forward_variants
     from benchmarks.models import SMALL, TINY, build
     from benchmarks.train import variants
 
@@ -38,9 +38,7 @@ def main() -> None:
     step.model.train()
     train = interleave({name: step}, reps, warmup=1)[name]
     forward = forward_fns("gpt", trio, batch)[name]
-    bert = build("bert", shape, "mlm", attns=("sdpa",))
-    bert_batch = Source(("mlm",), shape.vocab, shape.seq).batch(0, shape.batch)
-    bert_forward = forward_fns("bert", bert, bert_batch)[name]
+    bert_forward = forward_variants("bert-mlm", shape, "cpu", attns=("sdpa",))[0][name]
     with torch.no_grad():
         inference = interleave({name: forward}, reps, warmup=1)[name]
         bert_inference = interleave({name: bert_forward}, reps, warmup=1)[name]

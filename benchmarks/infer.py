@@ -20,9 +20,10 @@ from benchmarks.models import Shape, Trio, build
 from benchmarks.train import TASKS
 
 
-def forward_variants(task: str, shape: Shape, device: str) -> tuple[dict[str, Callable[[], torch.Tensor]], int]:
+def forward_variants(task: str, shape: Shape, device: str, attns: tuple[str, ...] = ("eager", "sdpa")
+                     ) -> tuple[dict[str, Callable[[], torch.Tensor]], int]:
     family, names, hf_task = TASKS[task]
-    trio = build(family, shape, hf_task, device=device)
+    trio = build(family, shape, hf_task, attns, device)
     batch = Source(names, shape.vocab, shape.seq).batch(0, shape.batch).to(torch.device(device))
     return forward_fns(family, trio, batch), shape.batch * shape.seq
 

@@ -92,10 +92,10 @@ def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
                 done = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True, text=True, check=True)
                 runs[mode][library].append(json.loads(done.stdout.strip().splitlines()[-1]))
     out: dict[str, Any] = {"processes": runs}
-    for mode, libraries in runs.items():
+    for mode, by_library in runs.items():
         out[mode] = {bench: {("transformers sdpa" if lib == "transformers" else lib):
                              {key: statistics.median(r[bench][key] for r in rs) for key in ("s", "faults")}
-                             for lib, rs in libraries.items()} for bench in BENCHES}
+                             for lib, rs in by_library.items()} for bench in BENCHES}
     return out
 
 

@@ -17,10 +17,9 @@ from typing import Callable
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.data import Source
 from benchmarks.infer import forward_variants
-from benchmarks.models import SMALL, TINY, Shape, build
-from benchmarks.train import TASKS, variants
+from benchmarks.models import SMALL, TINY, Shape
+from benchmarks.train import steppers
 
 GROUPS = {  # operator → group; anything else is "other"
     "matmul": ("aten::addmm", "aten::addmm_", "aten::mm", "aten::bmm", "aten::matmul", "aten::baddbmm"),
@@ -41,15 +40,8 @@ GROUP_OF = {op: group for group, ops in GROUPS.items() for op in ops}
 
 def callables(kind: str, task: str, shape: Shape) -> dict[str, Callable[[], object]]:
     if kind == "forward":
-        fns, _ = forward_variants(task, shape, "cpu")
-        return fns
-    family, names, hf_task = TASKS[task]
-    trio = build(family, shape, hf_task)
-    source = Source(names, shape.vocab, shape.seq)
-    steps = variants(task, trio, source.objectives, source.batch(0, shape.batch), levers=False)
-    for step in steps.values():
-        step.model.train()
-    return dict(steps)
+        return dict(forward_variants(task, shape, "cpu")[0])
+    return dict(steppers(task, shape)[0])
 
 
 def measure(fn: Callable[[], object], calls: int, grad: bool) -> dict[str, float]:

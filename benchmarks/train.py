@@ -105,16 +105,21 @@ def variants(task: str, trio: Trio, objectives: ObjectiveSet, batch: Batch, leve
     return out
 
 
-def run(task: str, shape: Shape, reps: int, warmup: int, levers: bool = False, memory: bool = True,
-        device: str = "cpu") -> dict[str, Any]:
-    """Interleaved step times, first losses, peak memory and the share of a step spent outside the model."""
+def steppers(task: str, shape: Shape, levers: bool = False, device: str = "cpu") -> tuple[dict[str, Stepper], Source, Batch]:
+    """Each variant's training step of `task` at `shape` on one batch (models in train mode), the batch's source and the batch."""
     family, names, hf_task = TASKS[task]
     trio = build(family, shape, hf_task, device=device)
     source = Source(names, shape.vocab, shape.seq)
     batch = source.batch(0, shape.batch).to(torch.device(device))
     for m in [*trio.hf.values(), trio.specc] + ([trio.ref] if trio.ref is not None else []):
         m.train()
-    steps = variants(task, trio, source.objectives, batch, levers)
+    return variants(task, trio, source.objectives, batch, levers), source, batch
+
+
+def run(task: str, shape: Shape, reps: int, warmup: int, levers: bool = False, memory: bool = True,
+        device: str = "cpu") -> dict[str, Any]:
+    """Interleaved step times, first losses, peak memory and the share of a step spent outside the model."""
+    steps, source, batch = steppers(task, shape, levers, device)
     first = {name: step() for name, step in steps.items()}  # same weights, same batch: the same loss
     timings = interleave(steps, reps, warmup, device)
     peaks = {name: peak_bytes(step, device) for name, step in steps.items()} if memory else {}
