@@ -127,6 +127,15 @@ def _beats_copying(outcome: FinetuneOutcome, bleu: float, chrf: float) -> None:
     assert val.metrics["chrf"] > val.baseline["chrf"] + chrf
 
 
+def _predict(tmp_path: Path, sentences: list[str], *args: str) -> str:
+    """`specc predict` of the run in tmp_path/run on plain-text `sentences`; its stdout."""
+    src = tmp_path / "sentences.txt"
+    src.write_text("".join(line + "\n" for line in sentences))
+    code, stdout, stderr = cli("predict", str(tmp_path / "run"), "--input", str(src), *args, "--quiet")
+    assert code == 0, stderr
+    return stdout
+
+
 def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Path) -> None:
     """Measured: BLEU 8.7 / chrF 29.2 against copying's 0.06 / 13.8, in about 30 s."""
     pytest.importorskip("sacrebleu")
@@ -137,10 +146,7 @@ def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Pa
     assert sum(losses[-3:]) / 3 < losses[0] - 1.0
     _beats_copying(outcome, bleu=4, chrf=8)
     preds = tmp_path / "preds.jsonl"
-    src = tmp_path / "sentences.txt"
-    src.write_text("The cat sees the dog.\n")
-    code, _, stderr = cli("predict", str(tmp_path / "run"), "--input", str(src), "--output", str(preds), "--quiet")
-    assert code == 0, stderr
+    _predict(tmp_path, ["The cat sees the dog."], "--output", str(preds))
     (row,) = [json.loads(x) for x in preds.read_text().splitlines()]
     assert row["src"] == "The cat sees the dog." and isinstance(row["translation"], str) and row["score"] <= 0
 
@@ -155,10 +161,7 @@ def test_decoder_only_translation_beats_copying_and_predicts_plain_text(tmp_path
     losses = train_losses(tmp_path / "run")
     assert sum(losses[-3:]) / 3 < losses[0] - 1.0
     _beats_copying(outcome, bleu=8, chrf=15)
-    src = tmp_path / "sentences.txt"
-    src.write_text("The cat sees the dog.\nI know that a man buys a red car.\n")
-    code, stdout, stderr = cli("predict", str(tmp_path / "run"), "--input", str(src), "--quiet")
-    assert code == 0, stderr
+    stdout = _predict(tmp_path, ["The cat sees the dog.", "I know that a man buys a red car."])
     rows = [json.loads(x) for x in stdout.splitlines()]
     assert [r["src"] for r in rows] == ["The cat sees the dog.", "I know that a man buys a red car."]
     assert all(isinstance(r["translation"], str) and r["score"] <= 0 for r in rows)
