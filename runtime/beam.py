@@ -136,10 +136,11 @@ def _expand(ex: _Example, history: list[list[int]], top_scores: list[float], top
         keep.append((origin, token, sc))
         if len(keep) == K:
             break
+    spent = len(history[0]) + 1 >= ex.budget  # this step's tokens were its last
     pool = list(ex.finished)
-    if len(history[0]) + 1 >= ex.budget and len(pool) < K:  # out of tokens: unfinished beams compete too
+    if spent and len(pool) < K:  # out of tokens: unfinished beams compete too
         pool += [(sc / (len(history[o]) + 1) ** beam.length_penalty, history[o] + [t]) for o, t, sc in keep]
-    if len(ex.finished) >= K or len(history[0]) + 1 >= ex.budget:
+    if len(ex.finished) >= K or spent:
         best = max(pool, key=lambda x: x[0]) if pool else (float("-inf"), [])
         ex.result = (best[1], best[0])
     return keep + [(0, pad, float("-inf"))] * (K - len(keep))

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from runtime.demos import register
-from runtime.demos.text import sentences, split
+from runtime.demos.text import sentences, split, splits
 from runtime.tasks import Splits
 
 # -- generated reviews (sentiment, rating) ----------------------------------------------
@@ -81,8 +81,6 @@ def rating() -> Splits:
 
 
 def _cut(rows: list[dict[str, Any]], sizes: tuple[int, int, int], demo: str) -> Splits:
-    from runtime.demos.text import splits
-
     n_tr, n_va, _ = sizes
     return splits(demo, rows[:n_tr], rows[n_tr : n_tr + n_va], rows[n_tr + n_va :])
 

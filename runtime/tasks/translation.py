@@ -68,6 +68,7 @@ class TranslationRunner(TaskRunner):
     def __init__(self, name: str, params: Any, graph: LayerGraph, tok: TextTokenizer, labels: list[str] | None):
         super().__init__(name, params, graph, tok, labels)
         self.decoder_only = architecture(graph) == "decoder-only"
+        self.prompt_input = "tokens" if self.decoder_only else "src"  # what a source is fed as
         self.separator = tok.encode(params.separator if params.separator is not None else SEPARATOR)
         if self.decoder_only and len(self.separator) >= params.max_len:
             raise UserError(f"task '{name}': the separator is {len(self.separator)} tokens, which leaves no room for "
@@ -115,12 +116,11 @@ class TranslationRunner(TaskRunner):
 
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
         s = self.specials
-        name = "tokens" if self.decoder_only else "src"
         features = []
         for i, record in enumerate(records):
             src = self._source(record)
             if not gold:
-                features.append(Feature(i, {name: src}))
+                features.append(Feature(i, {self.prompt_input: src}))
                 continue
             y = self.tok.encode(record.get(self.params.data.target, str))[: self.params.max_target_len - 1] + [s.eos]
             if self.decoder_only:  # one sequence; the loss skips the prompt (its last token predicts y[0])
@@ -141,7 +141,7 @@ class TranslationRunner(TaskRunner):
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         p, s = self.params, self.specials
         beam = Beam(p.beam, p.length_penalty, p.max_new_tokens)
-        name = "tokens" if self.decoder_only else "src"
+        name = self.prompt_input
         # Batches of similar length: less padding (encoder-decoder), fewer prompt-reading steps (decoder-only);
         # every row decodes as it would alone, so the order changes nothing else.
         order = sorted(range(len(features)), key=lambda i: len(features[i].inputs[name]))
