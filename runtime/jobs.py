@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
-
-import torch
 
 from specc.compiler import SpecModel, compile_model
 from runtime import checkpoint, distributed
@@ -18,7 +15,7 @@ from runtime.generate import Sampling, generate_causal, generate_seq2seq
 from runtime.loop import BatchSource, evaluate, perplexity, pick_device, unigram_loss, val_batches
 from runtime.objectives import is_loss
 from runtime.plot import write_loss_curve
-from runtime.session import Plan, load_run, plan_from_checkpoint, plan_from_spec, tokenizer_for
+from runtime.session import Plan, load_run, plan_from_spec, tokenizer_for
 from runtime.tokenizer import TextTokenizer
 from runtime.trainer import Trainer, TrainResult
 

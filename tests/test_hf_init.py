@@ -9,6 +9,8 @@ logits start sqrt(head_dim) times too large and the softmax saturated.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -16,14 +18,14 @@ import specc
 from hf_cases import transformers
 from specc.hf import export_model
 
-SPECS = specc.__path__[0] + "/../specs/"
+SPECS = Path(__file__).resolve().parent.parent / "specs"  # as the other tests find the specs
 SMALL = ["params.layers=2", "params.d_model=128", "params.heads=4", "params.head_dim=32", "params.d_ff=256",
          "params.vocab=512"]
 
 
 @pytest.mark.parametrize("spec", ["t5-small.toml", "t5-v1_1-small.toml"])
 def test_t5_initialisation_has_transformers_scales(spec: str) -> None:
-    graph = specc.load_graph(SPECS + spec, SMALL)
+    graph = specc.load_graph(str(SPECS / spec), SMALL)
     exported = export_model(graph, specc.compile_model(graph))
     config = transformers.AutoConfig.for_model(**{k: v for k, v in exported.config.items() if k != "architectures"})
     torch.manual_seed(0)
