@@ -12,8 +12,8 @@ from typing import Any, Callable
 import torch
 
 import specc
-from runtime.config import TrainConfig
-from runtime.optim import make_optimizer
+from specc.runtime.config import TrainConfig
+from specc.runtime.optim import make_optimizer
 from specc.compiler import compile_model, initialize
 from specc.frontend import parse
 from specc.graph import build_graph

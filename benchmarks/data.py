@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.data import TokenStore
-from runtime.loop import BatchSource
-from runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
-from runtime.tokenizer import Specials
+from specc.runtime.data import TokenStore
+from specc.runtime.loop import BatchSource
+from specc.runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
+from specc.runtime.tokenizer import Specials
 
 N_SPECIAL, SENTINELS = 8, 100
 SENTENCE_END = 7

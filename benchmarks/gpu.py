@@ -26,11 +26,11 @@ from typing import Callable
 import torch
 
 from specc.compiler import recompute_activations
-from runtime.config import TrainConfig
-from runtime.objectives import LossSums
-from runtime.objectives.base import cross_entropy_sum
-from runtime.objectives.vocab_ce import vocab_cross_entropy
-from runtime.optim import make_optimizer
+from specc.runtime.config import TrainConfig
+from specc.runtime.objectives import LossSums
+from specc.runtime.objectives.base import cross_entropy_sum
+from specc.runtime.objectives.vocab_ce import vocab_cross_entropy
+from specc.runtime.optim import make_optimizer
 
 from benchmarks.harness import interleave, peak_bytes
 from benchmarks.models import BASE, TINY, build

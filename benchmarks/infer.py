@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import torch
 
-from runtime.generate import Sampling, generate_causal
-from runtime.objectives import Batch
+from specc.runtime.generate import Sampling, generate_causal
+from specc.runtime.objectives import Batch
 
 from benchmarks.data import Source
 from benchmarks.harness import interleave

@@ -51,8 +51,6 @@ def _specc_imports(path: Path) -> list[tuple[int, str]]:
             parts = name.split(".")
             if parts[0] == "specc":
                 found.append((node.lineno, parts[1] if len(parts) > 1 else "<package>"))
-            elif parts[0] == "runtime":
-                found.append((node.lineno, "runtime"))
     return found
 
 

@@ -49,8 +49,8 @@ RUNS_MODELS = ("train", "finetune", "eval", "generate", "predict")  # commands w
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command in RUNS_MODELS:  # a process-wide setting, so the launcher's: see runtime/allocator.py
-        from runtime.allocator import tune_malloc
+    if args.command in RUNS_MODELS:  # a process-wide setting, so the launcher's: see specc/runtime/allocator.py
+        from specc.runtime.allocator import tune_malloc
 
         tune_malloc()
     try:

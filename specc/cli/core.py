@@ -61,7 +61,7 @@ def _check(args: argparse.Namespace) -> int:
     graph = load_graph_args(args)
     if graph.spec.sections:
         # The runtime sections ([train], [objective], ...) are checked against the architecture too.
-        from runtime.session import plan
+        from specc.runtime.session import plan
 
         plan(graph.spec, Path(args.spec).resolve().parent, graph)  # the graph is built once
     return 0

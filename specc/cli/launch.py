@@ -3,7 +3,7 @@
 specc has no launcher of its own: `--nproc N` runs PyTorch's (``torch.distributed.run``,
 the code behind the `torchrun` command) in this process, as
 ``torchrun --standalone --nproc-per-node N [--max-restarts K] -m specc VERB ARGS``,
-and each process it starts joins the job in `runtime.distributed.session`. A failed
+and each process it starts joins the job in `specc.runtime.distributed.session`. A failed
 process shows its own error; this launcher only adds a line when a process died
 without a word (killed by a signal), and exits with the failure's status.
 """

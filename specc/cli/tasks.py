@@ -32,8 +32,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from runtime import distributed
-    from runtime.finetune import finetune
+    from specc.runtime import distributed
+    from specc.runtime.finetune import finetune
 
     check_launch_args(args)
     if args.nproc:
@@ -46,7 +46,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from runtime.finetune import predict
+    from specc.runtime.finetune import predict
 
     predict(args.run, args.input, args.output, quiet=args.quiet)
     return 0

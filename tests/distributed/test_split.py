@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from runtime.distributed import BatchSplit, Ranks, any_rank, from_rank0, ranks, split_batch, sum_over_ranks
-from runtime.errors import UserError
-from runtime.objectives import LossSums
-from runtime.parallel import _Forward, _keyed_by_index, _keyed_by_name, _leaves_parameters_out
+from specc.runtime.distributed import BatchSplit, Ranks, any_rank, from_rank0, ranks, split_batch, sum_over_ranks
+from specc.runtime.errors import UserError
+from specc.runtime.objectives import LossSums
+from specc.runtime.parallel import _Forward, _keyed_by_index, _keyed_by_name, _leaves_parameters_out
 
 
 @pytest.mark.parametrize("batch, accum, world, micro, per_rank_accum", [

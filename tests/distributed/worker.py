@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime import distributed, jobs
-from runtime.errors import UserError
+from specc.runtime import distributed, jobs
+from specc.runtime.errors import UserError
 from specc.cli import main
 
 WRITE_EVENTS = {"os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "shutil.rmtree", "os.truncate"}
@@ -35,7 +35,7 @@ def at(spec: str | None) -> tuple[int, int] | None:
 
 
 def plan(fail: tuple[int, int] | None, kill: tuple[int, int] | None) -> None:
-    """Wrap `runtime.jobs.train` so that the trainer's `on_step` hook carries out the plan."""
+    """Wrap `specc.runtime.jobs.train` so that the trainer's `on_step` hook carries out the plan."""
     rank = int(os.environ.get("RANK", "0"))
 
     def on_step(step: int) -> None:

@@ -27,7 +27,7 @@ LATIN1 = "caf\xe9".encode("latin-1")  # 'café' in Latin-1: not UTF-8
 
 
 def _docs(n: int) -> list[str]:
-    from runtime.data import default_documents
+    from specc.runtime.data import default_documents
 
     docs = []
     for doc in default_documents():

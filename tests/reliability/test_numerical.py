@@ -3,7 +3,7 @@
 The faults are injected into the pretraining workload's loss (`Pretraining.loss`):
 the loss times NaN or inf, a loss whose gradients are infinite, a loss
 multiplied 100-fold. What must follow is what `[train]` declares
-(`runtime.guard`): stop at that step with a named error and no checkpoint after
+(`specc.runtime.guard`): stop at that step with a named error and no checkpoint after
 the last good one (which still loads), or skip the update and count it in
 metrics.jsonl; a declared loss-spike policy logs and acts; a run with skipped
 steps resumes bit-identical.
@@ -22,9 +22,9 @@ from safetensors.torch import load_file
 
 from reltools import assert_clean_error, run_main
 from runtools import GPT_TINY, sets
-from runtime import checkpoint
-from runtime.errors import UserError
-from runtime.workload import Pretraining
+from specc.runtime import checkpoint
+from specc.runtime.errors import UserError
+from specc.runtime.workload import Pretraining
 
 Record = Callable[..., None]
 STEPS, PER_STEP = 12, 8  # batch_size 4 x grad_accum 2
@@ -78,7 +78,7 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, set[int]], None]:
 
 
 def train(out: Path, *extra: str, resume: bool = False) -> None:
-    from runtime.jobs import train as job
+    from specc.runtime.jobs import train as job
 
     job(GPT_TINY, None if resume else str(out), str(out) if resume else None, [*SETS, *extra], quiet=True,
         say=lambda _: None)
@@ -97,7 +97,7 @@ def steps_saved(run: Path) -> list[int]:
 
 
 def assert_loads_and_is_finite(ckpt: Path) -> None:
-    from runtime.jobs import load_model
+    from specc.runtime.jobs import load_model
 
     model, _, _ = load_model(ckpt.parent.parent)
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -214,7 +214,7 @@ class _crash_after:
         self.step = step
 
     def __enter__(self) -> None:
-        from runtime import trainer
+        from specc.runtime import trainer
 
         self.real = trainer.Trainer.run
 
@@ -229,7 +229,7 @@ class _crash_after:
         trainer.Trainer.run = run  # type: ignore[method-assign]
 
     def __exit__(self, *exc: object) -> None:
-        from runtime import trainer
+        from specc.runtime import trainer
 
         trainer.Trainer.run = self.real  # type: ignore[method-assign]
 
@@ -256,6 +256,6 @@ def _faults(tally: Record, name: str, outcome: str) -> None:
 @pytest.fixture(autouse=True)
 def _no_leftover_patches() -> Iterator[None]:
     yield
-    from runtime import trainer
+    from specc.runtime import trainer
 
     assert trainer.Trainer.run.__name__ == "run"

@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 import torch
 
-from runtime import jobs
-from runtime.batches import LAYOUTS
-from runtime.config import DataConfig, TokenizerConfig
-from runtime.data import Corpus, TokenStore, token_store
-from runtime.errors import UserError
-from runtime.loop import BatchSource
-from runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
-from runtime.objectives.denoising import infill, permute_sentences, span_lengths
-from runtime.objectives.span_corruption import noise_mask
-from runtime.tokenizer import TextTokenizer, build_tokenizer
+from specc.runtime import jobs
+from specc.runtime.batches import LAYOUTS
+from specc.runtime.config import DataConfig, TokenizerConfig
+from specc.runtime.data import Corpus, TokenStore, token_store
+from specc.runtime.errors import UserError
+from specc.runtime.loop import BatchSource
+from specc.runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
+from specc.runtime.objectives.denoising import infill, permute_sentences, span_lengths
+from specc.runtime.objectives.span_corruption import noise_mask
+from specc.runtime.tokenizer import TextTokenizer, build_tokenizer
 from specc.cli import main
 from runtools import SPECS, metrics
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runtime.config import TokenizerConfig
-from runtime.tokenizer import TextTokenizer, _train
+from specc.runtime.config import TokenizerConfig
+from specc.runtime.tokenizer import TextTokenizer, _train
 
 ENGLISH = ["Return the value of the named attribute of object. Raise ValueError if the string is empty."] * 40
 

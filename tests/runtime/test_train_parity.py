@@ -17,11 +17,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime.data import token_store
-from runtime.jobs import train
-from runtime.loop import BatchSource
-from runtime.optim import lr_at, param_groups
-from runtime.session import plan_from_spec, tokenizer_for
+from specc.runtime.data import token_store
+from specc.runtime.jobs import train
+from specc.runtime.loop import BatchSource
+from specc.runtime.optim import lr_at, param_groups
+from specc.runtime.session import plan_from_spec, tokenizer_for
 from runtools import GPT_TINY, metrics
 from specc.compiler import compile_model
 from specc.hf.rules import ARCHITECTURES

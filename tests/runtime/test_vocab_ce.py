@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 import specc
-from runtime.objectives import LossSums
-from runtime.objectives import vocab_ce
-from runtime.objectives.base import cross_entropy_sum
-from runtime.objectives.vocab_ce import linear_cross_entropy_sum, vocab_cross_entropy
+from specc.runtime.objectives import LossSums
+from specc.runtime.objectives import vocab_ce
+from specc.runtime.objectives.base import cross_entropy_sum
+from specc.runtime.objectives.vocab_ce import linear_cross_entropy_sum, vocab_cross_entropy
 from specc.compiler import DeferredLogits, Outputs
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from helpers import records, runner, tokenizer
-from runtime.errors import UserError
-from runtime.labelled import read_records
-from runtime.tasks.qa import best_span, window_starts
+from specc.runtime.errors import UserError
+from specc.runtime.labelled import read_records
+from specc.runtime.tasks.qa import best_span, window_starts
 
 
 # -- readers ---------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from helpers import SPECS
-from runtime.finetune import finetune
-from runtime.jobs import train
+from specc.runtime.finetune import finetune
+from specc.runtime.jobs import train
 
 pytestmark = pytest.mark.slow
 

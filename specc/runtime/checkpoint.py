@@ -1,0 +1,218 @@
+"""Checkpoints: one directory per save, written atomically, loaded without pickle.
+
+Layout of ``<run>/checkpoints/step-00000200/``:
+``model.safetensors`` (weights, ties stored once), ``optimizer.pt`` (tensors and
+plain values only, loaded with ``weights_only=True``), ``rng.pt``, ``state.json``
+(step, data position, best validation loss), ``spec.json`` (canonical resolved
+spec) with its hashes, ``tokenizer.json``, and ``COMPLETE`` written last. A
+directory without ``COMPLETE`` is never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import UnionType
+from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from specc.runtime.errors import UserError
+
+MARKER = "COMPLETE"
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done
+    samples: int = 0  # data position: samples consumed
+    best_val: float | None = None
+    stale_evals: int = 0  # evaluations without improvement (early stopping)
+    arch_hash: str = ""
+    runtime_hash: str = ""
+    base: str = ""  # folder relative data paths resolve against
+    skipped: int = 0  # steps whose update was dropped (specc.runtime.guard: non-finite loss or gradients, loss spikes)
+    spikes: int = 0  # loss spikes in a row
+    recent_losses: list[float] = field(default_factory=list)  # the loss-spike window
+
+
+def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer | Mapping[str, Any],
+         spec_json: str, tokenizer_json: str, keep: int, extras: Mapping[str, str] | None = None,
+         rng_ranks: list[dict[str, torch.Tensor]] | None = None) -> Path:
+    """Write a checkpoint atomically (temp dir, fsync, rename, marker); keep the last `keep`.
+    `extras` are further text files (name → content) it carries, e.g. a task's label set.
+    `optimizer` may be given as its state dict; `rng_ranks` are the RNG states of every process
+    of a multi-process run (``rng.pt`` keeps this process's as its own too)."""
+    root = run_dir / "checkpoints"
+    final = root / f"step-{state.step:08d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save_model(_unwrap(model), str(tmp / "model.safetensors"))
+        _torch_save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
+        rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        if rng_ranks is not None:
+            rng["ranks"] = rng_ranks
+        _torch_save(rng, tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+        (tmp / "spec.json").write_text(spec_json)
+        (tmp / "tokenizer.json").write_text(tokenizer_json)
+        for name, text in (extras or {}).items():
+            (tmp / name).write_text(text)
+        for f in tmp.iterdir():
+            _fsync(f)
+        (tmp / MARKER).write_text(str(state.step))
+        _fsync(tmp / MARKER)
+        if final.exists():  # the same step saved again: its old copy goes out of the way whole, then away
+            os.replace(final, root / f".tmp-old-{final.name}-{os.getpid()}")
+        os.replace(tmp, final)
+        _fsync_dir(root)
+    except (OSError, SafetensorError) as err:  # a full disk, a quota, a read-only or vanished folder
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        before = latest(run_dir)
+        kept = f"the last complete checkpoint, {before.name}, is intact" if before else "no earlier checkpoint exists"
+        raise UserError(f"cannot save checkpoint {final}: {getattr(err, 'strerror', None) or err}; {kept}") from None
+    _prune(root, keep)
+    return final
+
+
+def _torch_save(obj: Any, path: Path) -> None:
+    """`torch.save`, whose failed writes (a full disk) surface as an `OSError` like every other write's."""
+    try:
+        torch.save(obj, path)
+    except RuntimeError as err:  # torch's archive writer reports ENOSPC and EIO as a RuntimeError
+        raise OSError(f"writing {path.name} failed ({err})") from None
+
+
+def latest(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run (or the checkpoint dir itself), else None."""
+    if (run_dir / MARKER).exists():
+        return run_dir
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return None
+    done = [d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists()]
+    return max(done, key=lambda d: d.name) if done else None
+
+
+def require_latest(run_dir: Path) -> Path:
+    found = latest(run_dir)
+    if found is None:
+        raise UserError(f"no complete checkpoint in {run_dir}")
+    return found
+
+
+def load_state(ckpt: Path) -> TrainState:
+    """``state.json``; unreadable, malformed or foreign content is a `UserError` naming the file."""
+    path = ckpt / "state.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {path}: {err}") from None
+    hints = get_type_hints(TrainState)
+    if not isinstance(data, dict):
+        raise UserError(f"cannot read {path}: expected a JSON object")
+    wrong = sorted(k for k, v in data.items() if k not in hints or not _conforms(v, hints[k]))
+    if wrong:
+        raise UserError(f"cannot read {path}: unknown or mistyped fields {', '.join(wrong)}")
+    return TrainState(**data)
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type (int, float, str, a union with None, a list of those)."""
+    if get_origin(hint) in (Union, UnionType):
+        return any(_conforms(value, h) for h in get_args(hint))
+    if get_origin(hint) is list:
+        return isinstance(value, list) and all(_conforms(v, get_args(hint)[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return hint is bool
+    return isinstance(value, int if hint is int else (int, float) if hint is float else hint)
+
+
+def load_weights(ckpt: Path, model: torch.nn.Module) -> None:
+    """Load `model.safetensors` strictly; a corrupt or mismatched file is a clear error."""
+    path = ckpt / "model.safetensors"
+    try:
+        missing, unexpected = load_model(_unwrap(model), str(path), strict=False)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"cannot load weights from {path}: {err}") from None
+    if missing or unexpected:
+        raise UserError(f"{path} does not fit the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+
+
+def load_training(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Optimizer and RNG state (no pickle code execution: weights_only=True)."""
+    apply_optimizer_state(ckpt, optimizer, load_optimizer_state(ckpt))
+    restore_rng(ckpt)
+
+
+def load_optimizer_state(ckpt: Path) -> dict[str, Any]:
+    """``optimizer.pt``: tensors and plain values only (weights_only=True), as `Optimizer.state_dict()` gives them."""
+    try:
+        state: dict[str, Any] = torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu")
+    except Exception as err:  # any unpickling refusal or corruption is reported, not raised raw
+        raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+    return state
+
+
+def apply_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    try:
+        optimizer.load_state_dict(state)
+    except Exception as err:  # a state of another shape is reported, not raised raw
+        raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+
+
+def restore_rng(ckpt: Path, rank: int = 0) -> bool:
+    """Set the RNG state of process `rank` from ``rng.pt``; False when the checkpoint holds none for it
+    (written by fewer processes)."""
+    try:
+        rng: dict[str, Any] = torch.load(ckpt / "rng.pt", weights_only=True)
+    except Exception as err:  # any unpickling refusal or corruption is reported, not raised raw
+        raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
+    if rank:
+        ranks = rng.get("ranks") or []
+        if rank >= len(ranks):
+            return False
+        rng = ranks[rank]
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    return True
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "_orig_mod", getattr(model, "module", model))
+
+
+def _prune(root: Path, keep: int) -> None:
+    """Keep the newest `keep` complete checkpoints; remove the temporary directories of saves that
+    died before their rename (this save's own is renamed by now)."""
+    done = sorted(d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists())
+    for old in done[:-keep]:  # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
+        os.replace(old, root / f".tmp-old-{old.name}-{os.getpid()}")
+    for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,139 @@
+"""Pydantic models of a spec's runtime sections: [tokenizer], [data], [objective], [train].
+
+Validated with spans like the architecture: `load_run_config` maps every error
+to the file, line and column where the offending key or value is written.
+Numeric values may be expressions over `[params]` (``vocab_size = "vocab"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
+from specc.graph import LayerGraph
+from specc.schema import ModelSpec
+from specc.schema.errors import diagnostics_from
+from specc.schema.validate import number
+
+Num = Union[int, float, str]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenizerConfig(Strict):
+    kind: Literal["bpe", "wordpiece", "unigram"] = "bpe"
+    vocab_size: int = Field(default=0, ge=0)  # 0: the spec's `vocab` param
+    path: str | None = None  # a pretrained tokenizer.json instead of training one
+    lowercase: bool = False
+    sentinels: int = Field(default=0, ge=0, le=1000)  # T5's <extra_id_N> tokens
+    min_frequency: int = Field(default=2, ge=1)
+
+
+class DataConfig(Strict):
+    source: Literal["default", "text", "jsonl"] = "default"
+    path: str | None = None  # a file or a folder of files
+    text_field: str = "text"
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    max_documents: int | None = Field(default=None, gt=0)
+    on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
+
+
+class LossSpike(Strict):
+    """[train.loss_spike]: a loss above `factor` x the mean of the last `window` steps is a spike; its update
+    is skipped or applied (`action`); `patience` spikes in a row stop the run (specc.runtime.guard)."""
+
+    window: int = Field(default=50, ge=2)
+    factor: float = Field(default=3.0, gt=1.0)
+    patience: int = Field(default=3, gt=0)
+    action: Literal["skip", "stop"] = "skip"
+
+
+class TrainConfig(Strict):
+    steps: int = Field(default=1000, gt=0)
+    # The global batch of a step is batch_size x grad_accum samples on any number of processes;
+    # under torchrun each process takes an equal share (specc.runtime.distributed.split_batch).
+    batch_size: int = Field(default=16, gt=0)
+    seq_len: int = Field(default=128, gt=1)
+    grad_accum: int = Field(default=1, gt=0)
+    lr: float = Field(default=3e-4, gt=0)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    warmup: int = Field(default=50, ge=0)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    weight_decay: float = Field(default=0.01, ge=0)
+    no_decay: list[Literal["bias", "norm", "embedding"]] = ["bias", "norm", "embedding"]
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(default=1e-8, gt=0)
+    clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU
+    compile: bool = False
+    # Block nodes (e.g. ["h"], or ["encoder", "decoder"]) whose layers recompute their activations in the
+    # backward instead of keeping them from the forward: less memory for about one more forward of each.
+    activation_checkpointing: list[str] = []
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard each repeated layer (FSDP2)
+    seed: int = 0
+    log_every: int = Field(default=10, gt=0)
+    eval_every: int = Field(default=100, gt=0)
+    eval_batches: int = Field(default=10, gt=0)
+    save_every: int = Field(default=100, gt=0)
+    keep: int = Field(default=2, gt=0)
+    early_stopping: int | None = Field(default=None, gt=0)  # evaluations without improvement
+    on_nan: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run at that step, or its update is skipped
+    loss_spike: LossSpike | None = None
+    sample_prompt: str = ""
+    sample_tokens: int = Field(default=60, ge=0)
+
+
+def check_checkpointing(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """Every name in `activation_checkpointing` must be a block node of the model (a layer or a repeat)."""
+    blocks = [g.name for g in graph.groups if g.kind != "op"]
+    out = []
+    for name in train.activation_checkpointing:
+        if name not in blocks:
+            out.append(Diagnostic("E069", f"activation_checkpointing names '{name}', which is not a block node of the model",
+                                  span, did_you_mean(name, blocks) or
+                                  (f"block nodes: {', '.join(blocks)}" if blocks else "the model has no block nodes")))
+    return out
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    tokenizer: TokenizerConfig
+    data: DataConfig
+    train: TrainConfig
+    objectives: dict[str, dict[str, Any]]  # name → options; validated by the objective registry
+
+
+def load_run_config(spec: ModelSpec) -> RunConfig:
+    """Validate the runtime sections of `spec`; raises `SpecError` with spans."""
+    diags = Collector()
+    tok = _section(spec, "tokenizer", TokenizerConfig, diags)
+    data = _section(spec, "data", DataConfig, diags)
+    train = _section(spec, "train", TrainConfig, diags)
+    objectives = spec.sections.get("objective", {})
+    diags.raise_if_any()
+    assert isinstance(tok, TokenizerConfig) and isinstance(data, DataConfig) and isinstance(train, TrainConfig)
+    if tok.vocab_size == 0 and isinstance(spec.params.get("vocab"), int):
+        tok = tok.model_copy(update={"vocab_size": spec.params["vocab"]})
+    return RunConfig(tok, data, train, objectives)
+
+
+def _section(spec: ModelSpec, name: str, model: type[Strict], diags: Collector) -> Strict | None:
+    values = dict(spec.sections.get(name, {}))
+    for key, value in list(values.items()):
+        field = model.model_fields.get(key)
+        if isinstance(value, str) and field is not None and field.annotation in (int, float, int | None, float | None):
+            reported = len(diags.items)
+            values[key] = number(value, spec.params, spec.raw, (name, key), diags, None)
+            if len(diags.items) > reported:  # already diagnosed; its placeholder 0 would draw a second, wrong error
+                del values[key]
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        diags.extend(diagnostics_from(err, spec.raw, model, (name,)))
+        return None

@@ -1,0 +1,309 @@
+"""The jobs behind `specc finetune`, `specc eval RUN --data FILE` and `specc predict`.
+
+A fine-tuning run is an ordinary run directory: checkpoints carry the model
+(only the part of the graph the task's head needs), the canonical spec, the
+tokenizer (from the pretrained run) and ``task.json`` (the task's name and its
+label set). Everything that can be wrong with the spec, the pretrained
+checkpoint or the data is found before the run directory is created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from tqdm import tqdm
+
+from specc.compiler import compile_model
+from specc.frontend import parse
+from specc.graph import LayerGraph, build_graph
+from specc.graph.subgraph import subgraph
+from specc.schema import ModelSpec, validate
+from specc.runtime import checkpoint, distributed
+from specc.runtime.config import RunConfig, load_run_config
+from specc.runtime.errors import UserError
+from specc.runtime.labelled import Record, read_records
+from specc.runtime.lineage import stored_spec
+from specc.runtime.loop import pick_device
+from specc.runtime.plot import write_loss_curve
+from specc.runtime.objectives import ObjectiveSet
+from specc.runtime.session import Plan, tokenizer_for
+from specc.runtime.tasks import DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
+from specc.runtime.tasks.base import TaskRunner
+from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.trainer import Trainer, TrainResult
+from specc.runtime.transfer import TransferReport, inspect_source, lr_scales, source_checkpoint
+
+TASK_FILE = "task.json"
+
+
+@dataclass
+class TaskSetup:
+    """A spec's chosen task, with the graph cut down to what its head needs."""
+
+    spec: ModelSpec
+    graph: LayerGraph
+    task: DeclaredTask
+    config: RunConfig
+    base: Path  # folder relative paths resolve against
+
+    def plan(self) -> Plan:
+        """What the generic trainer needs: the task's training settings, no pretraining objectives."""
+        return Plan(self.spec, self.graph, dataclasses.replace(self.config, train=self.task.params.train),
+                    ObjectiveSet((), ""), self.base)
+
+
+def task_setup(spec: ModelSpec, base: Path, name: str | None) -> TaskSetup:
+    full = build_graph(spec)
+    task = choose_task(resolve_tasks(spec, full), name, spec.name or spec.raw.file)
+    return TaskSetup(spec, subgraph(full, [task.params.head]), task, load_run_config(spec), base)
+
+
+@dataclass
+class Evaluation:
+    split: str
+    metrics: dict[str, float]
+    baseline: dict[str, float] | None = None
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)
+    examples: int = 0
+
+
+@dataclass
+class FinetuneOutcome:
+    run_dir: Path
+    result: TrainResult
+    evaluations: list[Evaluation]
+    transfer: TransferReport | None
+
+
+def finetune(spec_path: str, source: str | None = None, out: str | None = None, task_name: str | None = None,
+             sets: Sequence[str] = (), search_paths: Sequence[str] = (), resume: str | None = None, random_init: bool = False,
+             quiet: bool = False, say: Callable[[str], None] = print) -> FinetuneOutcome:
+    """Fine-tune the spec's task from a pretrained run (or from scratch), then report its metrics
+    (under torchrun every process trains on its share; rank 0 evaluates and reports)."""
+    say = distributed.say_on_main(say)
+    distributed.wait_for_leader()  # one process per machine reads the spec and fills the caches first
+    spec = validate(parse(spec_path, sets, search_paths))
+    setup = task_setup(spec, Path(spec_path).resolve().parent, task_name)
+    task, params, plan = setup.task, setup.task.params, setup.plan()
+    n_tasks = len(spec.sections.get("tasks") or {})
+    run_dir = Path(resume or out or Path("runs") / ((spec.name or Path(spec_path).stem) + (f"-{task.name}" if n_tasks > 1 else "")))
+    resume = resume or distributed.resume_after_restart(run_dir, say)
+    if not resume and checkpoint.latest(run_dir) is not None:
+        raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")
+    origin = source or (str(_relative(params.from_, setup.base)) if params.from_ else None)
+    if origin and not source and not resume and not Path(origin).exists():
+        raise UserError(f"task '{task.name}' starts from {origin} (its `from`), which does not exist: pretrain it first "
+                        f"(specc train ... --out {origin}), pass --from RUN, or --set tasks.{task.name}.from='\"\"' to start afresh")
+    ckpt = source_checkpoint(origin) if origin and not resume else None
+    if resume:
+        tok = TextTokenizer.load(checkpoint.require_latest(run_dir) / "tokenizer.json")
+    elif ckpt is not None:
+        tok = TextTokenizer.load(ckpt / "tokenizer.json")
+    else:
+        tok = tokenizer_for(plan, plan.corpus())
+    transfer = inspect_source(ckpt, setup.graph, params.reinit) if ckpt is not None and not random_init else None
+
+    splits = load_splits(task, setup.base)
+    runner = _runner(setup, tok, splits.train)
+    train, val = runner.encode(splits.train, gold=True), runner.encode(splits.validation, gold=True)
+    runner.encode(splits.test, gold=True)  # bad test data is found now too, not after training
+    scales = _scales(setup, transfer)
+    files = {TASK_FILE: json.dumps({"task": task.name, "type": task.type.name, "labels": runner.labels,
+                                    "source": str(ckpt) if ckpt else None, "random_init": random_init}, indent=1)}
+    workload = TaskWorkload(task, runner, train, splits.validation, val, params.train, transfer, scales, files)
+
+    say(f"specc finetune: task '{task.name}' ({task.type.name}) of {spec.name or spec_path} → {run_dir}")
+    say(f"data: {splits.origin}: {len(splits.train)} train / {len(splits.validation)} validation / {len(splits.test)} test "
+        f"examples" + (f"; labels {', '.join(runner.labels)}" if runner.labels else ""))
+    if transfer is not None:
+        for line in transfer.lines():
+            say(line)
+    elif not resume:
+        say("from random initialisation" + (f" (tokenizer of {ckpt})" if ckpt else " (tokenizer from the spec's [tokenizer])"))
+    distributed.release_others()
+    distributed.describe(params.train.parallel, say)
+    result = Trainer(plan, run_dir, tok, resume=resume is not None, quiet=quiet, workload=workload).run()
+    if not distributed.ranks().main:
+        return FinetuneOutcome(run_dir, result, [], transfer)
+    say(f"done: {result.steps} steps in {result.seconds:.1f} s" + (" — stopped early" if result.stopped_early else ""))
+    say(write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png"))
+
+    model = _load(setup.graph, checkpoint.require_latest(run_dir), params.train.device)
+    evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet)
+                   for name, records in (("validation", splits.validation), ("test", splits.test)) if records]
+    report = render(evaluations, runner.baseline_name)
+    say(report)
+    (run_dir / "eval.json").write_text(json.dumps(_as_json(task, evaluations), indent=1))
+    return FinetuneOutcome(run_dir, result, evaluations, transfer)
+
+
+def _relative(path: str, base: Path) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else Path(os.path.normpath(base / p))
+
+
+def _runner(setup: TaskSetup, tok: TextTokenizer, train: Sequence[Record], labels: list[str] | None = None) -> TaskRunner:
+    task = setup.task
+    runner_cls = task.type.runner
+    if labels is None and runner_cls.label_set:
+        labels = runner_cls.labels_from(task.params, train)
+    if labels is not None:
+        node = setup.graph.outputs[task.params.head]
+        width = setup.graph.shape_of(node)[-1]
+        if width != len(labels):
+            raise UserError(f"task '{task.name}': the training data has {len(labels)} labels ({', '.join(labels[:10])}) but "
+                            f"head '{task.params.head}' gives {width} scores; set its num_labels = {len(labels)} or declare labels")
+    return runner_cls(task.name, task.params, setup.graph, tok, labels)
+
+
+def _scales(setup: TaskSetup, transfer: TransferReport | None) -> dict[str, float] | None:
+    p = setup.task.params
+    if not p.freeze and p.layer_decay == 1.0 and p.head_lr is None:
+        return None
+    return lr_scales(setup.graph, p.train.lr, p.freeze, p.layer_decay, p.head_lr, transfer.new if transfer else [])
+
+
+def _load(graph: LayerGraph, ckpt: Path, device: str = "auto") -> torch.nn.Module:
+    model = compile_model(graph, pick_device(device), init=False)
+    checkpoint.load_weights(ckpt, model)
+    return model.eval()
+
+
+def evaluate_records(runner: TaskRunner, task: DeclaredTask, model: torch.nn.Module, records: Sequence[Record], split: str,
+                     train: Sequence[Record] | None = None, quiet: bool = True) -> Evaluation:
+    """Metrics of the model on `records` (and of the trivial baseline when the training records are given)."""
+    device = next(model.parameters()).device
+    golds = [runner.gold(r) for r in records]  # a record without its gold answer fails here, before any work
+    features = runner.encode(records, gold=False)
+    with tqdm(total=len(records), disable=quiet, desc=f"eval {split}", leave=False) as bar:
+        preds = runner.predict(model, records, features, device, bar.update)
+    values = [runner.value(p) for p in preds]
+    metrics = score(runner, task.metrics, values, golds)
+    baseline = score(runner, task.metrics, runner.baseline(train, records), golds) if train else None
+    return Evaluation(split, metrics, baseline, runner.notes(values, golds), len(records))
+
+
+def render(evaluations: Sequence[Evaluation], baseline_name: str) -> str:
+    """A table: one row per metric, a column per split, and the baseline's numbers beside them."""
+    if not evaluations:
+        return "no examples to evaluate"
+    head = ["metric"] + [f"{e.split} ({e.examples})" for e in evaluations]
+    head += [f"baseline {e.split}" for e in evaluations if e.baseline is not None]
+    rows = []
+    for m in evaluations[0].metrics:
+        cells = [m] + [_fmt(e.metrics[m]) for e in evaluations]
+        cells += [_fmt(e.baseline[m]) for e in evaluations if e.baseline is not None]
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + rows]
+    if any(e.baseline is not None for e in evaluations):
+        lines.append(f"baseline: {baseline_name}")
+    for e in evaluations:
+        lines += [f"{k} ({e.split}): {v}" for k, v in e.notes.items()]
+    return "\n".join(lines)
+
+
+def _fmt(v: float) -> str:
+    v = round(v, 4) + 0.0  # no "-0.0000"
+    return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+
+
+def _as_json(task: DeclaredTask, evaluations: Sequence[Evaluation]) -> dict[str, Any]:
+    return {"task": task.name, "type": task.type.name,
+            **{e.split: {"examples": e.examples, "metrics": e.metrics, "baseline": e.baseline, **e.notes} for e in evaluations}}
+
+
+# -- runs: eval and predict ------------------------------------------------------------------------
+@dataclass
+class TaskRun:
+    setup: TaskSetup
+    runner: TaskRunner
+    model: torch.nn.Module
+    ckpt: Path
+
+
+def is_task_run(run_dir: str | Path) -> bool:
+    ckpt = checkpoint.latest(Path(run_dir))
+    return ckpt is not None and (ckpt / TASK_FILE).exists()
+
+
+def load_task_run(run_dir: str | Path, device: str = "auto") -> TaskRun:
+    """A fine-tuned run's latest checkpoint: its task, label set, tokenizer and model."""
+    path = Path(run_dir)
+    if not path.exists():
+        raise UserError(f"run directory not found: {path}")
+    ckpt = checkpoint.require_latest(path)
+    try:
+        info = json.loads((ckpt / TASK_FILE).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{ckpt} is not a fine-tuned run (no {TASK_FILE}); use `specc finetune` to make one") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {ckpt / TASK_FILE}: {err}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("task"), str) or not isinstance(info.get("labels"), (list, type(None))):
+        raise UserError(f"cannot read {ckpt / TASK_FILE}: expected an object with a task name and a label list")
+    spec = stored_spec(ckpt)
+    base = Path(checkpoint.load_state(ckpt).base or ckpt)
+    setup = task_setup(spec, base if base.exists() else ckpt, info["task"])
+    tok = TextTokenizer.load(ckpt / "tokenizer.json")
+    runner = _runner(setup, tok, [], info.get("labels"))
+    return TaskRun(setup, runner, _load(setup.graph, ckpt, device), ckpt)
+
+
+def evaluate_run(run_dir: str, data: str | None = None, split: str = "validation", as_json: bool = False,
+                 say: Callable[[str], None] = print) -> Evaluation:
+    """A fine-tuned run's metrics on a labelled file (fields as the task declares), or on one of its own splits."""
+    run = load_task_run(run_dir)
+    task = run.setup.task
+    if data is not None:
+        records = read_records(Path(data), task.params.data.format)
+        if not records:
+            raise UserError(f"{data}: the file holds no examples")
+        name = Path(data).name
+    else:
+        splits: Splits = load_splits(task, run.setup.base)
+        records = {"validation": splits.validation, "test": splits.test, "train": splits.train}[split]
+        if not records:
+            raise UserError(f"task '{task.name}' has no {split} split")
+        name = split
+    result = evaluate_records(run.runner, task, run.model, records, name, quiet=as_json)
+    say(json.dumps({"task": task.name, "data": name, "examples": result.examples, **result.metrics, **result.notes})
+        if as_json else render([result], run.runner.baseline_name))
+    return result
+
+
+def predict(run_dir: str, input_path: str, output: str | None = None, quiet: bool = False,
+            say: Callable[[str], None] = print) -> int:
+    """Predictions for every record of a JSONL or plain-text file, written as JSONL (stdout without `output`)."""
+    run = load_task_run(run_dir)
+    task = run.setup.task
+    fields = task.params.data
+    text_field = str(getattr(fields, "text", None) or getattr(fields, "source", None) or getattr(fields, "tokens", "text"))
+    records = read_records(Path(input_path), "auto", text_field)
+    if task.type.name == "token_classification":  # plain text: words are whitespace-separated
+        records = [Record({**r.fields, fields.tokens: r.fields[fields.tokens].split()}, r.where)
+                   if isinstance(r.fields.get(fields.tokens), str) else r for r in records]
+    if not records:
+        raise UserError(f"{input_path}: the file holds no examples")
+    features = run.runner.encode(records, gold=False)
+    device = next(run.model.parameters()).device
+    with tqdm(total=len(records), disable=quiet, desc="predict", file=sys.stderr) as bar:
+        preds = run.runner.predict(run.model, records, features, device, bar.update)
+    lines = [json.dumps({**r.fields, **p}, ensure_ascii=False) for r, p in zip(records, preds)]
+    if output is None:
+        for line in lines:
+            say(line)
+    else:
+        out = Path(output)
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(tmp, out)
+        if not quiet:
+            print(f"{len(lines)} predictions → {out}", file=sys.stderr)
+    return len(lines)

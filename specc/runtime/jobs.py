@@ -1,0 +1,130 @@
+"""The jobs behind `specc train`, `specc eval` and `specc generate`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from specc.compiler import SpecModel, compile_model
+from specc.runtime import checkpoint, distributed
+from specc.runtime.data import token_store
+from specc.runtime.errors import UserError
+from specc.runtime.generate import Sampling, generate_causal, generate_seq2seq
+from specc.runtime.loop import BatchSource, evaluate, perplexity, pick_device, unigram_loss, val_batches
+from specc.runtime.objectives import is_loss
+from specc.runtime.plot import write_loss_curve
+from specc.runtime.session import Plan, load_run, plan_from_spec, tokenizer_for
+from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.trainer import Trainer, TrainResult
+
+
+@dataclass
+class TrainOutcome:
+    result: TrainResult
+    unigram_ppl: float | None
+    sample: str | None
+    picture: str
+
+
+def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[str] = (), search_paths: Sequence[str] = (),
+          quiet: bool = False, on_step: Callable[[int], None] | None = None, say: Callable[[str], None] = print) -> TrainOutcome:
+    """Train the spec's model on its declared data with its declared objectives (on this process's share
+    of the data, under torchrun; rank 0 reports)."""
+    say = distributed.say_on_main(say)
+    distributed.wait_for_leader()  # one process per machine reads the spec and fills the caches first
+    plan = plan_from_spec(spec_path, sets, search_paths)
+    if not plan.objectives.entries:  # a spec of fine-tuning tasks only
+        raise UserError(f"{spec_path} declares no [objective] to pretrain with; fine-tune its tasks with `specc finetune`")
+    run_dir = Path(resume or out or Path("runs") / (plan.spec.name or Path(spec_path).stem))
+    resume = resume or distributed.resume_after_restart(run_dir, say)
+    if not resume and checkpoint.latest(run_dir) is not None:
+        raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or --out elsewhere")
+    if resume and checkpoint.latest(run_dir) is None:  # before the corpus is read and a tokenizer trained
+        what = "holds no complete checkpoint" if run_dir.exists() else "does not exist"
+        raise UserError(f"--resume: {run_dir} {what}; nothing to continue")
+    corpus = plan.corpus()
+    say(f"specc train: {plan.spec.name or spec_path} → {run_dir}  (objectives: {', '.join(plan.objectives.names)})")
+    tok = tokenizer_for(plan, corpus)
+    train_store, val_store = token_store(corpus, "train", tok), token_store(corpus, "val", tok)
+    params = sum(p.numel() for p in compile_model(plan.graph, "meta", init=False).parameters())
+    say(f"data: {len(train_store):,} train / {len(val_store):,} val tokens in {train_store.n_docs} + {val_store.n_docs} documents; "
+        f"tokenizer {plan.config.tokenizer.kind} with {tok.vocab_size} tokens; model {params:,} parameters")
+    skipped = train_store.skipped  # of the whole corpus: bad records belong to no split
+    if skipped.count:  # [data] on_bad_record = "skip"
+        say(f"data: {skipped.count} bad record{'s' * (skipped.count > 1)} skipped (first: {'; '.join(skipped.first[:3])})")
+    distributed.release_others()
+    distributed.describe(plan.config.train.parallel, say)
+    trainer = Trainer(plan, run_dir, tok, train_store, val_store, resume=resume is not None, quiet=quiet, on_step=on_step)
+    result = trainer.run()
+    if not distributed.ranks().main:
+        return TrainOutcome(result, None, None, "")
+    uni = perplexity(unigram_loss(train_store, val_store, tok.vocab_size)) if plan.objectives.decoder_only else None
+    picture = write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png")
+    sample = _sample(plan, run_dir, tok) if plan.objectives.decoder_only and plan.config.train.sample_tokens else None
+    _summary(result, uni, picture, sample, say)
+    return TrainOutcome(result, uni, sample, picture)
+
+
+def _sample(plan: Plan, run_dir: Path, tok: TextTokenizer) -> str:
+    model, _, _ = load_model(run_dir)
+    cfg = plan.config.train
+    prompt = tok.encode(cfg.sample_prompt) if cfg.sample_prompt else [tok.specials.eos]
+    ids = generate_causal(model, plan.graph, prompt, Sampling(cfg.sample_tokens, temperature=0.8, top_k=40, seed=cfg.seed),
+                          eos=tok.specials.eos)
+    return cfg.sample_prompt + tok.decode(ids)
+
+
+def _summary(r: TrainResult, uni: float | None, picture: str, sample: str | None, say: Callable[[str], None]) -> None:
+    say(f"done: {r.steps} steps, {r.tokens:,} tokens in {r.seconds:.1f} s ({r.tokens_per_s:,.0f} tokens/s; "
+        f"{100 * r.data_fraction:.1f}% of step time building batches)" + (" — stopped early" if r.stopped_early else ""))
+    if r.val:
+        line = f"validation loss {r.val['val_loss']:.3f}"
+        if "val_ppl" in r.val:
+            line += f", perplexity {r.val['val_ppl']:.1f}"
+        if uni is not None:
+            line += f" (unigram baseline {uni:.1f})"
+        say(line)
+    say(picture)
+    if sample is not None:
+        say("sample:\n" + sample)
+
+
+def load_model(run_dir: str | Path, device: str = "auto") -> tuple[SpecModel, Plan, TextTokenizer]:
+    """A run's latest model (weights from its checkpoint, architecture from its stored spec)."""
+    plan, ckpt, tok = load_run(run_dir)
+    model = compile_model(plan.graph, pick_device(device), init=False)
+    checkpoint.load_weights(ckpt, model)
+    model.eval()
+    return model, plan, tok
+
+
+def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool = False) -> dict[str, float]:
+    """Held-out loss (and perplexity for LMs) of a run's latest checkpoint on its validation split."""
+    model, plan, tok = load_model(run_dir)
+    cfg = plan.config.train
+    store = token_store(plan.corpus(), "val", tok)
+    src = BatchSource(plan.objectives, store, tok, cfg.seq_len, cfg.seed + 7919)
+    device = next(model.parameters()).device
+    means = evaluate(model, plan.objectives, val_batches(src, cfg), device, cfg.precision).means()
+    out = {"val_loss": sum(v for k, v in means.items() if is_loss(k)), **{f"val_{k}": v for k, v in means.items()}}
+    if "lm" in means:
+        out["val_ppl"] = perplexity(means["lm"])
+    say(json.dumps(out) if as_json else "  ".join(f"{k} {v:.4f}" for k, v in out.items()))
+    return out
+
+
+def generate(run_dir: str, prompt: str, sampling: Sampling, say: Callable[[str], None] = print) -> str:
+    model, plan, tok = load_model(run_dir)
+    if plan.objectives.seq2seq:
+        start = getattr(tok.specials, plan.objectives.decoder_start)
+        ids = generate_seq2seq(model, tok.encode(prompt) + [tok.specials.eos], start, sampling, tok.specials.eos, tok.specials.pad)
+        text = tok.decode(ids)
+    elif plan.objectives.decoder_only:
+        ids = generate_causal(model, plan.graph, tok.encode(prompt) or [tok.specials.eos], sampling)
+        text = prompt + tok.decode(ids)
+    else:
+        raise UserError(f"{run_dir} was trained with {', '.join(plan.objectives.names)}; generation needs a causal LM or seq2seq objective")
+    say(text)
+    return text

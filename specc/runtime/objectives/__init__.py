@@ -1,0 +1,137 @@
+"""Objectives: a registry, and the weighted set a spec declares under [objective]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from specc.diagnostics import Collector, Diagnostic, did_you_mean
+from specc.graph import LayerGraph
+from specc.schema import ModelSpec
+from specc.schema.errors import diagnostics_from
+from specc.runtime.objectives import causal_lm  # noqa: F401  (registration)
+from specc.runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveParams, ObjectiveRecord, is_loss
+from specc.runtime.tokenizer import Specials
+
+__all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "is_loss", "resolve_objectives"]
+
+
+def _load_optional() -> None:
+    """Objectives in their own modules register on import."""
+    import importlib
+
+    for name in ("mlm", "nsp", "span_corruption", "denoising"):
+        try:
+            importlib.import_module(f"specc.runtime.objectives.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"specc.runtime.objectives.{name}":
+                raise
+
+
+_load_optional()
+
+
+@dataclass(frozen=True)
+class ObjectiveSet:
+    """The declared objectives with their weights, sharing one batch layout."""
+
+    entries: tuple[tuple[ObjectiveRecord, Any], ...]
+    layout: str
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r, _ in self.entries]
+
+    @property
+    def decoder_only(self) -> bool:
+        return any(r.decoder_only for r, _ in self.entries)
+
+    @property
+    def seq2seq(self) -> bool:
+        return any(r.seq2seq for r, _ in self.entries)
+
+    @property
+    def decoder_start(self) -> str:
+        """Which special token ("pad" or "eos") a seq2seq decoder starts from."""
+        return next((r.decoder_start for r, _ in self.entries if r.seq2seq), "pad")
+
+    def prepare(self, batch: Batch, rng: np.random.Generator, specials: Specials, vocab: int) -> None:
+        for record, params in self.entries:
+            if record.prepare is not None:
+                record.prepare(params, batch, rng, specials, vocab)
+
+    def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        total: torch.Tensor | None = None
+        for record, params in self.entries:
+            part = params.weight * record.loss(params, outputs, batch, sums)
+            total = part if total is None else total + part
+        assert total is not None
+        return total
+
+
+def resolve_objectives(spec: ModelSpec, graph: LayerGraph) -> ObjectiveSet:
+    """Validate [objective] against the registry and the architecture; raises `SpecError`."""
+    raw = spec.raw
+    declared: Mapping[str, Any] = spec.sections.get("objective") or {}
+    diags = Collector()
+    if not declared:
+        diags.error("E062", "the spec declares no [objective]", raw.file_span(),
+                    f"add e.g. [objective.causal_lm]; known: {', '.join(sorted(OBJECTIVES))}")
+        diags.raise_if_any()
+    entries: list[tuple[ObjectiveRecord, Any]] = []
+    for name, options in declared.items():
+        span = raw.key_span(("objective", name))
+        record = OBJECTIVES.get(name)
+        if record is None:
+            diags.error("E063", f"unknown objective '{name}'", span, did_you_mean(name, OBJECTIVES) or
+                        f"known: {', '.join(sorted(OBJECTIVES))}")
+            continue
+        params = _params(record, options, raw, name, diags)
+        if params is None:
+            continue
+        diags.extend(_needs(record, graph, span))
+        diags.extend(record.check(params, graph, span))
+        entries.append((record, params))
+    layout = _layout(entries, raw, diags)
+    diags.raise_if_any()
+    return ObjectiveSet(tuple(entries), layout)
+
+
+def _params(record: ObjectiveRecord, options: Any, raw: Any, name: str, diags: Collector) -> ObjectiveParams | None:
+    if not isinstance(options, dict):
+        diags.error("E014", f"'objective.{name}' must be a table", raw.value_span(("objective", name)))
+        return None
+    try:
+        return record.params.model_validate(options)
+    except ValidationError as err:
+        diags.extend(diagnostics_from(err, raw, record.params, ("objective", name)))
+        return None
+
+
+def _needs(record: ObjectiveRecord, graph: LayerGraph, span: Any) -> list[Diagnostic]:
+    out = []
+    for name in record.inputs:
+        if name not in graph.inputs:
+            out.append(Diagnostic("E061", f"objective '{record.name}' feeds model input '{name}', which the model does not declare",
+                                  span, did_you_mean(name, graph.inputs)))
+    for name in record.outputs:
+        if name not in graph.outputs:
+            out.append(Diagnostic("E061", f"objective '{record.name}' reads model output '{name}', which the model does not declare",
+                                  span, did_you_mean(name, graph.outputs)))
+    return out
+
+
+def _layout(entries: list[tuple[ObjectiveRecord, Any]], raw: Any, diags: Collector) -> str:
+    if not entries:
+        return ""
+    layouts = {r.layout for r, _ in entries}
+    for candidate in sorted(layouts):
+        if all(r.layout == candidate or candidate in r.accepts for r, _ in entries):
+            return candidate
+    names = " + ".join(r.name for r, _ in entries)
+    diags.error("E064", f"objectives {names} cannot share one batch layout", raw.key_span(("objective",)))
+    return ""

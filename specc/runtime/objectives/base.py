@@ -1,0 +1,117 @@
+"""The objective registry and the interface every objective implements.
+
+An objective is one record: which batch layout it needs (built from raw text
+by `specc.runtime.batches`), how it changes a batch (MLM masking), which graph inputs
+and outputs it needs, its loss, and a compatibility check against the
+architecture that runs at `specc check` time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from specc.diagnostics import Diagnostic, Span
+from specc.graph import LayerGraph
+from specc.runtime.registry import Registry
+from specc.runtime.tokenizer import Specials
+
+
+class ObjectiveParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weight: float = Field(default=1.0, gt=0)
+
+
+@dataclass
+class Batch:
+    """Model inputs (by graph input name), targets, and bookkeeping."""
+
+    inputs: dict[str, torch.Tensor]
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    tokens: int = 0  # tokens the model reads (for tokens/s)
+
+    def to(self, device: torch.device) -> Batch:
+        move = lambda d: {k: v.to(device, non_blocking=True) for k, v in d.items()}  # noqa: E731
+        return Batch(move(self.inputs), move(self.targets), self.tokens)
+
+
+@dataclass
+class LossSums:
+    """Loss totals that aggregate exactly: sum of per-item losses and item counts."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, total: float, count: int) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + total
+        self.counts[name] = self.counts.get(name, 0) + count
+
+    def merge(self, other: LossSums) -> None:
+        for k in other.sums:
+            self.add(k, other.sums[k], other.counts[k])
+
+    def means(self) -> dict[str, float]:
+        return {k: self.sums[k] / max(self.counts[k], 1) for k in self.sums}
+
+
+METRIC_PREFIX = "acc_"  # LossSums entries named so are metrics (accuracies), shown but never summed into the loss
+
+
+def is_loss(name: str) -> bool:
+    """Whether a `LossSums` entry counts toward the loss (not a metric, not the gradient norm)."""
+    return name != "grad_norm" and not name.startswith(METRIC_PREFIX)
+
+
+Prepare = Callable[[Any, Batch, np.random.Generator, Specials, int], None]  # params, batch, rng, specials, vocab size
+
+
+@dataclass(frozen=True)
+class ObjectiveRecord:
+    name: str
+    params: type[ObjectiveParams]
+    layout: str  # batch layout it needs: "packed", "bert", "pairs", "span_corruption", "denoising"
+    accepts: frozenset[str]  # layouts it can also ride on when combined with another objective
+    inputs: tuple[str, ...]  # graph inputs it feeds
+    outputs: tuple[str, ...]  # graph outputs it reads
+    loss: Callable[[Any, Mapping[str, torch.Tensor], Batch, LossSums], torch.Tensor]
+    prepare: Prepare | None = None
+    check: Callable[[Any, LayerGraph, Span | None], list[Diagnostic]] = lambda p, g, s: []
+    decoder_only: bool = False  # a causal LM: generation continues a prompt
+    seq2seq: bool = False
+    decoder_start: Literal["pad", "eos"] = "pad"  # seq2seq: the special token the decoder starts from (T5 pad, BART eos)
+    doc: str = ""
+
+
+OBJECTIVES: Registry[ObjectiveRecord] = Registry()
+register = OBJECTIVES.register
+
+
+def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, sums: LossSums, name: str) -> torch.Tensor:
+    """Mean CE over labels != -100, recording the exact sum and count for aggregation."""
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    target = labels.reshape(-1)
+    total = torch.nn.functional.cross_entropy(flat, target, ignore_index=-100, reduction="sum")
+    count = int((target != -100).sum())
+    sums.add(name, float(total.detach()), count)
+    return total / max(count, 1)
+
+
+def attention_nodes(graph: LayerGraph) -> list[tuple[str, Any]]:
+    return [(n.name, n.params) for n in graph.nodes.values() if n.op == "attention"]
+
+
+def needs_encoder_decoder(what: str, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """A diagnostic unless the model has a decoder attending to an encoder (cross-attention)."""
+    if any(a.cross for _, a in attention_nodes(graph)):
+        return []
+    return [Diagnostic("E067", f"{what} needs an encoder-decoder, but the model has no cross-attention", span,
+                       "use a spec with a decoder that attends to an encoder (e.g. t5-tiny.toml), or the causal_lm / mlm objective")]
+
+
+def member(tokens: np.ndarray, ids: frozenset[int] | set[int]) -> np.ndarray:
+    """Boolean array: which entries of `tokens` are in `ids`."""
+    return np.isin(tokens, np.fromiter(ids, dtype=np.int64, count=len(ids)))

@@ -1,0 +1,58 @@
+"""AdamW with declared weight-decay exclusions, and the learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from specc.runtime.config import TrainConfig
+from specc.ops.embedding import Embedding, LearnedPositions, RelativeBias
+from specc.ops.layers import LayerNorm, RMSNorm
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> list[dict]:
+    """Decayed and excluded (biases, norms, embeddings as declared in no_decay) parameters, and
+    with `scales` (learning-rate multiplier per parameter name) one such pair per multiplier;
+    a multiplier of 0 freezes the parameter (it is left out and stops needing gradients)."""
+    kinds: dict[int, str] = {}
+    for module in model.modules():
+        kind = "norm" if isinstance(module, (LayerNorm, RMSNorm)) else \
+            "embedding" if isinstance(module, (Embedding, LearnedPositions, RelativeBias)) else None
+        for name, p in module.named_parameters(recurse=False):
+            kinds.setdefault(id(p), kind or ("bias" if name == "bias" else "weight"))
+    if scales is None:
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
+        for p in model.parameters():  # unique parameters, in a stable order
+            (no_decay if kinds.get(id(p)) in cfg.no_decay else decay).append(p)
+        return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():  # unique parameters, in a stable order
+        scale = scales.get(name, 1.0)
+        if scale == 0:
+            p.requires_grad_(False)
+            continue
+        groups.setdefault((scale, kinds.get(id(p)) not in cfg.no_decay), []).append(p)
+    return [{"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0, "lr_scale": scale}
+            for (scale, decays), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> torch.optim.Optimizer:
+    # The fused kernel is several times faster than the per-tensor loop, on CPU too.
+    return torch.optim.AdamW(param_groups(model, cfg, scales), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to `lr`, then cosine or linear decay to `lr * min_lr_ratio`."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    floor = cfg.lr * cfg.min_lr_ratio
+    if cfg.schedule == "linear":
+        return floor + (cfg.lr - floor) * (1 - progress)
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,236 @@
+"""Tasks: the registry, the ``[tasks.NAME]`` tables a spec declares, and their data.
+
+`resolve_tasks` validates every declared task against the registry and the
+architecture (with spans, at `specc check` time). `load_splits` reads a task's
+examples (files or a built-in demo), and `TaskWorkload` plugs a task into the
+generic trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from pydantic import ValidationError
+
+from specc.diagnostics import Collector, did_you_mean
+from specc.graph import LayerGraph
+from specc.schema import ModelSpec
+from specc.schema.errors import diagnostics_from
+from specc.runtime.config import TrainConfig, check_checkpointing
+from specc.runtime.errors import UserError
+from specc.runtime.labelled import Record, read_records
+from specc.runtime.loop import autocast, perplexity
+from specc.runtime.metrics import METRICS
+from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
+from specc.runtime.tasks.base import TASKS, Feature, TaskRunner, TaskType, epoch_index
+from specc.runtime.transfer import TransferReport, load_matching, matches
+
+__all__ = ["TASKS", "DeclaredTask", "Splits", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
+
+
+@dataclass(frozen=True)
+class DeclaredTask:
+    name: str
+    type: TaskType
+    params: Any  # the type's TaskParams subclass
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.params.metrics or self.type.runner.default_metrics)
+
+    @property
+    def monitor(self) -> str:
+        return self.params.monitor or self.metrics[0]
+
+
+def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]:
+    """Every ``[tasks.NAME]`` table, validated; all mistakes raised together as a `SpecError`."""
+    from specc.runtime.demos import DEMOS
+    from specc.runtime.generate import max_positions
+
+    raw = spec.raw
+    declared: Mapping[str, Any] = spec.sections.get("tasks") or {}
+    diags = Collector()
+    out: dict[str, DeclaredTask] = {}
+    for name, table in declared.items():
+        where = ("tasks", name)
+        span = raw.key_span(where)
+        if not isinstance(table, dict):
+            diags.error("E014", f"'tasks.{name}' must be a table", raw.value_span(where))
+            continue
+        kind = table.get("type")
+        ttype = TASKS.get(kind) if isinstance(kind, str) else None
+        if ttype is None:
+            diags.error("E070", f"task '{name}' has {'unknown type ' + repr(kind) if kind else 'no type'}",
+                        raw.value_span(where + ("type",)) if kind else span,
+                        (did_you_mean(kind, TASKS) if isinstance(kind, str) else None) or f"known: {', '.join(sorted(TASKS))}")
+            continue
+        try:
+            params = ttype.params.model_validate(table)
+        except ValidationError as err:
+            diags.extend(diagnostics_from(err, raw, ttype.params, where))
+            continue
+        task = DeclaredTask(name, ttype, params)
+        if params.head not in graph.outputs:
+            diags.error("E071", f"task '{name}' reads head '{params.head}', which is not an output of the model",
+                        raw.value_span(where + ("head",)), did_you_mean(params.head, graph.outputs) or
+                        f"outputs: {', '.join(graph.outputs)}; declare the head under [model.outputs]")
+        else:
+            diags.extend(ttype.runner.check(params, graph, lambda key: raw.value_span(where + (key,)) or span))
+        for m in task.metrics:
+            metric = METRICS.get(m)
+            if metric is None or metric.kind != ttype.runner.kind:
+                fits = [k for k, v in METRICS.items() if v.kind == ttype.runner.kind]
+                diags.error("E077", f"metric '{m}' does not apply to {kind} (its metrics: {', '.join(fits)})",
+                            raw.value_span(where + ("metrics",)), did_you_mean(m, fits))
+        if params.monitor is not None and params.monitor not in task.metrics:
+            diags.error("E077", f"monitor '{params.monitor}' is not one of the task's metrics", raw.value_span(where + ("monitor",)))
+        _check_data(task, DEMOS, raw, diags)
+        limit = max_positions(graph)
+        if limit is not None and params.max_len > limit:
+            diags.error("E080", f"max_len {params.max_len} exceeds the model's {limit} positions",
+                        raw.value_span(where + ("max_len",)) or span)
+        diags.extend(check_checkpointing(params.train, graph, raw.value_span(where + ("train", "activation_checkpointing"))))
+        names = graph.parameter_names()
+        for p in params.freeze:
+            if not any(matches(n, [p]) for n in names):
+                diags.error("E081", f"freeze pattern '{p}' matches no parameter of the model", raw.value_span(where + ("freeze",)),
+                            "patterns match names such as " + ", ".join(list(names)[:3]))
+        out[name] = task
+    diags.raise_if_any()
+    return out
+
+
+def _check_data(task: DeclaredTask, demos: Mapping[str, Any], raw: Any, diags: Collector) -> None:
+    d = task.params.data
+    where = ("tasks", task.name, "data")
+    if d.demo is not None:
+        demo = demos.get(d.demo)
+        if demo is None:
+            diags.error("E078", f"unknown demo data set '{d.demo}'", raw.value_span(where + ("demo",)),
+                        did_you_mean(d.demo, demos) or f"known: {', '.join(sorted(demos))}")
+        elif demo.task_type != task.type.name:
+            diags.error("E078", f"demo '{d.demo}' is {demo.task_type} data, but task '{task.name}' is {task.type.name}",
+                        raw.value_span(where + ("demo",)))
+        if d.train or d.validation or d.test:
+            diags.error("E079", "declare either demo data or files, not both", raw.key_span(where))
+    elif d.train is None:
+        diags.error("E079", f"task '{task.name}' declares no training data", raw.key_span(where) or raw.key_span(where[:2]),
+                    "set data.train = \"path\" (JSONL, CSV/TSV or SQuAD JSON), or data.demo = \"NAME\"")
+
+
+def choose_task(tasks: Mapping[str, DeclaredTask], name: str | None, spec_name: str) -> DeclaredTask:
+    if not tasks:
+        raise UserError(f"{spec_name} declares no [tasks.NAME] table to fine-tune")
+    if name is None:
+        if len(tasks) > 1:
+            raise UserError(f"{spec_name} declares several tasks ({', '.join(tasks)}); pick one with --task NAME")
+        return next(iter(tasks.values()))
+    if name not in tasks:
+        hint = did_you_mean(name, tasks)
+        raise UserError(f"no task '{name}' in {spec_name} (tasks: {', '.join(tasks)})" + (f"; {hint}" if hint else ""))
+    return tasks[name]
+
+
+# -- data ---------------------------------------------------------------------------
+@dataclass
+class Splits:
+    train: list[Record]
+    validation: list[Record]
+    test: list[Record]
+    origin: str  # where the data came from, for the run's summary
+
+
+def load_splits(task: DeclaredTask, base: Path) -> Splits:
+    """The task's train / validation / test records; an empty or unreadable split is a `UserError`."""
+    d = task.params.data
+    if d.demo is not None:
+        from specc.runtime.demos import DEMOS
+
+        splits = DEMOS[d.demo].build()
+        splits.train = splits.train[: d.max_train] if d.max_train else splits.train
+        return splits
+
+    def read(path: str) -> list[Record]:
+        file = Path(path) if Path(path).is_absolute() else base / path
+        records = read_records(file, d.format)
+        if not records:
+            raise UserError(f"{file}: the file holds no examples")
+        return records
+
+    assert d.train is not None
+    train = read(d.train)
+    if d.validation is not None:
+        validation = read(d.validation)
+    else:  # every k-th training example is held out, deterministically
+        every = max(2, round(1 / d.val_fraction))
+        validation = [r for i, r in enumerate(train) if i % every == every - 1]
+        train = [r for i, r in enumerate(train) if i % every != every - 1]
+        if not validation:
+            raise UserError(f"{d.train}: too few examples to hold out a validation split; declare data.validation")
+    train = train[: d.max_train] if d.max_train else train
+    test = read(d.test) if d.test is not None else []
+    return Splits(train, validation, test, ", ".join(p for p in (d.train, d.validation, d.test) if p))
+
+
+def score(runner: TaskRunner, metrics: Sequence[str], values: Sequence[Any], golds: Sequence[Any]) -> dict[str, float]:
+    return {m: float(METRICS[m].fn(values, golds)) for m in metrics}
+
+
+# -- the workload the trainer runs ----------------------------------------------------
+class TaskWorkload:
+    """A task as the trainer's `Workload`: shuffled training features, validation loss and metrics."""
+
+    def __init__(self, task: DeclaredTask, runner: TaskRunner, train: Sequence[Feature], val_records: Sequence[Record],
+                 val: Sequence[Feature], cfg: TrainConfig, transfer: TransferReport | None, scales: dict[str, float] | None,
+                 files: dict[str, str]):
+        self.task, self.runner, self.cfg = task, runner, cfg
+        self.train, self.val_records, self.val = list(train), list(val_records), list(val)
+        self.transfer, self.scales, self._files = transfer, scales, files
+        self.monitor = f"val_{task.monitor}"
+        self.higher_is_better = METRICS[task.monitor].higher_is_better
+        self._perm: dict[int, Any] = {}
+        self._val_inputs: list[Feature] | None = None
+
+    def batch(self, first: int, size: int) -> Batch:
+        rows = [self.train[epoch_index(k, len(self.train), self.cfg.seed, self._perm)] for k in range(first, first + size)]
+        return self.runner.collate(rows)
+
+    def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        return self.runner.loss(outputs, batch, sums)
+
+    def evaluate(self, model: torch.nn.Module, device: torch.device, cfg: TrainConfig) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        sums = LossSums()
+        size = self.task.params.eval_batch_size
+        with torch.no_grad():
+            for first in range(0, len(self.val), size):
+                batch = self.runner.collate(self.val[first : first + size]).to(device)
+                with autocast(device, cfg.precision):
+                    self.runner.loss(model(**batch.inputs), batch, sums)
+        if self._val_inputs is None:
+            self._val_inputs = self.runner.encode(self.val_records, gold=False)
+        preds = self.runner.predict(model, self.val_records, self._val_inputs, device)
+        model.train(was_training)
+        values = [self.runner.value(p) for p in preds]
+        golds = [self.runner.gold(r) for r in self.val_records]
+        means = sums.means()
+        out = {"val_loss": sum(means.values())}
+        if "lm" in means:  # sequence to sequence: the target's perplexity under teacher forcing
+            out["val_ppl"] = perplexity(means["lm"])
+        return {**out, **{f"val_{k}": v for k, v in score(self.runner, self.task.metrics, values, golds).items()}}
+
+    def start(self, model: torch.nn.Module) -> None:
+        if self.transfer is not None:
+            load_matching(model, self.transfer)
+
+    def lr_scales(self, model: torch.nn.Module) -> dict[str, float] | None:
+        return self.scales
+
+    def files(self) -> dict[str, str]:
+        return self._files

@@ -1,0 +1,270 @@
+"""The task registry and the interface every task type implements.
+
+A task type is one record: its pydantic params (what a ``[tasks.NAME]`` table
+may hold), and a runner class that knows how its examples become model inputs
+and targets, its loss, how outputs become predictions, which metrics apply and
+what the trivial baseline predicts. The generic trainer sees none of this: a
+`TaskWorkload` wraps a runner in the trainer's `Workload` interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from specc.diagnostics import Diagnostic, Span, did_you_mean
+from specc.graph import LayerGraph
+from specc.runtime.config import TrainConfig
+from specc.runtime.labelled import Record
+from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.registry import Registry
+from specc.runtime.tokenizer import TextTokenizer
+
+MASK_OF = {"tokens": "attention_mask", "src": "src_mask", "tgt": "tgt_mask"}  # padding mask per token input
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+Clearable = Annotated[str | None, BeforeValidator(_blank_is_none)]  # "" clears a value inherited through `extends`
+
+
+class TaskData(Strict):
+    """Where a task's examples come from: a built-in demo, or files (paths relative to the spec)."""
+
+    demo: Clearable = None
+    format: Literal["auto", "jsonl", "csv", "tsv", "squad"] = "auto"
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)  # held out of train when no validation file
+    max_train: int | None = Field(default=None, gt=0)  # use only the first N training examples
+
+
+class TaskParams(Strict):
+    """Keys every ``[tasks.NAME]`` table may hold; task types add their own."""
+
+    type: str
+    head: str  # the graph output the task reads
+    from_: Clearable = Field(default=None, alias="from")  # default pretrained run (relative to the spec); "" for none
+    metrics: list[str] | None = None  # default: the type's metrics
+    monitor: str | None = None  # metric for early stopping; default: the first metric
+    max_len: int = Field(default=128, gt=3)  # tokens per input (truncation)
+    eval_batch_size: int = Field(default=32, gt=0)
+    freeze: list[str] = Field(default_factory=list)  # parameter name patterns, e.g. "word_embeddings.*", "layer.0:2.*"
+    layer_decay: float = Field(default=1.0, gt=0.0, le=1.0)  # lr × decay^(layers above)
+    head_lr: float | None = Field(default=None, gt=0.0)  # learning rate of newly initialised parameters
+    reinit: list[str] = Field(default_factory=list)  # checkpoint tensors allowed to differ in shape (started afresh)
+    data: TaskData
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+@dataclass
+class Feature:
+    """One model input row cut from one example (QA windows make several per example)."""
+
+    example: int  # index of the record it came from
+    inputs: dict[str, list[int]]  # graph input name → unpadded ids (token ids, segment ids)
+    target: Any = None  # label id, value, per-token label ids, (start, end), target ids
+    meta: Any = None  # what decoding needs (word index per token, character offsets, ...)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(v) for k, v in self.inputs.items() if k in MASK_OF)
+
+
+class TaskRunner(ABC):
+    """How one task type trains and predicts. Subclasses set the class attributes and override the hooks."""
+
+    kind: ClassVar[str]  # metric kind it produces (see specc.runtime.metrics)
+    default_metrics: ClassVar[tuple[str, ...]]
+    inputs: ClassVar[tuple[str, ...]] = ("tokens",)  # graph inputs it must feed
+    label_set: ClassVar[bool] = False  # whether it has a discrete label set (declared or inferred)
+    baseline_name: ClassVar[str] = ""
+
+    def __init__(self, name: str, params: Any, graph: LayerGraph, tok: TextTokenizer, labels: list[str] | None):
+        self.name, self.params, self.graph, self.tok, self.labels = name, params, graph, tok, labels
+        self.label_id = {label: i for i, label in enumerate(labels or [])}
+        self.specials = tok.specials
+
+    # -- checks before anything runs ----------------------------------------------
+    @classmethod
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
+        """Mistakes against the architecture (head shape, inputs), found at `specc check` time;
+        `at(key)` is where a key of the task's table is written."""
+        return []
+
+    @classmethod
+    def labels_from(cls, params: Any, records: Sequence[Record]) -> list[str] | None:
+        """The label set inferred from training records (when the spec declares none)."""
+        return None
+
+    # -- data -----------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
+        ...
+
+    @abstractmethod
+    def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
+        ...
+
+    def collate(self, features: Sequence[Feature], gold: bool = True) -> Batch:
+        """Pad every input of `features` to the longest row (dynamic padding), with padding masks."""
+        inputs: dict[str, torch.Tensor] = {}
+        for name in features[0].inputs:
+            rows = [f.inputs[name] for f in features]
+            width = max(len(r) for r in rows)
+            fill = self.specials.pad if name in MASK_OF else 0
+            inputs[name] = torch.tensor([r + [fill] * (width - len(r)) for r in rows], dtype=torch.long)
+            mask = MASK_OF.get(name)
+            if mask is not None and mask in self.graph.inputs:
+                inputs[mask] = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+        targets = self.targets(features) if gold else {}
+        return Batch(inputs, targets, sum(f.tokens for f in features))
+
+    # -- training ---------------------------------------------------------------------
+    @abstractmethod
+    def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        ...
+
+    # -- prediction ---------------------------------------------------------------------
+    @abstractmethod
+    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
+                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """One prediction (a JSON-able dict) per record."""
+        ...
+
+    @abstractmethod
+    def value(self, prediction: Mapping[str, Any]) -> Any:
+        """What the metrics compare, from a prediction."""
+        ...
+
+    @abstractmethod
+    def gold(self, record: Record) -> Any:
+        """What the metrics compare, from a labelled record."""
+        ...
+
+    @abstractmethod
+    def baseline(self, train: Sequence[Record], records: Sequence[Record]) -> list[Any]:
+        """The trivial baseline's values for `records` (majority class, copy the source, ...)."""
+        ...
+
+    def notes(self, predictions: Sequence[Any], golds: Sequence[Any]) -> dict[str, str]:
+        """Extra text to report with the metrics (sacrebleu's signature)."""
+        return {}
+
+    # -- helpers ----------------------------------------------------------------------
+    def token_inputs(self, tokens: list[int], segments: list[int]) -> dict[str, list[int]]:
+        """A feature's inputs: its token ids, and its segment ids when the model has a `segments` input."""
+        return {"tokens": tokens, **({"segments": segments} if "segments" in self.graph.inputs else {})}
+
+    def head_outputs(self, model: torch.nn.Module, features: Sequence[Feature], device: torch.device,
+                     progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+        """The head output of each feature (padding positions cut off), in feature order, in float32."""
+        out: list[np.ndarray] = []
+        size = self.params.eval_batch_size
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for first in range(0, len(features), size):
+                chunk = features[first : first + size]
+                batch = self.collate(chunk, gold=False).to(device)
+                head = model(**batch.inputs)[self.params.head].float().cpu().numpy()
+                for f, row in zip(chunk, head):
+                    out.append(row[: len(f.inputs["tokens"])] if row.ndim >= 2 and "tokens" in f.inputs else row)
+                if progress is not None:
+                    progress(len(chunk))
+        model.train(was_training)
+        return out
+
+
+@dataclass(frozen=True)
+class TaskType:
+    name: str
+    params: type[TaskParams]
+    runner: type[TaskRunner]
+    doc: str = ""
+
+
+TASKS: Registry[TaskType] = Registry()
+register = TASKS.register
+
+
+# -- shared checks ---------------------------------------------------------------------
+def needs_inputs(task: str, names: Iterable[str], graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    return [Diagnostic("E071", f"task type '{task}' feeds model input '{n}', which the model does not declare", span,
+                       did_you_mean(n, graph.inputs)) for n in names if n not in graph.inputs]
+
+
+def head_shape(graph: LayerGraph, head: str) -> tuple[Any, ...] | None:
+    node = graph.outputs.get(head)
+    return tuple(graph.shape_of(node)) if node is not None else None
+
+
+def check_head(task: str, params: Any, graph: LayerGraph, at: Callable[[str], Span | None], *, reads: str, hint: str,
+               rank: int, last: int | None = None, labels: Sequence[str] | None = None, noun: str = "labels"
+               ) -> list[Diagnostic]:
+    """What a task reading `tokens` checks of the model: it declares `tokens` (E071); the head has `rank` dimensions,
+    the last one `last` long when given (E072: "`reads`, but head ... has shape ..." with `hint`); and with declared
+    `labels`, one score per label (E073, the labels called `noun`)."""
+    out = needs_inputs(task, ["tokens"], graph, at("type"))
+    shape = head_shape(graph, params.head)
+    if shape is None:
+        return out
+    if len(shape) != rank or (last is not None and shape[-1] != last):
+        out.append(Diagnostic("E072", f"{reads}, but head '{params.head}' has shape {list(shape)}", at("head"), hint))
+    elif labels is not None and shape[-1] != len(labels):
+        out.append(Diagnostic("E073", f"the task declares {len(labels)} {noun} but head '{params.head}' gives "
+                              f"{shape[-1]} scores", at("labels"), f"set the head's num_labels to the number of {noun}"))
+    return out
+
+
+@dataclass
+class Encoded:
+    """Token ids with the character span of each token in its text."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]] = field(default_factory=list)
+
+
+def truncate_pair(a: list[int], b: list[int] | None, budget: int) -> tuple[list[int], list[int] | None]:
+    """Drop tokens from the end of the longer sequence until both fit in `budget` (BERT's longest-first)."""
+    a = list(a)
+    b = list(b) if b is not None else None
+    while len(a) + (len(b) if b is not None else 0) > budget:
+        if b is not None and len(b) > len(a):
+            b.pop()
+        else:
+            a.pop()
+    return a, b
+
+
+def cls_sep(tok: TextTokenizer, a: list[int], b: list[int] | None) -> tuple[list[int], list[int]]:
+    """``[CLS] a [SEP]`` (+ ``b [SEP]``) and its segment ids (0 for the first part, 1 for the second)."""
+    s = tok.specials
+    ids = [s.cls] + a + [s.sep]
+    segments = [0] * len(ids)
+    if b is not None:
+        ids += b + [s.sep]
+        segments += [1] * (len(b) + 1)
+    return ids, segments
+
+
+def epoch_index(k: int, n: int, seed: int, cache: dict[int, np.ndarray]) -> int:
+    """Sample `k` of an endless stream over `n` items: a fresh seeded permutation each epoch."""
+    epoch, pos = divmod(k, n)
+    if epoch not in cache:
+        cache.clear()
+        cache[epoch] = np.random.default_rng([seed, epoch]).permutation(n)
+    return int(cache[epoch][pos])

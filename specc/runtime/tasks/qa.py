@@ -1,0 +1,190 @@
+"""Extractive question answering, SQuAD v1.1 style.
+
+Each window is ``[CLS] question [SEP] context-piece [SEP]``. A context longer
+than the window is cut into overlapping pieces whose starts are `doc_stride`
+tokens apart (BERT's doc_stride). The head gives a start and an end score per
+token; a window whose piece does not hold the whole answer is trained to
+point at [CLS]. At prediction, the best span over all windows of a question
+(start ≤ end, at most `max_answer_len` tokens, inside the context) is mapped
+back to the context's characters through the tokenizer's offsets.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from specc.diagnostics import Diagnostic, Span
+from specc.graph import LayerGraph
+from specc.runtime.errors import UserError
+from specc.runtime.labelled import Record
+from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
+
+
+class QAFields(TaskData):
+    question: str = "question"
+    context: str = "context"
+    answers: str = "answers"  # a list of {"text", "answer_start"}
+
+
+class QAParams(TaskParams):
+    data: QAFields
+    max_len: int = Field(default=192, gt=16)
+    doc_stride: int = Field(default=64, gt=0)  # tokens between the starts of consecutive windows
+    max_query_len: int = Field(default=48, gt=0)
+    max_answer_len: int = Field(default=20, gt=0)  # tokens
+    n_best: int = Field(default=20, gt=0)  # start and end candidates per window
+
+
+class Window:
+    """Where a window's context tokens sit: token position → character span in the context."""
+
+    def __init__(self, offsets: dict[int, tuple[int, int]]):
+        self.offsets = offsets
+
+
+class QARunner(TaskRunner):
+    kind = "answers"
+    default_metrics = ("exact_match", "f1")
+    baseline_name = "random span of the context (seeded)"
+
+    @classmethod
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
+        out = check_head("extractive_qa", params, graph, at, rank=3, last=2,
+                         reads="extractive QA reads a start and an end score per token",
+                         hint="use op = \"span_head\" on the hidden states")
+        if params.doc_stride > params.max_len - params.max_query_len - 3:
+            out.append(Diagnostic("E074", f"doc_stride {params.doc_stride} is longer than a window's context part "
+                                  f"({params.max_len - params.max_query_len - 3} tokens); windows would skip text", at("doc_stride")))
+        return out
+
+    def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
+        p, s = self.params, self.specials
+        features = []
+        for i, record in enumerate(records):
+            question, context = record.get(p.data.question, str), record.get(p.data.context, str)
+            q = self.tok.encode(question)[: p.max_query_len]
+            enc = self.tok.tok.encode(context, add_special_tokens=False)
+            ids, offsets = enc.ids, enc.offsets
+            answer = _first_answer(record, p.data.answers, context) if gold else None
+            room = p.max_len - len(q) - 3
+            for st in window_starts(len(ids), room, p.doc_stride):
+                piece = ids[st : st + room]
+                head = [s.cls] + q + [s.sep]
+                tokens = head + piece + [s.sep]
+                segments = [0] * len(head) + [1] * (len(piece) + 1)
+                where = {len(head) + k: offsets[st + k] for k in range(len(piece))}
+                target = _label(answer, where) if gold else None
+                features.append(Feature(i, self.token_inputs(tokens, segments), target, Window(where)))
+        return features
+
+    def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
+        return {"span": torch.tensor([f.target for f in features], dtype=torch.long)}  # (B, 2)
+
+    def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        logits = outputs[self.params.head].float()  # (B, T, 2)
+        span = batch.targets["span"]
+        total = (F.cross_entropy(logits[..., 0], span[:, 0], reduction="sum") +
+                 F.cross_entropy(logits[..., 1], span[:, 1], reduction="sum")) / 2
+        sums.add("span", float(total.detach()), len(span))
+        return total / len(span)
+
+    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
+                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        best: list[tuple[float, int, int]] = [(-np.inf, 0, 0)] * len(records)
+        for f, scores in zip(features, self.head_outputs(model, features, device, progress)):
+            found = best_span(scores[:, 0], scores[:, 1], f.meta.offsets, self.params.max_answer_len, self.params.n_best)
+            if found is not None and found[0] > best[f.example][0]:
+                best[f.example] = found
+        out = []
+        for record, (score, a, b) in zip(records, best):
+            context = record.get(self.params.data.context, str)
+            out.append({"answer": context[a:b], "start": a, "score": round(float(score), 4) if np.isfinite(score) else None})
+        return out
+
+    def value(self, prediction: Mapping[str, Any]) -> Any:
+        return prediction["answer"]
+
+    def gold(self, record: Record) -> Any:
+        context = record.get(self.params.data.context, str)
+        return [a["text"] for a in _answers(record, self.params.data.answers, context)]
+
+    def baseline(self, train: Sequence[Record], records: Sequence[Record]) -> list[Any]:
+        """A random span of up to `max_answer_len` words of the context, seeded per question."""
+        out = []
+        for i, record in enumerate(records):
+            words = record.get(self.params.data.context, str).split() or [""]
+            rng = random.Random(i)
+            start = rng.randrange(len(words))
+            out.append(" ".join(words[start : start + rng.randint(1, min(self.params.max_answer_len, 5))]))
+        return out
+
+
+def window_starts(length: int, room: int, stride: int) -> list[int]:
+    """First token of each window: every `stride` tokens until a window reaches the end."""
+    starts = [0]
+    while starts[-1] + room < length:
+        starts.append(starts[-1] + stride)
+    return starts
+
+
+def best_span(start: np.ndarray, end: np.ndarray, offsets: Mapping[int, tuple[int, int]], max_len: int,
+              n_best: int) -> tuple[float, int, int] | None:
+    """(score, first char, end char) of the best context span: start ≤ end, at most `max_len` tokens."""
+    inside = np.array(sorted(offsets))
+    if len(inside) == 0:
+        return None
+    starts = inside[np.argsort(-start[inside], kind="stable")[:n_best]]
+    ends = inside[np.argsort(-end[inside], kind="stable")[:n_best]]
+    best: tuple[float, int, int] | None = None
+    for a in starts:
+        for b in ends:
+            if b < a or b - a + 1 > max_len:
+                continue
+            score = float(start[a] + end[b])
+            if best is None or score > best[0]:
+                best = (score, offsets[int(a)][0], offsets[int(b)][1])
+    return best
+
+
+def _label(answer: tuple[int, int] | None, where: Mapping[int, tuple[int, int]]) -> tuple[int, int]:
+    """Token positions of the answer's first and last token in this window, or (0, 0) ([CLS]) if it is not inside."""
+    if answer is None:
+        return (0, 0)
+    a, b = answer
+    first = [t for t, (s, e) in where.items() if e > a and s < b]
+    if not first:
+        return (0, 0)
+    lo, hi = min(first), max(first)
+    if where[lo][0] > a or where[hi][1] < b:  # the window cuts the answer
+        return (0, 0)
+    return (lo, hi)
+
+
+def _answers(record: Record, field: str, context: str) -> list[dict[str, Any]]:
+    answers = record.get(field, list, "a list of answers")
+    for k, ans in enumerate(answers):
+        if not isinstance(ans, dict) or not isinstance(ans.get("text"), str) or not isinstance(ans.get("answer_start"), int):
+            raise UserError(f"{record.where}: answer {k} must be an object with 'text' and an integer 'answer_start'")
+        start, text = ans["answer_start"], ans["text"]
+        if context[start : start + len(text)] != text:
+            raise UserError(f"{record.where}: answer {k} '{text[:40]}' is not at character {start} of the context "
+                            f"(found '{context[start : start + len(text)][:40]}')")
+    return answers
+
+
+def _first_answer(record: Record, field: str, context: str) -> tuple[int, int]:
+    answers = _answers(record, field, context)
+    if not answers:
+        raise UserError(f"{record.where}: a training question needs at least one answer")
+    return answers[0]["answer_start"], answers[0]["answer_start"] + len(answers[0]["text"])
+
+
+register(TaskType("extractive_qa", QAParams, QARunner,
+                  "SQuAD v1.1 span extraction over windows of long contexts; Exact Match and F1."))

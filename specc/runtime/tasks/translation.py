@@ -1,0 +1,180 @@
+"""Translation (any sequence-to-sequence task) with an encoder-decoder or a decoder-only model.
+
+An encoder-decoder reads the source in its encoder; training is teacher
+forcing: the decoder reads ``[start] y`` and learns to predict ``y [end]``
+(T5's convention: the pad token starts the target). A decoder-only (causal)
+model reads one sequence, ``prefix + source``, the separator, ``y [end]``, and
+learns only the target's tokens: the prompt is given, never predicted.
+Evaluation and prediction decode with batched beam search (declared width and
+length penalty) and score with sacrebleu's BLEU and chrF, whose signatures are
+reported. The trivial baseline copies the source.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from pydantic import Field
+
+from specc.diagnostics import Diagnostic, Span
+from specc.graph import LayerGraph
+from specc.runtime.beam import Beam, Feed, beam_search
+from specc.runtime.errors import UserError
+from specc.runtime.generate import max_positions
+from specc.runtime.labelled import Record
+from specc.runtime.metrics import sacrebleu_score
+from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.objectives.base import attention_nodes, cross_entropy_sum
+from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
+from specc.runtime.tokenizer import TextTokenizer
+
+SEPARATOR = "\n"  # a decoder-only model's default text between the source and its translation
+
+
+class PairFields(TaskData):
+    source: str = "src"
+    target: str = "tgt"
+
+
+class TranslationParams(TaskParams):
+    data: PairFields
+    max_target_len: int = Field(default=128, gt=1)
+    beam: int = Field(default=4, gt=0, le=64)
+    length_penalty: float = Field(default=1.0, ge=0.0)
+    max_new_tokens: int = Field(default=64, gt=0)
+    prefix: str = ""  # prepended to every source, e.g. "translate English to German: "
+    separator: str | None = None  # decoder-only: text between the source and the target (default SEPARATOR)
+
+
+def architecture(graph: LayerGraph) -> str:
+    """How the model generates: 'encoder-decoder' (a decoder attending to an encoder), 'decoder-only'
+    (every attention causal); otherwise the name of a bidirectional attention node, or '' for none."""
+    nodes = attention_nodes(graph)
+    if any(a.cross for _, a in nodes):
+        return "encoder-decoder"
+    bidirectional = [name for name, a in nodes if not a.causal]
+    if nodes and not bidirectional:
+        return "decoder-only"
+    return bidirectional[0] if bidirectional else ""
+
+
+class TranslationRunner(TaskRunner):
+    kind = "text"
+    default_metrics = ("bleu", "chrf")
+    inputs = ("src", "tgt")  # an encoder-decoder's; a decoder-only model reads "tokens"
+    baseline_name = "copy the source"
+
+    def __init__(self, name: str, params: Any, graph: LayerGraph, tok: TextTokenizer, labels: list[str] | None):
+        super().__init__(name, params, graph, tok, labels)
+        self.decoder_only = architecture(graph) == "decoder-only"
+        self.prompt_input = "tokens" if self.decoder_only else "src"  # what a source is fed as
+        self.separator = tok.encode(params.separator if params.separator is not None else SEPARATOR)
+        if self.decoder_only and len(self.separator) >= params.max_len:
+            raise UserError(f"task '{name}': the separator is {len(self.separator)} tokens, which leaves no room for "
+                            f"the source in max_len {params.max_len}")
+
+    @classmethod
+    def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
+        kind = architecture(graph)
+        if kind == "encoder-decoder":
+            out = needs_inputs("translation", cls.inputs, graph, at("type"))
+            if params.separator is not None:
+                out.append(Diagnostic("E082", "separator applies to a decoder-only model; an encoder-decoder reads the "
+                                      "source in its encoder and the target in its decoder", at("separator"),
+                                      "remove separator (prefix still applies)"))
+        elif kind == "decoder-only":
+            out = needs_inputs("translation", ("tokens",), graph, at("type"))
+            limit = max_positions(graph)
+            if limit is not None and params.max_len + params.max_target_len > limit:
+                out.append(Diagnostic("E080", f"a decoder-only model reads the prompt and the target as one sequence, "
+                                      f"but max_len {params.max_len} + max_target_len {params.max_target_len} exceeds "
+                                      f"its {limit} positions", at("max_target_len"),
+                                      f"keep the sum within {limit}"))
+        else:
+            why = (f"attention '{kind}' is bidirectional (an encoder reads, it cannot generate)" if kind
+                   else "the model has no attention")
+            out = [Diagnostic("E075", f"translation needs an encoder-decoder or a causal decoder-only model, but {why}",
+                              at("type"), "start from an encoder-decoder such as t5-tiny.toml or a decoder-only model "
+                              "such as gpt-tiny.toml")]
+        shape = head_shape(graph, params.head)
+        if shape is not None and len(shape) != 3:
+            out.append(Diagnostic("E072", f"translation reads vocabulary logits per target token, but head "
+                                  f"'{params.head}' has shape {list(shape)}", at("head"), "read the decoder's lm_head output"))
+        if params.head != "logits":
+            out.append(Diagnostic("E076", "translation decodes with the model's 'logits' output; set head = \"logits\"", at("head")))
+        return out
+
+    # -- data -----------------------------------------------------------------------
+    def _source(self, record: Record) -> list[int]:
+        """An encoder-decoder's source ids (ending in the end token), or a decoder-only model's prompt
+        (ending in the separator), within max_len."""
+        ids = self.tok.encode(self.params.prefix + record.get(self.params.data.source, str))
+        if self.decoder_only:
+            return ids[: self.params.max_len - len(self.separator)] + self.separator
+        return ids[: self.params.max_len - 1] + [self.specials.eos]
+
+    def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
+        s = self.specials
+        features = []
+        for i, record in enumerate(records):
+            src = self._source(record)
+            if not gold:
+                features.append(Feature(i, {self.prompt_input: src}))
+                continue
+            y = self.tok.encode(record.get(self.params.data.target, str))[: self.params.max_target_len - 1] + [s.eos]
+            if self.decoder_only:  # one sequence; the loss skips the prompt (its last token predicts y[0])
+                features.append(Feature(i, {"tokens": src + y[:-1]}, [-100] * (len(src) - 1) + y))
+            else:
+                features.append(Feature(i, {"src": src, "tgt": [s.pad] + y[:-1]}, y))
+        return features
+
+    def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
+        width = max(len(f.target) for f in features)
+        return {"labels": torch.tensor([f.target + [-100] * (width - len(f.target)) for f in features], dtype=torch.long)}
+
+    def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        return cross_entropy_sum(outputs[self.params.head], batch.targets["labels"], sums, "lm")
+
+    # -- prediction ---------------------------------------------------------------------
+    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
+                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        p, s = self.params, self.specials
+        beam = Beam(p.beam, p.length_penalty, p.max_new_tokens)
+        name = self.prompt_input
+        # Batches of similar length: less padding (encoder-decoder), fewer prompt-reading steps (decoder-only);
+        # every row decodes as it would alone, so the order changes nothing else.
+        order = sorted(range(len(features)), key=lambda i: len(features[i].inputs[name]))
+        found: dict[int, tuple[list[int], float]] = {}
+        size = max(1, p.eval_batch_size // p.beam)
+        for first in range(0, len(order), size):
+            chunk = order[first : first + size]
+            rows = [features[i].inputs[name] for i in chunk]
+            if self.decoder_only:
+                results = beam_search(model, rows, s.eos, s.pad, beam, Feed(positions=max_positions(self.graph)))
+            else:
+                feed = Feed.encoder_decoder(rows, s.pad, "src_mask" in self.graph.inputs)
+                results = beam_search(model, [[s.pad]] * len(rows), s.eos, s.pad, beam, feed)
+            for i, result in zip(chunk, results):
+                found[i] = result
+            if progress is not None:
+                progress(len(chunk))
+        return [{"translation": self.tok.decode(ids), "score": round(score, 4)} for ids, score in (found[i] for i in range(len(features)))]
+
+    def value(self, prediction: Mapping[str, Any]) -> Any:
+        return prediction["translation"]
+
+    def gold(self, record: Record) -> Any:
+        return record.get(self.params.data.target, str)
+
+    def baseline(self, train: Sequence[Record], records: Sequence[Record]) -> list[Any]:
+        return [r.get(self.params.data.source, str) for r in records]
+
+    def notes(self, predictions: Sequence[Any], golds: Sequence[Any]) -> dict[str, str]:
+        return {f"{m}_signature": sacrebleu_score(m, predictions, golds)[1] for m in ("bleu", "chrf")
+                if m in (self.params.metrics or self.default_metrics)}
+
+
+register(TaskType("translation", TranslationParams, TranslationRunner,
+                  "Sequence to sequence with an encoder-decoder or a decoder-only model (prompt, separator, target): "
+                  "teacher forcing, beam search, BLEU/chrF (sacrebleu)."))

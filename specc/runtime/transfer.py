@@ -1,0 +1,193 @@
+"""Starting a model from another run's checkpoint, and choosing how each parameter learns.
+
+`inspect_source` compares a checkpoint's tensors with the new graph's
+parameters by name and shape, before any model is built or anything written:
+loaded, newly initialised, unused, shape-mismatched. A mismatch is an error
+unless the task declared it (`reinit` patterns). `lr_scales` turns freezing
+patterns, layer-wise learning-rate decay and a separate head learning rate
+into one multiplier per parameter (0 freezes).
+
+Name patterns match qualified parameter names: ``*`` matches anything (dots
+included), ``?`` one character, and a ``A:B`` component a layer index in
+``A .. B-1`` (``layer.0:2.*`` is the first two layers of a repeated block).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from specc.graph import LayerGraph
+from specc.runtime import checkpoint
+from specc.runtime.errors import UserError
+
+
+def pattern(text: str) -> re.Pattern[str]:
+    """A name pattern as a regular expression (see the module docstring)."""
+    parts = []
+    for component in text.split("."):
+        span = re.fullmatch(r"(\d+):(\d+)", component)
+        if span:
+            lo, hi = int(span.group(1)), int(span.group(2))
+            parts.append("(?:" + "|".join(str(i) for i in range(lo, hi)) + ")" if hi > lo else "(?!)")
+        else:
+            parts.append("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in component))
+    return re.compile(r"\.".join(parts))
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    return any(pattern(p).fullmatch(name) for p in patterns)
+
+
+@dataclass
+class TransferReport:
+    """How a checkpoint's tensors map onto a new model's parameters."""
+
+    source: Path
+    loaded: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)  # newly initialised: not in the checkpoint
+    unused: list[str] = field(default_factory=list)  # in the checkpoint, not in the model
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)  # name, model, checkpoint
+    aliases: dict[str, str] = field(default_factory=dict)  # model name → name the tensor is stored under
+
+    def lines(self) -> list[str]:
+        def names(items: Sequence[str]) -> str:
+            return ", ".join(_collapse(items)) if items else "none"
+
+        out = [f"from {self.source}: loaded {len(self.loaded)} tensors; newly initialised {len(self.new)}: {names(self.new)}",
+               f"  unused from the checkpoint {len(self.unused)}: {names(self.unused)}"]
+        if self.mismatched:
+            out.append("  shape-mismatched, re-initialised as declared: " +
+                       ", ".join(f"{n} {list(a)} (checkpoint {list(b)})" for n, a, b in self.mismatched))
+        return out
+
+
+def _collapse(names: Sequence[str]) -> list[str]:
+    """Group parameters by their node for a short report: 'mlm_head.* (6)'."""
+    groups: dict[str, int] = {}
+    for n in names:
+        groups[n.split(".")[0]] = groups.get(n.split(".")[0], 0) + 1
+    return [f"{g}.* ({c})" if c > 1 else next(n for n in names if n.split(".")[0] == g) for g, c in groups.items()]
+
+
+def source_checkpoint(run: str | Path) -> Path:
+    path = Path(run)
+    if not path.exists():
+        raise UserError(f"--from: run directory not found: {path}")
+    return checkpoint.require_latest(path)
+
+
+def source_graph(ckpt: Path) -> LayerGraph:
+    """The architecture a checkpoint was trained with (from its stored canonical spec)."""
+    from specc.runtime.lineage import stored_graph
+
+    return stored_graph(ckpt)
+
+
+def inspect_source(ckpt: Path, graph: LayerGraph, reinit: Sequence[str]) -> TransferReport:
+    """Compare `ckpt`'s tensors with `graph`'s parameters; an undeclared shape mismatch is a `UserError`."""
+    stored = _stored_shapes(ckpt)
+    # Tied tensors are stored once; any name of a tie group finds the stored one.
+    aliases = _tie_aliases(source_graph(ckpt), stored)
+    report = TransferReport(ckpt)
+    undeclared = []
+    used: set[str] = set()
+    for name, shape in graph.parameter_names().items():
+        key = name if name in stored else aliases.get(name)
+        if key is None:
+            report.new.append(name)
+            continue
+        used.add(key)
+        if tuple(stored[key]) == tuple(shape):
+            report.loaded.append(name)
+            report.aliases[name] = key
+        elif matches(name, reinit):
+            report.mismatched.append((name, tuple(shape), tuple(stored[key])))
+            report.new.append(name)
+        else:
+            undeclared.append(f"{name}: model {list(shape)}, checkpoint {list(stored[key])}")
+    if undeclared:
+        raise UserError(f"{ckpt} does not fit the model: {len(undeclared)} tensor(s) differ in shape:\n  " +
+                        "\n  ".join(undeclared) + "\n  declare them in the task's reinit = [...] to start them afresh, "
+                        "or change the spec to match the checkpoint")
+    report.unused = sorted(k for k in stored if k not in used)
+    return report
+
+
+def load_matching(model: torch.nn.Module, report: TransferReport) -> None:
+    """Copy the loaded tensors of `report` into `model` (tied parameters share storage, so once is enough)."""
+    path = report.source / "model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            with torch.no_grad():
+                for name in report.loaded:
+                    model.get_parameter(name).copy_(fh.get_tensor(report.aliases[name]))
+    except (SafetensorError, OSError) as err:
+        raise UserError(f"cannot read weights from {path}: {err}") from None
+
+
+def _stored_shapes(ckpt: Path) -> dict[str, tuple[int, ...]]:
+    path = ckpt / "model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, OSError) as err:
+        raise UserError(f"cannot read weights from {path}: {err}") from None
+
+
+def _tie_aliases(graph: LayerGraph, stored: dict[str, tuple[int, ...]]) -> dict[str, str]:
+    groups: dict[str, set[str]] = {}
+    for node in graph.nodes.values():
+        for own, target in node.ties.items():
+            groups.setdefault(target, {target}).add(f"{node.name}.{own}")
+    out = {}
+    for names in groups.values():
+        kept = [n for n in names if n in stored]
+        if kept:
+            out.update({n: kept[0] for n in names if n not in stored})
+    return out
+
+
+def depths(graph: LayerGraph) -> tuple[dict[str, int], int]:
+    """Each parameter's depth for layer-wise decay (embeddings 0, layer i of the repeated stacks i + 1,
+    everything after the last stack L + 1) and L + 1."""
+    by_group: list[tuple[str, int]] = []
+    layer = 0
+    seen_repeat = False
+    last_repeat = max((i for i, g in enumerate(graph.groups) if g.kind == "repeat"), default=-1)
+    for i, group in enumerate(graph.groups):
+        if group.kind == "repeat":
+            seen_repeat = True
+            for inst in group.instances:
+                layer += 1
+                by_group.append((inst.name + ".", layer))
+        else:
+            by_group.append((group.name + ".", -1 if i > last_repeat and seen_repeat else layer))
+    top = layer + 1
+    out = {}
+    for name in graph.parameter_names():
+        depth = next((d for prefix, d in by_group if name.startswith(prefix)), top)
+        out[name] = top if depth < 0 else depth
+    return out, top
+
+
+def lr_scales(graph: LayerGraph, lr: float, freeze: Sequence[str], layer_decay: float, head_lr: float | None,
+              new: Sequence[str]) -> dict[str, float]:
+    """Learning-rate multiplier per parameter: 0 when frozen, `head_lr / lr` for newly initialised
+    parameters when a head learning rate is declared, else `layer_decay ** (L + 1 - depth)`."""
+    depth, top = depths(graph)
+    fresh = set(new)
+    out = {}
+    for name in graph.parameter_names():
+        if matches(name, freeze):
+            out[name] = 0.0
+        elif head_lr is not None and name in fresh:
+            out[name] = head_lr / lr
+        else:
+            out[name] = layer_decay ** (top - depth[name])
+    return out
