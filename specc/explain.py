@@ -12,7 +12,10 @@ shows the value that layer really gets, overrides included.
 Each value says where it was written: ``file:line:col``, with ``(base file)``
 when inherited through `extends`, ``(command line)`` for ``--set``, or
 ``default``. An expression is shown with its value and, for every parameter it
-reads, that parameter's value and origin.
+reads, that parameter's value and origin. The `extends` chain comes first: for
+each base, the file that was read and the folder that held it (the spec's
+folder, a search path, or the specs shipped with specc); the key ``extends``
+shows only that.
 """
 
 from __future__ import annotations
@@ -96,6 +99,11 @@ def explain(raw: RawSpec, spec: ModelSpec | None, graph: LayerGraph | None, key:
     if built is not None:
         return [built]
     raise SpecError([ctx.missing(path)])
+
+
+def chain_lines(raw: RawSpec) -> list[str]:
+    """The `extends` chain: each base as written, the file read for it, and which folder held it."""
+    return [f"extends {spelling.quote(b.ref)} → {b.file}  # named in {b.named_by}; found in {b.found_in}" for b in raw.bases]
 
 
 def show_path(path: Path) -> str:

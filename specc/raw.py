@@ -26,6 +26,16 @@ class SpanTable:
     values: dict[Path, Span] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BaseFile:
+    """One link of an `extends` chain: what a spec wrote, and the file that was read for it."""
+
+    ref: str  # as written, e.g. "gpt-tiny.toml" or "specc:gpt-tiny"
+    file: str  # the file read
+    found_in: str  # which root held it: "the spec's folder", "search path DIR", "the specs shipped with specc"
+    named_by: str  # the spec file whose `extends` it is
+
+
 @dataclass
 class RawSpec:
     """A spec tree (TOML-shaped: tables, arrays, scalars) plus spans and sources."""
@@ -34,6 +44,7 @@ class RawSpec:
     spans: SpanTable
     file: str
     sources: dict[str, str] = field(default_factory=dict)
+    bases: list[BaseFile] = field(default_factory=list)  # the `extends` chain, nearest base first
 
     def key_span(self, path: Path) -> Span | None:
         """Span of the key at `path`, or of its nearest written ancestor."""
@@ -78,7 +89,7 @@ def merge_base(base: RawSpec, child: RawSpec) -> RawSpec:
     keys.update(child.spans.keys)
     values.update(child.spans.values)
     sources = {**base.sources, **child.sources}
-    return RawSpec(data, SpanTable(keys, values), child.file, sources)
+    return RawSpec(data, SpanTable(keys, values), child.file, sources, child.bases + base.bases)
 
 
 def _merge_into(dst: dict, src: dict, prefix: Path, keys: dict, values: dict) -> None:

@@ -49,6 +49,10 @@ RUNS_MODELS = ("train", "finetune", "eval", "generate", "predict")  # commands w
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if isinstance(getattr(args, "search_paths", None), list):  # after the --search-path folders, SPECC_PATH's
+        from specc.frontend.bases import env_search_paths
+
+        args.search_paths += env_search_paths()
     if args.command in RUNS_MODELS:  # a process-wide setting, so the launcher's: see specc/runtime/allocator.py
         from specc.runtime.allocator import tune_malloc
 

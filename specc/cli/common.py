@@ -28,7 +28,8 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value, e.g. --set params.d_model=512 (repeatable)")
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR",
-                   help="also allow 'extends' bases from DIR")
+                   help="look for 'extends' bases in DIR too (after the spec's folder; before SPECC_PATH's folders and "
+                        "the shipped specs); repeatable")
 
 
 def load_spec_args(args: argparse.Namespace) -> ModelSpec:

@@ -30,7 +30,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("explain", help="the resolved spec, or one value, and where each value came from")
     add_spec_args(p)
-    p.add_argument("key", nargs="?", help="a key path, e.g. params.d_ff, blocks.layer.nodes.attn.heads or h.3.attn.heads")
+    p.add_argument("key", nargs="?", help="a key path, e.g. params.d_ff, blocks.layer.nodes.attn.heads or h.3.attn.heads; "
+                   "'extends': only the files the extends chain read")
     p.set_defaults(handler=cmd_explain)
 
 
@@ -110,11 +111,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 # -- explain ------------------------------------------------------------------------------
 def cmd_explain(args: argparse.Namespace) -> int:
-    from specc.explain import explain
+    from specc.explain import chain_lines, explain
     from specc.graph import build_graph
     from specc.schema import validate
 
     raw = parse(args.spec, args.sets, args.search_paths)
+    if args.key == "extends":
+        print("\n".join(chain_lines(raw)) or f"{args.spec} extends no base")
+        return 0
+    if args.key is None:
+        for line in chain_lines(raw):
+            print(line)
     spec = graph = None
     try:
         spec = validate(raw)

@@ -81,7 +81,8 @@ def register(sub: Any) -> None:
 
 def _spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR",
-                   help="also allow 'extends' bases from DIR")
+                   help="look for 'extends' bases in DIR too (after the spec's folder; before SPECC_PATH's folders and "
+                        "the shipped specs); repeatable")
 
 
 # -- loading either side: a spec file or a checkpoint -----------------------------------------

@@ -1,8 +1,9 @@
 """Front ends: read a spec file (TOML, or the DSL) into a `RawSpec`.
 
-`parse` also follows `extends` (relative to the spec, never outside the
-spec's folder tree unless a search path allows it) and applies ``--set``
-overrides, so later stages see one merged tree with provenance for each value.
+`parse` also follows `extends` (from the spec's folder, the search paths, then
+the specs shipped with specc; never outside those folders: see
+`specc.frontend.bases`) and applies ``--set`` overrides, so later stages see
+one merged tree with provenance for each value.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from specc.diagnostics import Diagnostic, Origin, Span, SpecError
+from specc.frontend.bases import Roots, resolve_base
 from specc.frontend.dsl import parse_dsl
 from specc.frontend.limits import MAX_SPEC_CHARS
 from specc.frontend.toml import parse_toml
@@ -55,15 +57,15 @@ def parse(
     resolve next to `path`).
     """
     file = Path(path)
-    roots = [file.resolve().parent] + [Path(p).resolve() for p in search_paths]
-    return apply_cli_sets(_load_chain(file, roots, [], text), sets)
+    return apply_cli_sets(_load_chain(file, Roots.of(file, search_paths), [], text), sets)
 
 
 def apply_cli_sets(raw: RawSpec, sets: Sequence[str]) -> RawSpec:
     """A copy of `raw` with `--set key.path=value` overrides applied."""
     if not sets:
         return raw
-    out = RawSpec(copy.deepcopy(raw.data), SpanTable(dict(raw.spans.keys), dict(raw.spans.values)), raw.file, raw.sources)
+    out = RawSpec(copy.deepcopy(raw.data), SpanTable(dict(raw.spans.keys), dict(raw.spans.values)), raw.file, raw.sources,
+                  list(raw.bases))
     for item in sets:
         _apply_cli_set(out, item)
     return out
@@ -91,7 +93,7 @@ def read_source(file: Path) -> str:
         raise SpecError([Diagnostic("E001", "spec file is not valid UTF-8", Span(name, line, col))]) from None
 
 
-def _load_chain(file: Path, roots: list[Path], seen: list[Path], text: str | None = None) -> RawSpec:
+def _load_chain(file: Path, roots: Roots, seen: list[Path], text: str | None = None) -> RawSpec:
     raw = parse_text(read_source(file) if text is None else text, str(file))
     base_ref = raw.data.pop("extends", None)
     if base_ref is None:
@@ -99,38 +101,18 @@ def _load_chain(file: Path, roots: list[Path], seen: list[Path], text: str | Non
     span = raw.value_span(("extends",))
     if not isinstance(base_ref, str):
         raise SpecError([Diagnostic("E004", "'extends' must be a path string", span)])
-    base_file = _resolve_base(file, base_ref, roots, span)
+    found = resolve_base(file, base_ref, roots, span)
+    base_file = Path(found.file)
     chain = seen + [file.resolve()]
     if base_file.resolve() in chain:
         raise SpecError([Diagnostic("E004", f"'extends' forms a cycle through '{base_ref}'", span)])
     if len(chain) > MAX_EXTENDS_DEPTH:
         raise SpecError([Diagnostic("E004", f"'extends' chain is deeper than {MAX_EXTENDS_DEPTH}", span)])
-    try:
-        base = _load_chain(base_file, roots, chain)
-    except SpecError as err:
-        if any(d.code == "E002" and d.span and d.span.file == str(base_file) for d in err.diagnostics):
-            raise SpecError([Diagnostic("E004", f"base spec '{base_ref}' not found", span)]) from None
-        raise
+    base = _load_chain(base_file, roots, chain)
     raw.spans.keys.pop(("extends",), None)
     raw.spans.values.pop(("extends",), None)
+    raw.bases = [found]
     return merge_base(base, raw)
-
-
-def _resolve_base(file: Path, ref: str, roots: list[Path], span: Span | None) -> Path:
-    """`ref` relative to `file`, refused if it escapes every allowed root."""
-    candidate = Path(ref)
-    if candidate.is_absolute():
-        raise SpecError([Diagnostic("E004", "'extends' must be a relative path", span,
-                                    "absolute paths are refused so specs stay portable and hermetic")])
-    target = (file.parent / candidate)
-    try:
-        real = target.resolve()
-    except (ValueError, OSError) as err:  # a NUL byte, a name too long for the system
-        raise SpecError([Diagnostic("E004", f"'extends' path {ref!r} is not a usable file name ({err})", span)]) from None
-    if not any(real == root or root in real.parents for root in roots):
-        raise SpecError([Diagnostic("E004", f"'extends' path '{ref}' leaves the spec's folder", span,
-                                    "pass --search-path DIR to allow bases from another folder")])
-    return target
 
 
 def _apply_cli_set(raw: RawSpec, item: str) -> None:

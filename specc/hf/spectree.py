@@ -25,10 +25,10 @@ from typing import Any, Mapping
 from specc.diagnostics import SpecError
 from specc.expr import Number
 from specc.frontend import parse
+from specc.frontend.bases import shipped_specs
 from specc.raw import RawSpec, SpanTable
 from specc.schema import ModelSpec, validate
 
-SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 _HEAD = ("format", "name", "description")
 _ARCH = ("params", "init", "blocks", "model")
 
@@ -42,10 +42,12 @@ class SpecTree:
 
     @classmethod
     def load(cls, name: str, specs_dir: Path | None = None) -> SpecTree:
-        """The merged tree of reference spec `name` from `specs_dir` (default: the repository's specs/)."""
-        path = (specs_dir or SPECS_DIR) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"reference spec {path} not found; specc's HF import needs the specs/ folder")
+        """The merged tree of reference spec `name` from `specs_dir` (default: the specs shipped with specc)."""
+        folder = specs_dir or shipped_specs()
+        path = folder / name if folder is not None else Path(name)
+        if folder is None or not path.is_file():
+            raise FileNotFoundError(f"reference spec {name} not found in {folder or 'this installation'}; "
+                                    "specc's HF import needs the shipped specs")
         return cls(copy.deepcopy(parse(path).data), name)
 
     # -- parameters ----------------------------------------------------------------------
