@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from specc.atomic import write_text
 from specc.cli.common import UserError
 from specc.frontend import read_source
 from specc.migrate import upgrade_text
@@ -37,17 +36,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         if args.check:
             print(f"{file}: needs upgrading ({steps})")
             continue
-        _write_atomically(file, new)
+        write_text(file, new, newline="")
         print(f"{file}: upgraded ({steps})")
     return 1 if args.check and stale else 0
 
-
-def _write_atomically(file: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

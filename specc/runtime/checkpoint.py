@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
+from specc.atomic import atomic_dir
 from specc.runtime.errors import UserError
 
 MARKER = "COMPLETE"
@@ -50,34 +51,24 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
     of a multi-process run (``rng.pt`` keeps this process's as its own too)."""
     root = run_dir / "checkpoints"
     final = root / f"step-{state.step:08d}"
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        save_model(_unwrap(model), str(tmp / "model.safetensors"))
-        _torch_save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
-        rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state()
-        if rng_ranks is not None:
-            rng["ranks"] = rng_ranks
-        _torch_save(rng, tmp / "rng.pt")
-        (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
-        (tmp / "spec.json").write_text(spec_json)
-        (tmp / "tokenizer.json").write_text(tokenizer_json)
-        for name, text in (extras or {}).items():
-            (tmp / name).write_text(text)
-        for f in tmp.iterdir():
-            _fsync(f)
-        (tmp / MARKER).write_text(str(state.step))
-        _fsync(tmp / MARKER)
-        if final.exists():  # the same step saved again: its old copy goes out of the way whole, then away
-            os.replace(final, root / f".tmp-old-{final.name}-{os.getpid()}")
-        os.replace(tmp, final)
-        _fsync_dir(root)
+        # The same step saved again replaces its old copy whole. Nothing half-written stays behind.
+        with atomic_dir(final, replace=True) as tmp:
+            save_model(_unwrap(model), str(tmp / "model.safetensors"))
+            _torch_save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
+            rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
+            if torch.cuda.is_available():
+                rng["cuda"] = torch.cuda.get_rng_state()
+            if rng_ranks is not None:
+                rng["ranks"] = rng_ranks
+            _torch_save(rng, tmp / "rng.pt")
+            (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+            (tmp / "spec.json").write_text(spec_json)
+            (tmp / "tokenizer.json").write_text(tokenizer_json)
+            for name, text in (extras or {}).items():
+                (tmp / name).write_text(text)
+            (tmp / MARKER).write_text(str(state.step))
     except (OSError, SafetensorError) as err:  # a full disk, a quota, a read-only or vanished folder
-        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
         before = latest(run_dir)
         kept = f"the last complete checkpoint, {before.name}, is intact" if before else "no earlier checkpoint exists"
         raise UserError(f"cannot save checkpoint {final}: {getattr(err, 'strerror', None) or err}; {kept}") from None
@@ -204,15 +195,3 @@ def _prune(root: Path, keep: int) -> None:
     for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
         shutil.rmtree(old, ignore_errors=True)
 
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

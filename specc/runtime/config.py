@@ -1,31 +1,29 @@
 """Pydantic models of a spec's runtime sections: [tokenizer], [data], [objective], [train].
 
-Validated with spans like the architecture: `load_run_config` maps every error
-to the file, line and column where the offending key or value is written.
-Numeric values may be expressions over `[params]` (``vocab_size = "vocab"``).
+Validated with spans like the architecture (through `specc.runtime.section`, as
+every runtime section is): `load_run_config` maps every error to the file, line
+and column where the offending key or value is written. Numeric values may be
+expressions over `[params]` (``vocab_size = "vocab"``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, Field
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.schema.errors import diagnostics_from
-from specc.schema.validate import number
-
-Num = Union[int, float, str]
+from specc.runtime.section import Section, validate_section
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value  # TOML has arrays, not tuples
 
 
-class TokenizerConfig(Strict):
+class TokenizerConfig(Section):
     kind: Literal["bpe", "wordpiece", "unigram"] = "bpe"
     vocab_size: int = Field(default=0, ge=0)  # 0: the spec's `vocab` param
     path: str | None = None  # a pretrained tokenizer.json instead of training one
@@ -34,7 +32,7 @@ class TokenizerConfig(Strict):
     min_frequency: int = Field(default=2, ge=1)
 
 
-class DataConfig(Strict):
+class DataConfig(Section):
     source: Literal["default", "text", "jsonl"] = "default"
     path: str | None = None  # a file or a folder of files
     text_field: str = "text"
@@ -43,7 +41,7 @@ class DataConfig(Strict):
     on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
 
 
-class LossSpike(Strict):
+class LossSpike(Section):
     """[train.loss_spike]: a loss above `factor` x the mean of the last `window` steps is a spike; its update
     is skipped or applied (`action`); `patience` spikes in a row stop the run (specc.runtime.guard)."""
 
@@ -53,7 +51,7 @@ class LossSpike(Strict):
     action: Literal["skip", "stop"] = "skip"
 
 
-class TrainConfig(Strict):
+class TrainConfig(Section):
     steps: int = Field(default=1000, gt=0)
     # The global batch of a step is batch_size x grad_accum samples on any number of processes;
     # under torchrun each process takes an equal share (specc.runtime.distributed.split_batch).
@@ -66,7 +64,7 @@ class TrainConfig(Strict):
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     weight_decay: float = Field(default=0.01, ge=0)
     no_decay: list[Literal["bias", "norm", "embedding"]] = ["bias", "norm", "embedding"]
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: Annotated[tuple[float, float], BeforeValidator(_tuple)] = (0.9, 0.95)
     eps: float = Field(default=1e-8, gt=0)
     clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -112,28 +110,12 @@ class RunConfig:
 def load_run_config(spec: ModelSpec) -> RunConfig:
     """Validate the runtime sections of `spec`; raises `SpecError` with spans."""
     diags = Collector()
-    tok = _section(spec, "tokenizer", TokenizerConfig, diags)
-    data = _section(spec, "data", DataConfig, diags)
-    train = _section(spec, "train", TrainConfig, diags)
+    tok = validate_section(TokenizerConfig, spec.sections.get("tokenizer", {}), spec, ("tokenizer",), diags)
+    data = validate_section(DataConfig, spec.sections.get("data", {}), spec, ("data",), diags)
+    train = validate_section(TrainConfig, spec.sections.get("train", {}), spec, ("train",), diags)
     objectives = spec.sections.get("objective", {})
     diags.raise_if_any()
-    assert isinstance(tok, TokenizerConfig) and isinstance(data, DataConfig) and isinstance(train, TrainConfig)
+    assert tok is not None and data is not None and train is not None
     if tok.vocab_size == 0 and isinstance(spec.params.get("vocab"), int):
         tok = tok.model_copy(update={"vocab_size": spec.params["vocab"]})
     return RunConfig(tok, data, train, objectives)
-
-
-def _section(spec: ModelSpec, name: str, model: type[Strict], diags: Collector) -> Strict | None:
-    values = dict(spec.sections.get(name, {}))
-    for key, value in list(values.items()):
-        field = model.model_fields.get(key)
-        if isinstance(value, str) and field is not None and field.annotation in (int, float, int | None, float | None):
-            reported = len(diags.items)
-            values[key] = number(value, spec.params, spec.raw, (name, key), diags, None)
-            if len(diags.items) > reported:  # already diagnosed; its placeholder 0 would draw a second, wrong error
-                del values[key]
-    try:
-        return model.model_validate(values)
-    except ValidationError as err:
-        diags.extend(diagnostics_from(err, spec.raw, model, (name,)))
-        return None

@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from specc.atomic import atomic_dir
 from specc.runtime.config import DataConfig
 from specc.runtime.errors import UserError
 from specc.runtime.tokenizer import TextTokenizer, cache_dir
@@ -227,30 +228,22 @@ def _write_store(docs: Iterator[str], tok: TextTokenizer, folder: Path, progress
     """Tokenise documents in chunks straight into a file; rename into place when complete (a bad record
     or any other failure leaves no partial store behind)."""
     dtype = np.uint16 if tok.vocab_size <= 65535 else np.uint32
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
     offsets = [0]
     try:
-        with open(tmp / "ids.bin", "wb") as out:
-            chunk: list[str] = []
-            for doc in docs:
-                chunk.append(doc)
-                if len(chunk) == 256:
-                    _flush(chunk, tok, out, offsets, dtype, progress)
-            _flush(chunk, tok, out, offsets, dtype, progress)
-            out.flush()
-            os.fsync(out.fileno())
-        np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64))
-        (tmp / "meta.json").write_text(json.dumps({"dtype": np.dtype(dtype).name, "tokens": offsets[-1],
-                                                   "skipped": skipped.count, "skipped_first": skipped.first}))
-        os.replace(tmp, folder)
-    except OSError:  # another process finished it first
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(folder) as tmp:
+            with open(tmp / "ids.bin", "wb") as out:
+                chunk: list[str] = []
+                for doc in docs:
+                    chunk.append(doc)
+                    if len(chunk) == 256:
+                        _flush(chunk, tok, out, offsets, dtype, progress)
+                _flush(chunk, tok, out, offsets, dtype, progress)
+            np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+            (tmp / "meta.json").write_text(json.dumps({"dtype": np.dtype(dtype).name, "tokens": offsets[-1],
+                                                       "skipped": skipped.count, "skipped_first": skipped.first}))
+    except OSError:  # another process finished it first (the rename onto its folder fails)
         if not (folder / "meta.json").exists():
             raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _flush(chunk: list[str], tok: TextTokenizer, out, offsets: list[int], dtype, progress) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm import tqdm
 
+from specc.atomic import write_text
 from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
@@ -301,9 +302,7 @@ def predict(run_dir: str, input_path: str, output: str | None = None, quiet: boo
             say(line)
     else:
         out = Path(output)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, out)
+        write_text(out, "".join(line + "\n" for line in lines))
         if not quiet:
             print(f"{len(lines)} predictions → {out}", file=sys.stderr)
     return len(lines)

@@ -20,6 +20,7 @@ from typing import Any
 from safetensors.torch import save_model
 from torch import nn
 
+from specc.atomic import atomic_dir
 from specc.canonical import architecture_hash, canonical_json, runtime_hash
 from specc.compiler import SpecModel, compile_model
 from specc.graph import LayerGraph
@@ -37,24 +38,19 @@ def save_imported(out: Path, graph: LayerGraph, model: nn.Module, source: Path, 
     if out.exists() and any(out.iterdir()) and not force:
         raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".tmp-{out.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_model(model, str(tmp / "model.safetensors"))
-    spec = graph.spec
-    state = TrainState(arch_hash=architecture_hash(graph), runtime_hash=runtime_hash(spec), base=str(out.resolve().parent))
-    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
-    (tmp / "spec.json").write_text(canonical_json(spec))
-    parent = {"huggingface": str(source.resolve()), "class": hf_class}
-    (tmp / lineage.FILE).write_text(lineage.dumps(lineage.record(graph, parent)))
-    shutil.copyfile(source / "config.json", tmp / HF_CONFIG)
-    for name in TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, tmp / name)
-    (tmp / MARKER).write_text("0")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_dir(out, replace=True) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))
+        spec = graph.spec
+        state = TrainState(arch_hash=architecture_hash(graph), runtime_hash=runtime_hash(spec), base=str(out.resolve().parent))
+        (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+        (tmp / "spec.json").write_text(canonical_json(spec))
+        parent = {"huggingface": str(source.resolve()), "class": hf_class}
+        (tmp / lineage.FILE).write_text(lineage.dumps(lineage.record(graph, parent)))
+        shutil.copyfile(source / "config.json", tmp / HF_CONFIG)
+        for name in TOKENIZER_FILES:
+            if (source / name).is_file():
+                shutil.copyfile(source / name, tmp / name)
+        (tmp / MARKER).write_text("0")
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from specc.atomic import atomic_file
 from specc.runtime.config import TokenizerConfig
 from specc.runtime.errors import UserError
 
@@ -155,9 +156,8 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str], corpus_fingerpri
         return TextTokenizer.load(cached)
     tok = _train(cfg, texts)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    tok.save(str(tmp))
-    os.replace(tmp, cached)
+    with atomic_file(cached) as tmp:
+        tok.save(str(tmp))
     return TextTokenizer(tok)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
+from specc.atomic import write_text
 from specc.canonical import architecture_hash, runtime_hash
 from specc.compiler import compile_model
 from specc.runtime import checkpoint, distributed, guard
@@ -264,9 +265,7 @@ class _MetricsLog:
         kept: list[str] = []
         if resume_step and path.exists():
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
-        tmp = path.with_name(path.name + ".tmp")  # replaced whole: a kill while rewriting loses no line
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, path)
+        write_text(path, "".join(line + "\n" for line in kept))  # replaced whole: a kill while rewriting loses no line
         self.fh = open(path, "a", encoding="utf-8")
         self.board = _tensorboard(path.parent / "tensorboard", resume_step)
 

@@ -2,7 +2,7 @@
 
     python kill_in_save.py --save K --line N -- <specc train args>
 
-Counts the source lines executed inside `specc.runtime.checkpoint` while the K-th
+Counts the source lines executed inside `specc.runtime.checkpoint` and `specc.atomic` while the K-th
 checkpoint of the run is written (the files, their fsyncs, the marker, the
 rename, the pruning of old checkpoints) and sends itself SIGKILL at the N-th:
 a power cut at an arbitrary point of the save. `arm` also counts lines
@@ -18,15 +18,16 @@ import sys
 from types import FrameType
 from typing import Any
 
+from specc import atomic
 from specc.runtime import checkpoint
 from specc.cli import main
 
-SOURCE = checkpoint.__file__
+SOURCES = {checkpoint.__file__, atomic.__file__}  # the save, and the atomic folder write it goes through
 
 
 def arm(save: int, line: int, counts: list[int] | None = None) -> None:
     """Replace `checkpoint.save` by one that kills the process at the `line`-th line executed in
-    specc/runtime/checkpoint.py during the `save`-th save (never, for line 0); `counts` collects each save's
+    specc/runtime/checkpoint.py or specc/atomic.py during the `save`-th save (never, for line 0); `counts` collects each save's
     number of lines."""
     real_save = checkpoint.save
     saves = 0
@@ -34,7 +35,7 @@ def arm(save: int, line: int, counts: list[int] | None = None) -> None:
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:
         nonlocal lines
-        if frame.f_code.co_filename != SOURCE:
+        if frame.f_code.co_filename not in SOURCES:
             return None  # other files' functions are not traced
         if event == "line":
             lines += 1

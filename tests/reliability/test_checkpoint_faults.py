@@ -1,6 +1,6 @@
 """Checkpoints under faults: SIGKILL inside a checkpoint write, a full disk during a save, temporary files.
 
-A kill lands at a random line of specc/runtime/checkpoint.py while a random save is
+A kill lands at a random line of specc/runtime/checkpoint.py or specc/atomic.py while a random save is
 being written (`kill_in_save.py`; seeds drawn at random, SPECC_TEST_SEED
 replays them): no checkpoint that claims to be complete is torn, and
 `--resume` ends bit-identical (weights, optimizer state, metrics lines) to an
@@ -147,8 +147,8 @@ INJECTIONS: dict[str, tuple[str, Callable[..., Any]]] = {
     "model.safetensors": ("specc.runtime.checkpoint.save_model", _enospc),
     "optimizer.pt (torch's error)": ("specc.runtime.checkpoint.torch.save", _torch_writer_fails),
     "state.json": ("pathlib.Path.write_text", _enospc),
-    "fsync": ("specc.runtime.checkpoint.os.fsync", _enospc),
-    "rename": ("specc.runtime.checkpoint.os.replace", _enospc),
+    "fsync": ("specc.atomic.os.fsync", _enospc),
+    "rename": ("specc.atomic.os.replace", _enospc),
 }
 
 

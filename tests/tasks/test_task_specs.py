@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from specc import load_spec
 from specc.cli import main
+from specc.graph import build_graph
+from specc.runtime.config import load_run_config
+from specc.runtime.objectives import resolve_objectives
+from specc.runtime.tasks import resolve_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path("tests/tasks/bad_tasks")
@@ -51,6 +56,19 @@ def test_bad_task_table(name: str) -> None:
 @pytest.mark.parametrize("spec", SHIPPED)
 def test_shipped_task_specs_check_clean(spec: str) -> None:
     assert _check(f"specs/{spec}") == (0, "")
+
+
+def test_params_expressions_are_evaluated_in_every_runtime_section() -> None:
+    """`[params]` expressions work the same in [train], [objective.*], a task table and the task's own train table."""
+    sets = ['train.steps="2 * layers"', 'objective.mlm.mask_prob="0.05 * 3"', 'tasks.sentiment.max_len="layers * 16"',
+            'tasks.sentiment.train.steps="3 * layers"', 'tasks.sentiment.train.warmup="layers"']
+    spec = load_spec(ROOT / "specs/bert-tiny-sentiment.toml", sets)
+    graph = build_graph(spec)
+    assert spec.params["layers"] == 4
+    assert load_run_config(spec).train.steps == 8
+    assert resolve_objectives(spec, graph).entries[0][1].mask_prob == pytest.approx(0.15)
+    task = resolve_tasks(spec, graph)["sentiment"]
+    assert (task.params.max_len, task.params.train.steps, task.params.train.warmup) == (64, 12, 4)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

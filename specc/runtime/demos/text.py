@@ -17,6 +17,7 @@ import re
 import sysconfig
 from pathlib import Path
 
+from specc.atomic import write_text
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record
 from specc.runtime.tasks import Splits
@@ -54,9 +55,7 @@ def stdlib_docstrings() -> tuple[tuple[str, str, str], ...]:
         raise UserError(f"the demo data needs the standard library's source files with docstrings; found only {len(found)} "
                         f"under {root} (is this Python installed without its .py sources?)")
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(found))
-    os.replace(tmp, cached)
+    write_text(cached, json.dumps(found))
     return tuple(found)
 
 

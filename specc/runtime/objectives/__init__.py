@@ -7,14 +7,12 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from pydantic import ValidationError
-
 from specc.diagnostics import Collector, Diagnostic, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.schema.errors import diagnostics_from
 from specc.runtime.objectives import causal_lm  # noqa: F401  (registration)
-from specc.runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveParams, ObjectiveRecord, is_loss
+from specc.runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveRecord, is_loss
+from specc.runtime.section import validate_section
 from specc.runtime.tokenizer import Specials
 
 __all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "is_loss", "resolve_objectives"]
@@ -90,7 +88,7 @@ def resolve_objectives(spec: ModelSpec, graph: LayerGraph) -> ObjectiveSet:
             diags.error("E063", f"unknown objective '{name}'", span, did_you_mean(name, OBJECTIVES) or
                         f"known: {', '.join(sorted(OBJECTIVES))}")
             continue
-        params = _params(record, options, raw, name, diags)
+        params = validate_section(record.params, options, spec, ("objective", name), diags)
         if params is None:
             continue
         diags.extend(_needs(record, graph, span))
@@ -99,17 +97,6 @@ def resolve_objectives(spec: ModelSpec, graph: LayerGraph) -> ObjectiveSet:
     layout = _layout(entries, raw, diags)
     diags.raise_if_any()
     return ObjectiveSet(tuple(entries), layout)
-
-
-def _params(record: ObjectiveRecord, options: Any, raw: Any, name: str, diags: Collector) -> ObjectiveParams | None:
-    if not isinstance(options, dict):
-        diags.error("E014", f"'objective.{name}' must be a table", raw.value_span(("objective", name)))
-        return None
-    try:
-        return record.params.model_validate(options)
-    except ValidationError as err:
-        diags.extend(diagnostics_from(err, raw, record.params, ("objective", name)))
-        return None
 
 
 def _needs(record: ObjectiveRecord, graph: LayerGraph, span: Any) -> list[Diagnostic]:

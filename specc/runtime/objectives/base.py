@@ -13,16 +13,16 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.registry import Registry
+from specc.runtime.section import Section
 from specc.runtime.tokenizer import Specials
 
 
-class ObjectiveParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ObjectiveParams(Section):
     weight: float = Field(default=1.0, gt=0)
 
 

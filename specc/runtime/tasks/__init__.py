@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-from pydantic import ValidationError
-
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.schema.errors import diagnostics_from
 from specc.runtime.config import TrainConfig, check_checkpointing
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record, read_records
 from specc.runtime.loop import autocast, perplexity
 from specc.runtime.metrics import METRICS
 from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.section import validate_section
 from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
 from specc.runtime.tasks.base import TASKS, Feature, TaskRunner, TaskType, epoch_index
 from specc.runtime.transfer import TransferReport, load_matching, matches
@@ -69,10 +67,8 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
                         raw.value_span(where + ("type",)) if kind else span,
                         (did_you_mean(kind, TASKS) if isinstance(kind, str) else None) or f"known: {', '.join(sorted(TASKS))}")
             continue
-        try:
-            params = ttype.params.model_validate(table)
-        except ValidationError as err:
-            diags.extend(diagnostics_from(err, raw, ttype.params, where))
+        params = validate_section(ttype.params, table, spec, where, diags)
+        if params is None:
             continue
         task = DeclaredTask(name, ttype, params)
         if params.head not in graph.outputs:

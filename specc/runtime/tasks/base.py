@@ -16,7 +16,7 @@ from typing import Annotated, Any, Callable, ClassVar, Iterable, Literal, Mappin
 
 import numpy as np
 import torch
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
 from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
@@ -24,13 +24,10 @@ from specc.runtime.config import TrainConfig
 from specc.runtime.labelled import Record
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.registry import Registry
+from specc.runtime.section import Section
 from specc.runtime.tokenizer import TextTokenizer
 
 MASK_OF = {"tokens": "attention_mask", "src": "src_mask", "tgt": "tgt_mask"}  # padding mask per token input
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -40,7 +37,7 @@ def _blank_is_none(value: Any) -> Any:
 Clearable = Annotated[str | None, BeforeValidator(_blank_is_none)]  # "" clears a value inherited through `extends`
 
 
-class TaskData(Strict):
+class TaskData(Section):
     """Where a task's examples come from: a built-in demo, or files (paths relative to the spec)."""
 
     demo: Clearable = None
@@ -52,7 +49,7 @@ class TaskData(Strict):
     max_train: int | None = Field(default=None, gt=0)  # use only the first N training examples
 
 
-class TaskParams(Strict):
+class TaskParams(Section):
     """Keys every ``[tasks.NAME]`` table may hold; task types add their own."""
 
     type: str
