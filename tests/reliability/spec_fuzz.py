@@ -5,7 +5,9 @@ file (bytes: invalid UTF-8 and NUL bytes included), parse with `extends`,
 validate, build the graph, check the runtime sections, compile on the meta
 device; and `specc fmt` / `specc convert` on the same text. The contract: each
 input ends in a model or in diagnostics that carry spans, never in another
-exception, and within `LIMIT_S` seconds of CPU time.
+exception, and never hanging: a stage past `HANG_S` seconds of CPU time is a finding.
+(How fast the front ends are is measured, `slowest_front_end_cpu_s` in the tally,
+not asserted: a CPU budget would fail on a loaded machine; speed belongs to benchmarks.)
 
 Inputs are the real files of `specs/`, mutated as raw bytes (bit flips, cuts,
 splices between specs, numbers and tokens swapped for hostile ones: `1e309`,
@@ -35,10 +37,7 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
-LIMIT_S = 1.0  # CPU seconds each front-end command (check, fmt, convert) may take on one input ...
-NODE_S = 50e-6  # ... plus this per node of the layer graph a valid spec unrolls (up to 4096 x each repeat)
-HANG_S = 10.0  # past this any stage counts as hung
-COMPILE_LIMIT_S = HANG_S  # compiling the declared model on the meta device: linear in its size too
+HANG_S = 60.0  # CPU seconds past which any stage (check, compile, fmt, convert) counts as hung: a generous guard
 
 NUMBERS = [b"0", b"-1", b"1", b"3", b"4097", b"2147483648", b"9223372036854775808", b"18446744073709551616",
            b"1" + b"0" * 400, b"9" * 5000, b"1e309", b"-1e309", b"1e-320", b"nan", b"inf", b"-inf", b"0.5", b"-0.0",
@@ -171,28 +170,23 @@ class Outcome:
     compile_seconds: float = 0.0
 
 
-def check_input(data: bytes, suffix: str, folder: Path, limit: float = LIMIT_S) -> Outcome:
+def check_input(data: bytes, suffix: str, folder: Path, hang: float = HANG_S) -> Outcome:
     """Run one input (spec bytes, `.toml` or `.spec`) through every stage, in `folder` (which holds
     copies of the real specs, so `extends` resolves as it would in `specs/`).
 
-    Each front-end command (`check`: parse → validate → build_graph → runtime sections; `fmt`;
-    `convert`) has `limit` CPU seconds, and `check` `NODE_S` more per node of the graph of a valid
-    spec (a spec may declare 4096 x 2 layers: the graph is unrolled); compiling on the meta device,
-    whose work grows with the model too, has `COMPILE_LIMIT_S`."""
+    Each stage (`check`: parse → validate → build_graph → runtime sections; compiling on the meta
+    device; `fmt`; `convert`) that runs past `hang` CPU seconds is a finding (hung)."""
     path = folder / f"fuzz{suffix}"
     path.write_bytes(data)
     front = compile_s = 0.0
     try:
-        found, front = _timed(max(limit, HANG_S), _check, path)
-        allowed = limit + (NODE_S * len(found.nodes) if not isinstance(found, str) else 0.0)
-        if front > allowed:
-            return Outcome("finding", "check", front, f"{front:.2f} s of CPU time (allowed {allowed:.2f} s)")
+        found, front = _timed(hang, _check, path)
         kind = found if isinstance(found, str) else None
         if kind is None:
-            kind, compile_s = _timed(max(limit, COMPILE_LIMIT_S), _compile, found)
+            kind, compile_s = _timed(hang, _compile, found)
         text = path.read_bytes().decode("utf-8", errors="replace")
-        _, fmt_s = _timed(limit, _fmt, path, text)
-        _, convert_s = _timed(limit, _convert, path, text, ".spec" if suffix == ".toml" else ".toml")
+        _, fmt_s = _timed(hang, _fmt, path, text)
+        _, convert_s = _timed(hang, _convert, path, text, ".spec" if suffix == ".toml" else ".toml")
         return Outcome(kind, "convert", max(front, fmt_s, convert_s), compile_seconds=compile_s)
     except _Finding as finding:
         return Outcome("finding", finding.stage, front, finding.detail, compile_s)
@@ -373,7 +367,7 @@ def spec_folder(folder: Path) -> Path:
     for name, data in seeds().items():
         (folder / name).write_bytes(data)
     for name, data in seeds().items():
-        outcome = check_input(data, Path(name).suffix, folder, limit=60.0)
+        outcome = check_input(data, Path(name).suffix, folder)
         assert outcome.kind == "model", (name, outcome)
     return folder
 
