@@ -37,6 +37,7 @@ from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.session import Plan, tokenizer_for
 from specc.runtime.tasks import DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
 from specc.runtime.tasks.base import TaskRunner
+from specc.runtime.tasks.files import name_labels, read_split
 from specc.runtime.tokenizer import TextTokenizer
 from specc.runtime.trainer import Trainer, TrainResult
 from specc.runtime.transfer import TransferReport, inspect_source, lr_scales, source_checkpoint
@@ -123,6 +124,8 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     say(f"specc finetune: task '{task.name}' ({task.type.name}) of {spec.name or spec_path} → {run_dir}")
     say(f"data: {splits.origin}: {len(splits.train)} train / {len(splits.validation)} validation / {len(splits.test)} test "
         f"examples" + (f"; labels {', '.join(runner.labels)}" if runner.labels else ""))
+    for note in splits.notes:
+        say(f"data: {note}")
     if transfer is not None:
         for line in transfer.lines():
             say(line)
@@ -263,9 +266,11 @@ def evaluate_run(run_dir: str, data: str | None = None, split: str = "validation
     run = load_task_run(run_dir)
     task = run.setup.task
     if data is not None:
-        records = read_records(Path(data), task.params.data.format)
-        if not records:
-            raise UserError(f"{data}: the file holds no examples")
+        table = read_split(str(Path(data).resolve()), task.params.data, Path.cwd())
+        records = table.records
+        if not as_json:
+            for note in table.notes:
+                say(f"data: {note}")
         name = Path(data).name
     else:
         splits: Splits = load_splits(task, run.setup.base)
@@ -286,7 +291,7 @@ def predict(run_dir: str, input_path: str, output: str | None = None, quiet: boo
     task = run.setup.task
     fields = task.params.data
     text_field = str(getattr(fields, "text", None) or getattr(fields, "source", None) or getattr(fields, "tokens", "text"))
-    records = read_records(Path(input_path), "auto", text_field)
+    records = name_labels(read_records(Path(input_path), "auto", text_field), fields)
     if task.type.name == "token_classification":  # plain text: words are whitespace-separated
         records = [Record({**r.fields, fields.tokens: r.fields[fields.tokens].split()}, r.where)
                    if isinstance(r.fields.get(fields.tokens), str) else r for r in records]

@@ -8,7 +8,7 @@ generic trainer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,13 +18,14 @@ from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.runtime.config import TrainConfig, check_checkpointing
 from specc.runtime.errors import UserError
-from specc.runtime.labelled import Record, read_records
+from specc.runtime.labelled import Record
 from specc.runtime.loop import autocast, perplexity
 from specc.runtime.metrics import METRICS
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.section import validate_section
 from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
-from specc.runtime.tasks.base import TASKS, Feature, TaskRunner, TaskType, epoch_index
+from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
+from specc.runtime.tasks.files import read_split
 from specc.runtime.transfer import TransferReport, load_matching, matches
 
 __all__ = ["TASKS", "DeclaredTask", "Splits", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
@@ -117,6 +118,10 @@ def _check_data(task: DeclaredTask, demos: Mapping[str, Any], raw: Any, diags: C
     elif d.train is None:
         diags.error("E079", f"task '{task.name}' declares no training data", raw.key_span(where) or raw.key_span(where[:2]),
                     "set data.train = \"path\" (JSONL, CSV/TSV or SQuAD JSON), or data.demo = \"NAME\"")
+    for split in ("train", "validation", "test"):
+        if isinstance(getattr(d, split), ParallelFiles) and task.type.name != "translation":
+            diags.error("E079", f"a {{src_file, tgt_file}} pair is parallel text, for translation; task '{task.name}' is "
+                        f"{task.type.name}", raw.value_span(where + (split,)), "point the split at one file")
 
 
 def choose_task(tasks: Mapping[str, DeclaredTask], name: str | None, spec_name: str) -> DeclaredTask:
@@ -139,6 +144,7 @@ class Splits:
     validation: list[Record]
     test: list[Record]
     origin: str  # where the data came from, for the run's summary
+    notes: list[str] = field(default_factory=list)  # what the readers decided or passed over, said before training
 
 
 def load_splits(task: DeclaredTask, base: Path) -> Splits:
@@ -151,12 +157,12 @@ def load_splits(task: DeclaredTask, base: Path) -> Splits:
         splits.train = splits.train[: d.max_train] if d.max_train else splits.train
         return splits
 
-    def read(path: str) -> list[Record]:
-        file = Path(path) if Path(path).is_absolute() else base / path
-        records = read_records(file, d.format)
-        if not records:
-            raise UserError(f"{file}: the file holds no examples")
-        return records
+    notes: list[str] = []
+
+    def read(split: str | ParallelFiles) -> list[Record]:
+        table = read_split(split, d, base)
+        notes.extend(table.notes)
+        return table.records
 
     assert d.train is not None
     train = read(d.train)
@@ -167,10 +173,17 @@ def load_splits(task: DeclaredTask, base: Path) -> Splits:
         validation = [r for i, r in enumerate(train) if i % every == every - 1]
         train = [r for i, r in enumerate(train) if i % every != every - 1]
         if not validation:
-            raise UserError(f"{d.train}: too few examples to hold out a validation split; declare data.validation")
-    train = train[: d.max_train] if d.max_train else train
+            raise UserError(f"{_name(d.train)}: too few examples to hold out a validation split; declare data.validation")
+        notes.append(f"validation: every {every}th training example held out ({len(validation)})")
+    if d.max_train and len(train) > d.max_train:
+        notes.append(f"train: the first {d.max_train} of {len(train)} examples used (data.max_train)")
+        train = train[: d.max_train]
     test = read(d.test) if d.test is not None else []
-    return Splits(train, validation, test, ", ".join(p for p in (d.train, d.validation, d.test) if p))
+    return Splits(train, validation, test, ", ".join(_name(p) for p in (d.train, d.validation, d.test) if p), notes)
+
+
+def _name(split: str | ParallelFiles) -> str:
+    return f"{split.src_file} + {split.tgt_file}" if isinstance(split, ParallelFiles) else split
 
 
 def score(runner: TaskRunner, metrics: Sequence[str], values: Sequence[Any], golds: Sequence[Any]) -> dict[str, float]:

@@ -37,16 +37,37 @@ def _blank_is_none(value: Any) -> Any:
 Clearable = Annotated[str | None, BeforeValidator(_blank_is_none)]  # "" clears a value inherited through `extends`
 
 
+class ParallelFiles(Section):
+    """A split as two line-aligned files (WMT/OPUS ``train.en`` + ``train.de``): line N of one translates line N of the other."""
+
+    src_file: str
+    tgt_file: str
+
+
+Split = str | ParallelFiles | None
+FileFormat = Literal["auto", "jsonl", "csv", "tsv", "squad", "text", "conll", "conllu", "parquet", "datasets"]
+
+
 class TaskData(Section):
     """Where a task's examples come from: a built-in demo, or files (paths relative to the spec)."""
 
     demo: Clearable = None
-    format: Literal["auto", "jsonl", "csv", "tsv", "squad"] = "auto"
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
+    format: FileFormat = "auto"
+    train: Split = None
+    validation: Split = None
+    test: Split = None
+    columns: list[str] | None = Field(default=None, min_length=1)  # a CSV/TSV without a header row; CoNLL column names
+    label_names: list[str] | None = Field(default=None, min_length=1)  # integer label ids in the data index this list
     val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)  # held out of train when no validation file
     max_train: int | None = Field(default=None, gt=0)  # use only the first N training examples
+
+    def reads(self) -> tuple[str, ...]:
+        """The fields a record must hold (dotted paths allowed), so a header row naming none of them is caught."""
+        return ()
+
+    def label_field(self) -> str | None:
+        """The field whose integer ids `label_names` names (a label, or a list of tags)."""
+        return None
 
 
 class TaskParams(Section):

@@ -33,6 +33,12 @@ class TextFields(TaskData):
     text_pair: str | None = None  # field of the second text, for pairs (NLI, paraphrase)
     label: str = "label"
 
+    def reads(self) -> tuple[str, ...]:
+        return (self.text, *((self.text_pair,) if self.text_pair else ()), self.label)
+
+    def label_field(self) -> str | None:
+        return self.label
+
 
 class ClassificationParams(TaskParams):
     data: TextFields

@@ -30,7 +30,10 @@ from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, 
 class QAFields(TaskData):
     question: str = "question"
     context: str = "context"
-    answers: str = "answers"  # a list of {"text", "answer_start"}
+    answers: str = "answers"  # a list of {"text", "answer_start"}, or `datasets`' {"text": [...], "answer_start": [...]}
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.question, self.context, self.answers)
 
 
 class QAParams(TaskParams):
@@ -168,7 +171,13 @@ def _label(answer: tuple[int, int] | None, where: Mapping[int, tuple[int, int]])
 
 
 def _answers(record: Record, field: str, context: str) -> list[dict[str, Any]]:
-    answers = record.get(field, list, "a list of answers")
+    answers = record.get(field, (list, dict), "a list of answers")
+    if isinstance(answers, dict):  # `datasets`' shape: {"text": [...], "answer_start": [...]}, one entry per answer
+        texts, starts = answers.get("text"), answers.get("answer_start")
+        if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
+            raise UserError(f"{record.where}: field '{field}' must be a list of answers, or an object of two equally "
+                            f"long lists 'text' and 'answer_start'")
+        answers = [{"text": t, "answer_start": a} for t, a in zip(texts, starts)]
     for k, ans in enumerate(answers):
         if not isinstance(ans, dict) or not isinstance(ans.get("text"), str) or not isinstance(ans.get("answer_start"), int):
             raise UserError(f"{record.where}: answer {k} must be an object with 'text' and an integer 'answer_start'")

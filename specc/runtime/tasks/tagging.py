@@ -28,7 +28,13 @@ OUTSIDE = "O"
 
 class TagFields(TaskData):
     tokens: str = "tokens"  # field holding the list of words
-    tags: str = "tags"  # field holding one tag per word
+    tags: str = "tags"  # field holding one tag per word (a CoNLL file: the name of its tag column)
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.tokens, self.tags)
+
+    def label_field(self) -> str | None:
+        return self.tags
 
 
 class TaggingParams(TaskParams):

@@ -36,6 +36,9 @@ class PairFields(TaskData):
     source: str = "src"
     target: str = "tgt"
 
+    def reads(self) -> tuple[str, ...]:
+        return (self.source, self.target)
+
 
 class TranslationParams(TaskParams):
     data: PairFields

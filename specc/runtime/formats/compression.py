@@ -1,0 +1,56 @@
+"""Compressed files read as if they were plain: gzip, bzip2 and xz from the standard library, zstd through
+`zstandard` (the `data` extra). The format of ``corpus.jsonl.gz`` is the format of ``corpus.jsonl``."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+from pathlib import Path
+from typing import IO
+
+from specc.runtime.formats.optional import require
+
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+
+
+def compression_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return suffix if suffix in COMPRESSED else None
+
+
+def inner_suffix(path: Path) -> str:
+    """The suffix that names the format: ``.jsonl`` for ``a.jsonl.gz``, ``.txt`` for ``a.txt``."""
+    return Path(path.stem).suffix.lower() if compression_of(path) else path.suffix.lower()
+
+
+def full_suffix(path: Path) -> str:
+    """The suffix as a user writes it in a report: ``.jsonl.gz``, ``.md``, or the name itself when it has none."""
+    return (inner_suffix(path) + compression_of(path)) if compression_of(path) else (path.suffix.lower() or "(no suffix)")
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's decompressed bytes, streamed (a corpus larger than memory is never read whole)."""
+    kind = compression_of(path)
+    if kind == ".gz":
+        return gzip.open(path, "rb")
+    if kind == ".bz2":
+        return bz2.open(path, "rb")
+    if kind == ".xz":
+        return lzma.open(path, "rb")
+    if kind == ".zst":
+        zstd = require("zstandard", path, "a .zst file")
+        # the raw stream reads but does not iterate lines; a buffered reader over it does both
+        return io.BufferedReader(zstd.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
+    return open(path, "rb")
+
+
+def open_text(path: Path) -> IO[str]:
+    """The decompressed text (UTF-8, universal newlines kept as written: csv needs newline="")."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
+
+
+def decompress_errors() -> tuple[type[BaseException], ...]:
+    """What a truncated or corrupt compressed file raises while it is read."""
+    return (EOFError, OSError, lzma.LZMAError, gzip.BadGzipFile)
