@@ -4,6 +4,11 @@ Parsed with a lark grammar (`expr.lark`) and evaluated by walking the tree:
 no Python `eval`, no attribute access, only a fixed set of pure functions.
 Integer division must be exact; sizes stay within bounds so that an
 expression bomb (``2 ** 2 ** 2 ** 64``) is an error, not a hang.
+
+The result contract: every value an expression (or any part of it) takes is an
+int within +-2**63, a finite float, or a bool. Anything else (a complex number
+from a negative base to a fractional power, inf from an overflow, an integer
+too large) is an `ExprError` located at the part of the expression that made it.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ class ExprError(Exception):
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = (Path(__file__).parent / "expr.lark").read_text()
-    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+    # positions: an error inside an expression points at the sub-expression that caused it
+    return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
 
 
 @lru_cache(maxsize=4096)
@@ -76,17 +82,22 @@ def names_in(text: str) -> set[str]:
 
 def evaluate(text: str, scope: Mapping[str, Number]) -> Number:
     """Value of expression `text` with names looked up in `scope`."""
-    return _Evaluator(scope).eval(parse_expr(text))
+    return _Evaluator(scope, text).eval(parse_expr(text))
 
 
-def _check(value: Number) -> Number:
+def _check(value: object) -> Number:
+    """`value` if it keeps the result contract (bool, int within 2**63, finite float), else an `ExprError`."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and abs(value) > MAX_INT:
-        raise ExprError("E021", "value is out of range (larger than 2**63)")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ExprError("E021", "value is not a finite number")
-    return value
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ExprError("E021", "value is out of range (larger than 2**63)")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExprError("E021", "value is not a finite number")
+        return value
+    raise ExprError("E021", "value is not a real number")
 
 
 def _divide(a: Number, b: Number, floor: bool) -> Number:
@@ -96,15 +107,20 @@ def _divide(a: Number, b: Number, floor: bool) -> Number:
         if a % b:
             raise ExprError("E022", f"{a} is not divisible by {b}", "sizes must divide exactly")
         return a // b
-    return math.floor(a / b) if floor else a / b
+    quotient = _check(a / b)  # a finite float, or the error (1e308 / 1e-308 overflows)
+    return math.floor(quotient) if floor else quotient
 
 
 def _power(a: Number, b: Number) -> Number:
     if abs(b) > 64 or (isinstance(b, int) and b >= 0 and abs(a) > 2 and b * math.log2(abs(a)) > 63):
         raise ExprError("E021", "power is out of range")
+    if a < 0 and isinstance(b, float) and not b.is_integer():
+        raise ExprError("E021", f"({a}) ** {b} is not a real number (a negative base to a fractional power)")
     try:
         return a**b
-    except (OverflowError, ZeroDivisionError):
+    except ZeroDivisionError:
+        raise ExprError("E021", "zero to a negative power (division by zero)") from None
+    except OverflowError:
         raise ExprError("E021", "power is out of range") from None
 
 
@@ -122,13 +138,25 @@ def _raise(message: str) -> Number:
 
 
 class _Evaluator:
-    def __init__(self, scope: Mapping[str, Number]):
+    def __init__(self, scope: Mapping[str, Number], text: str = ""):
         self.scope = scope
+        self.whole = (len(text) - len(text.lstrip()), len(text.rstrip()))  # where the expression proper lies
 
     def eval(self, node: Tree | Token) -> Number:
         if isinstance(node, Token):  # a bare atom that lark inlined
             return self.eval(Tree("int" if node.type == "INT" else "float", [node]))
-        return _check(getattr(self, f"_{node.data}")(*node.children))
+        try:
+            return _check(getattr(self, f"_{node.data}")(*node.children))
+        except ExprError as err:
+            self._locate(err, node)
+            raise
+
+    def _locate(self, err: ExprError, node: Tree) -> None:
+        """Point an unlocated error at `node`, the innermost sub-expression it came from; when `node` is the
+        whole expression, the whole quoted value stays the place (as for any error without a column)."""
+        if err.column is not None or node.meta.empty or (node.meta.start_pos, node.meta.end_pos) == self.whole:
+            return
+        err.column, err.width = node.meta.column, max(1, node.meta.end_pos - node.meta.start_pos)
 
     def _int(self, tok: Token) -> int:
         digits = str(tok).replace("_", "")

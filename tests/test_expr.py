@@ -175,3 +175,39 @@ def test_any_text_evaluates_or_gives_an_expression_error(text: str) -> None:
         return
     assert isinstance(value, (int, float, bool))
     assert isinstance(value, bool) or (abs(value) <= MAX_INT if isinstance(value, int) else math.isfinite(value))
+
+
+# -- the result contract: a bool, an int within 2**63 or a finite float, whatever the parts do ----------------
+@pytest.mark.parametrize("text, fragment, column, width", [
+    ("(-1) ** 0.5", "(-1) ** 0.5 is not a real number", None, 1),  # the whole expression: the whole value is the place
+    ("4 * (1 - 2) ** 0.5", "(-1) ** 0.5 is not a real number", 5, 14),
+    ("(-8) ** (1.0 / 3)", "not a real number", None, 1),
+    ("1e308 // 1e-308", "not a finite number", None, 1),
+    ("1 + 1e308 * 10", "not a finite number", 5, 10),
+    ("0 ** -1", "zero to a negative power", None, 1),
+    ("std + d_model / 0", "division by zero", 7, 11),
+    ("int(1e300)", "out of range", None, 1),
+])
+def test_results_outside_the_contract_are_located_errors(text: str, fragment: str, column: int | None,
+                                                         width: int) -> None:
+    with pytest.raises(ExprError) as info:
+        evaluate(text, SCOPE)
+    assert info.value.code == "E021" and fragment in info.value.message
+    assert (info.value.column, info.value.width) == (column, width)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.sampled_from(["0", "1", "-1", "0.5", "2.5", "1e308", "1e-320", "(-8)", "63", "d_model", "std"]),
+                    lambda inner: st.one_of(
+                        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "//", "%", "**"]), inner).map(
+                            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+                        st.tuples(st.sampled_from(["sqrt", "int", "float", "-"]), inner).map(lambda t: f"{t[0]}({t[1]})")),
+                    max_leaves=8))
+def test_every_value_keeps_the_contract(text: str) -> None:
+    """Any arithmetic over hostile numbers is a number of the contract or an ExprError, never another exception."""
+    try:
+        value = evaluate(text, SCOPE)
+    except ExprError:
+        return
+    assert type(value) in (bool, int, float)
+    assert abs(value) <= MAX_INT if isinstance(value, int) else math.isfinite(value)

@@ -365,3 +365,15 @@ def test_kv_cache_decoding_of_a_compiled_model(kind: str, tmp_path: Any) -> None
             cache.advance(1)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-4)
     assert math.isfinite(float(full.abs().max()))
+
+
+def test_query_init_std_from_a_zero_std_draw() -> None:
+    """init_std 0 draws zeros, which no factor rescales to q_init_std: the query is drawn with q_init_std itself."""
+    attn = _attention(init_std=0.0, q_init_std=0.5)
+    q, kv = attn.qkv.weight.split([D, 2 * D])
+    assert 0.3 < q.std().item() < 0.7 and not kv.any()
+
+
+def test_init_stds_are_never_negative() -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        REGISTRY["attention"].params.model_validate({"d_model": D, "heads": 4, "out_init_std": -0.1})

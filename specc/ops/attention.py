@@ -35,9 +35,9 @@ class AttentionParams(OpParams):
     scale: float | None = None  # default head_dim ** -0.5; T5 uses 1.0
     position: Literal["none", "rotary", "alibi"] = "none"
     rope_base: float = Field(default=10000.0, gt=0)
-    init_std: float | None = None
-    q_init_std: float | None = None  # T5 folds the 1/sqrt(head_dim) its unscaled logits lack into the query's init
-    out_init_std: float | None = None  # GPT-2 scales the output projection's init
+    init_std: float | None = Field(default=None, ge=0)
+    q_init_std: float | None = Field(default=None, ge=0)  # T5 folds the 1/sqrt(head_dim) its unscaled logits lack into the query's init
+    out_init_std: float | None = Field(default=None, ge=0)  # GPT-2 scales the output projection's init
 
     @model_validator(mode="after")
     def _divides(self) -> Self:
@@ -97,8 +97,12 @@ class Attention(Initialisable):
         super().initialize(std, gen)
         if self.p.q_init_std is not None:  # rescaled rather than redrawn: the other tensors' draws stay as they were
             q = self.q.weight if self.p.cross else self.qkv.weight[: self.h * self.hd]
+            drawn = self.p.init_std if self.p.init_std is not None else std
             with torch.no_grad():
-                q.mul_(self.p.q_init_std / (self.p.init_std if self.p.init_std is not None else std))
+                if drawn > 0:
+                    q.mul_(self.p.q_init_std / drawn)
+                else:  # drawn with std 0: zeros, which no factor rescales
+                    q.normal_(0.0, self.p.q_init_std, generator=gen)
 
     def extra_repr(self) -> str:
         p = self.p

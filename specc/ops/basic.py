@@ -22,7 +22,7 @@ class LinearParams(OpParams):
     out_dim: int = Field(gt=0)
     bias: bool = True
     activation: Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh", "sigmoid", "identity"] = "identity"
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class LinearOp(Linear):

@@ -20,7 +20,7 @@ class EmbeddingParams(OpParams):
     vocab: int = Field(gt=0)
     dim: int = Field(gt=0)
     scale: float = 1.0  # Vaswani et al. multiply by sqrt(d_model)
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class Embedding(Initialisable):
@@ -61,7 +61,7 @@ class PositionParams(OpParams):
     dim: int = Field(gt=0)
     offset: int = Field(default=0, ge=0)  # row of the first position: 2 in BART, pad_id + 1 in RoBERTa
     pad_id: int | None = Field(default=None, ge=0)  # RoBERTa: count only non-pad tokens; pads take row offset - 1
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
@@ -135,7 +135,7 @@ class RelativeBiasParams(OpParams):
     buckets: int = Field(default=32, gt=1)
     max_distance: int = Field(default=128, gt=1)
     bidirectional: bool = True
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class RelativeBias(Initialisable):

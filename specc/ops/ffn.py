@@ -20,8 +20,8 @@ class FeedForwardParams(OpParams):
     activation: Activation = "gelu"
     bias: bool = True
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # after the activation, as T5 places it
-    init_std: float | None = None
-    out_init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
+    out_init_std: float | None = Field(default=None, ge=0)
 
     @property
     def gated(self) -> bool:

@@ -43,7 +43,7 @@ class LMHeadParams(OpParams):
     d_model: int = Field(gt=0)
     vocab: int = Field(gt=0)
     bias: bool = False
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class VocabProjection(nn.Module, metaclass=ABCMeta):
@@ -88,7 +88,7 @@ class MLMHeadParams(OpParams):
     vocab: int = Field(gt=0)
     activation: Literal["relu", "gelu", "gelu_tanh", "gelu_new", "silu", "tanh"] = "gelu"
     eps: float = Field(default=1e-12, gt=0)
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class MLMHead(Initialisable, VocabProjection):
@@ -129,7 +129,7 @@ class ClassifierParams(OpParams):
     num_labels: int = Field(gt=0)
     hidden: bool = False  # a dense + tanh layer first, as BERT's pooler / RoBERTa's head
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class Classifier(Initialisable):
@@ -159,7 +159,7 @@ register(OpRecord(
 
 class SpanParams(OpParams):
     d_model: int = Field(gt=0)
-    init_std: float | None = None
+    init_std: float | None = Field(default=None, ge=0)
 
 
 class SpanHead(Linear):

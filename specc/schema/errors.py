@@ -54,8 +54,13 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
             what = ", ".join(wants[:-1]) + " or " + wants[-1] if len(wants) > 1 else wants[0] if wants else None
             got = _describe(e.get("input"))
             message = f"'{_dotted(path)}' must be {what}, got {got}" if what else f"'{_dotted(path)}': {e['msg']}"
+            if kind in _BOUNDS and isinstance(e.get("input"), (int, float)):  # a number outside its domain: say which
+                message += f", got {e['input']!r}"
             out.append(Diagnostic("E014", message, raw.value_span(path)))
     return out
+
+
+_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
 
 
 def _clean_loc(loc: tuple) -> tuple:

@@ -74,8 +74,8 @@ def validate(raw: RawSpec) -> ModelSpec:
         raise AssertionError("unreachable")  # pragma: no cover
     _check_names(doc, raw, diags)
     params = resolve_params(doc.params, raw, ("params",), {}, diags)
-    init_std = number(doc.init.std, params, raw, ("init", "std"), diags, float)
-    seed = number(doc.init.seed, params, raw, ("init", "seed"), diags, int)
+    init_std = at_least(0, number(doc.init.std, params, raw, ("init", "std"), diags, float), raw, ("init", "std"), diags)
+    seed = at_least(0, number(doc.init.seed, params, raw, ("init", "seed"), diags, int), raw, ("init", "seed"), diags)
     inputs = {name: _tensor_type(text, params, raw, ("model", "inputs", name), diags) for name, text in doc.model.inputs.items()}
     diags.raise_if_any()
     sections = {k: getattr(doc, k) for k in RUNTIME_SECTIONS if getattr(doc, k) is not None}
@@ -163,6 +163,18 @@ def number(value: Any, scope: Mapping[str, Number], raw: RawSpec, path: tuple, d
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         diags.error("E014", f"'{'.'.join(map(str, path))}' must be an integer, got {value!r}", raw.value_span(path))
         return 0
+    if kind is float and isinstance(value, bool):
+        diags.error("E014", f"'{'.'.join(map(str, path))}' must be a number, got {value!r}", raw.value_span(path))
+        return 0
+    return value
+
+
+def at_least(low: Number, value: Number, raw: RawSpec, path: tuple, diags: Collector) -> Number:
+    """`value` if it is at least `low`; else a diagnostic at the value and `low` (so one mistake says one thing)."""
+    if value < low:
+        diags.error("E014", f"'{'.'.join(map(str, path))}': Input should be greater than or equal to {low}, got {value!r}",
+                    raw.value_span(path))
+        return low
     return value
 
 
