@@ -33,8 +33,11 @@ class TokenizerConfig(Section):
 
 
 class DataConfig(Section):
-    source: Literal["default", "text", "jsonl"] = "default"
+    # text, JSONL, Parquet or a datasets folder (save_to_disk); "auto": each file by its suffix. Compressed files
+    # (.gz, .bz2, .xz, .zst) read as their inner format.
+    source: Literal["default", "text", "jsonl", "parquet", "datasets", "auto"] = "default"
     path: str | None = None  # a file or a folder of files
+    include: list[str] = []  # a folder's files to read, as globs relative to it ("**/*.md"); default: the source's suffixes
     text_field: str = "text"
     val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
     max_documents: int | None = Field(default=None, gt=0)

@@ -1,8 +1,9 @@
 """Corpora and token stores.
 
 A `Corpus` streams documents (the embedded default corpus is CPython's own
-documentation text, `pydoc_data.topics`; real data comes from text files,
-folders of them, or JSONL) and splits them into train and validation sets
+documentation text, `pydoc_data.topics`; real data comes from text, JSONL or
+Parquet files, compressed or not, folders of them, or a `datasets` folder,
+read by `specc.runtime.formats.documents`) and splits them into train and validation sets
 deterministically. A bad record (a line that is not UTF-8, not JSON, or
 lacks the text field) or an empty file is an error naming the file and line,
 found while the tokenizer and token stores are built, before training; with
@@ -26,6 +27,7 @@ import numpy as np
 from specc.atomic import atomic_dir
 from specc.runtime.config import DataConfig
 from specc.runtime.errors import UserError
+from specc.runtime.formats.documents import Listing, corpus_files, file_documents, kind_of
 from specc.runtime.tokenizer import TextTokenizer, cache_dir
 
 Split = str  # "train" or "val"
@@ -75,26 +77,23 @@ class Corpus:
         bad = skipped if self.cfg.on_bad_record == "skip" else None
         for f in self._files():
             found = False
-            for doc in _text_documents(f, bad) if self.cfg.source == "text" else _jsonl_documents(f, self.cfg.text_field, bad):
+            for doc in file_documents(f, kind_of(f, self.cfg.source), self.cfg.text_field, lambda what: _bad(bad, what)):
                 found = True
                 yield doc
             if not found:
                 _bad(bad, f"{f}: empty data file (no documents)")
 
-    def _files(self) -> list[Path]:
+    def listing(self) -> Listing:
+        """The files the corpus reads and those it passes over (by suffix, with why), for the run's report."""
+        if self.cfg.source == "default":
+            return Listing([])
         if self.cfg.path is None:
             raise UserError(f"[data] source = '{self.cfg.source}' needs a path")
         path = Path(self.cfg.path)
-        path = path if path.is_absolute() else self.base / path
-        if path.is_dir():
-            suffix = ".jsonl" if self.cfg.source == "jsonl" else ".txt"
-            files = sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
-            if not files:
-                raise UserError(f"data folder {path} holds no {suffix} files")
-            return files
-        if not path.is_file():
-            raise UserError(f"data file not found: {path}")
-        return [path]
+        return corpus_files(path if path.is_absolute() else self.base / path, self.cfg.source, self.cfg.include)
+
+    def _files(self) -> list[Path]:
+        return self.listing().files
 
 
 def default_documents(target_chars: int = 2000) -> Iterator[str]:
@@ -134,50 +133,6 @@ def _bad(skipped: Skipped | None, what: str) -> None:
     if skipped is None:
         raise UserError(what + ' (or declare [data] on_bad_record = "skip" to pass over bad records)')
     skipped.add(what)
-
-
-def _lines(path: Path, skipped: Skipped | None) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file; a line that is not UTF-8 is a bad record."""
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
-            try:
-                yield n, raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads them
-            except UnicodeDecodeError as err:
-                _bad(skipped, f"{path}:{n}:{err.start + 1}: not UTF-8 text ({err.reason})")
-
-
-def _text_documents(path: Path, skipped: Skipped | None = None) -> Iterator[str]:
-    """Documents of a text file: separated by two or more blank lines (or one per file)."""
-    lines: list[str] = []
-    blanks = 0
-    for _, line in _lines(path, skipped):
-        if line.strip():
-            if blanks >= 2 and lines:
-                yield "".join(lines).strip()
-                lines = []
-            blanks = 0
-            lines.append(line)
-        else:
-            blanks += 1
-            lines.append(line)
-    if "".join(lines).strip():
-        yield "".join(lines).strip()
-
-
-def _jsonl_documents(path: Path, text_field: str, skipped: Skipped | None = None) -> Iterator[str]:
-    for n, line in _lines(path, skipped):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            _bad(skipped, f"{path}:{n}:{err.colno}: invalid JSON: {err.msg}")
-            continue
-        text = record.get(text_field) if isinstance(record, dict) else None
-        if not isinstance(text, str):
-            _bad(skipped, f"{path}:{n}: record has no text field '{text_field}'")
-            continue
-        yield text
 
 
 class TokenStore:

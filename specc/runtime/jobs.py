@@ -46,6 +46,8 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
         raise UserError(f"--resume: {run_dir} {what}; nothing to continue")
     corpus = plan.corpus()
     say(f"specc train: {plan.spec.name or spec_path} → {run_dir}  (objectives: {', '.join(plan.objectives.names)})")
+    for line in corpus.listing().lines() if plan.config.data.source != "default" else []:
+        say(f"data: {line}")  # every file read, and every file passed over with why
     tok = tokenizer_for(plan, corpus)
     train_store, val_store = token_store(corpus, "train", tok), token_store(corpus, "val", tok)
     params = sum(p.numel() for p in compile_model(plan.graph, "meta", init=False).parameters())

@@ -65,7 +65,7 @@ def test_bad_train_key_is_a_diagnostic_with_its_place(capsys: pytest.CaptureFixt
 
 DATA_MISTAKES = {
     "missing file": ('source = "text"\npath = "missing.txt"', "data file not found: {tmp}/missing.txt"),
-    "empty folder": ('source = "text"\npath = "texts"', "data folder {tmp}/texts holds no .txt files"),
+    "empty folder": ('source = "text"\npath = "texts"', "data folder {tmp}/texts holds no files to read (.txt, .md, .rst, .text"),
     "bad jsonl": ('source = "jsonl"\npath = "docs.jsonl"', "{tmp}/docs.jsonl:2:"),
     "no text field": ('source = "jsonl"\npath = "docs.jsonl"\ntext_field = "body"', "{tmp}/docs.jsonl:1: record has no text field 'body'"),
 }

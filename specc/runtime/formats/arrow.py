@@ -21,18 +21,51 @@ Decode = Callable[[Any, str], Any]  # (value, where) -> value with label ids tur
 
 
 def parquet(path: Path, opts: ReadOptions) -> Table:
+    return _table(path, "parquet")
+
+
+def datasets_folder(path: Path, opts: ReadOptions) -> Table:
+    """A folder written by ``Dataset.save_to_disk``; a ``DatasetDict`` folder names its splits."""
+    return _table(path, "datasets")
+
+
+def stream(path: Path, kind: str) -> Iterator[Record]:
+    """The rows of a Parquet file (kind "parquet") or a datasets folder ("datasets"), batch by batch, label ids named."""
+    batches, features = _parquet(path) if kind == "parquet" else _folder(path)
+    decoders = _decoders(features)
+    n = 0
+    for batch in batches:
+        for row in batch:
+            where = f"{path}: row {n}"
+            for name, decode in decoders.items():
+                if row.get(name) is not None:
+                    row[name] = decode(row[name], f"{where}, field '{name}'")
+            yield Record(row, where)
+            n += 1
+
+
+def _table(path: Path, kind: str) -> Table:
+    records = list(stream(path, kind))
+    notes = [f"{path}: {'Parquet' if kind == 'parquet' else 'datasets folder'}, {len(records)} rows"]
+    named = list(_decoders(_parquet(path)[1] if kind == "parquet" else _folder(path)[1]))
+    if named:
+        notes.append(f"{path}: label ids of {', '.join(named)} read as the dataset's own label names")
+    return Table(records, notes)
+
+
+Batches = Iterator[list[dict[str, Any]]]
+
+
+def _parquet(path: Path) -> tuple[Batches, Any]:
     pq = require("pyarrow.parquet", path, "reading Parquet")
     try:
         file = pq.ParquetFile(path)
     except Exception as err:  # pyarrow's errors share no base class worth naming here
         raise UserError(f"{path}: not a readable Parquet file ({err})") from None
-    features = _hf_features(file.schema_arrow.metadata)
-    batches = (b.to_pylist() for b in file.iter_batches())
-    return _table(path, batches, features, "Parquet")
+    return (b.to_pylist() for b in file.iter_batches()), _hf_features(file.schema_arrow.metadata)
 
 
-def datasets_folder(path: Path, opts: ReadOptions) -> Table:
-    """A folder written by ``Dataset.save_to_disk``; a ``DatasetDict`` folder names its splits."""
+def _folder(path: Path) -> tuple[Batches, Any]:
     pa = require("pyarrow", path, "reading a datasets folder")
     if (path / "dataset_dict.json").is_file():
         splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
@@ -47,29 +80,13 @@ def datasets_folder(path: Path, opts: ReadOptions) -> Table:
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise UserError(f"{state}: not a datasets state file ({err})") from None
 
-    def batches() -> Iterator[list[dict[str, Any]]]:
+    def batches() -> Batches:
         for f in files:
             with pa.memory_map(str(f)) as source:
                 for batch in pa.ipc.open_stream(source):
                     yield batch.to_pylist()
 
-    return _table(path, batches(), features, "datasets folder")
-
-
-def _table(path: Path, batches: Iterator[list[dict[str, Any]]], features: Any, what: str) -> Table:
-    decoders = _decoders(features)
-    records = []
-    for batch in batches:
-        for row in batch:
-            where = f"{path}: row {len(records)}"
-            for name, decode in decoders.items():
-                if row.get(name) is not None:
-                    row[name] = decode(row[name], f"{where}, field '{name}'")
-            records.append(Record(row, where))
-    notes = [f"{path}: {what}, {len(records)} rows"]
-    if decoders:
-        notes.append(f"{path}: label ids of {', '.join(decoders)} read as the dataset's own label names")
-    return Table(records, notes)
+    return batches(), features
 
 
 def _hf_features(metadata: dict[bytes, bytes] | None) -> Any:
