@@ -126,6 +126,8 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
         f"examples" + (f"; labels {', '.join(runner.labels)}" if runner.labels else ""))
     for note in splits.notes:
         say(f"data: {note}")
+    for line in runner.describe(splits.train):
+        say(line)
     if transfer is not None:
         for line in transfer.lines():
             say(line)

@@ -182,6 +182,11 @@ class TaskRunner(ABC):
         """Extra text to report with the metrics (sacrebleu's signature)."""
         return {}
 
+    def describe(self, records: Sequence[Record]) -> list[str]:
+        """Lines about how the tokenizer and the declared lengths treat these (training) records, said before
+        training: what a user should know about their data that the loss will not tell them."""
+        return []
+
     # -- helpers ----------------------------------------------------------------------
     def token_inputs(self, tokens: list[int], segments: list[int]) -> dict[str, list[int]]:
         """A feature's inputs: its token ids, and its segment ids when the model has a `segments` input."""

@@ -132,6 +132,18 @@ class TranslationRunner(TaskRunner):
                 features.append(Feature(i, {"src": src, "tgt": [s.pad] + y[:-1]}, y))
         return features
 
+    def describe(self, records: Sequence[Record]) -> list[str]:
+        """Pieces per word and unknown pieces of each side (a tokenizer trained on English pretraining text may
+        cover a target language poorly), and how many sources and targets the declared lengths cut short."""
+        p = self.params
+        # what each declared length holds besides the text: the end token, or a decoder-only prompt's separator
+        sides = (("source", p.prefix, p.data.source, "max_len", len(self.separator) if self.decoder_only else 1),
+                 ("target", "", p.data.target, "max_target_len", 1))
+        return [_coverage(side, [self.tok.encode(prefix + r.get(field, str)) for r in records],
+                          sum(len(r.get(field, str).split()) for r in records), self.specials.unk, key,
+                          getattr(p, key), extra)
+                for side, prefix, field, key, extra in sides]
+
     def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
         width = max(len(f.target) for f in features)
         return {"labels": torch.tensor([f.target + [-100] * (width - len(f.target)) for f in features], dtype=torch.long)}
@@ -176,6 +188,21 @@ class TranslationRunner(TaskRunner):
     def notes(self, predictions: Sequence[Any], golds: Sequence[Any]) -> dict[str, str]:
         return {f"{m}_signature": sacrebleu_score(m, predictions, golds)[1] for m in ("bleu", "chrf")
                 if m in (self.params.metrics or self.default_metrics)}
+
+
+def _coverage(side: str, encoded: Sequence[list[int]], words: int, unk: int | None, key: str, length: int,
+              extra: int) -> str:
+    """One line: tokens per word, unknown tokens, and how many rows the declared `length` (of which `extra`
+    tokens are not text) cuts short."""
+    pieces = sum(len(ids) for ids in encoded)
+    unknown = sum(ids.count(unk) for ids in encoded) if unk is not None else 0
+    cut = sum(len(ids) > length - extra for ids in encoded)
+    longest = max((len(ids) for ids in encoded), default=0)
+    line = (f"{side}s: {pieces / max(words, 1):.2f} tokens per word, {unknown} unknown of {pieces:,} "
+            f"({100 * unknown / max(pieces, 1):.2f} %), longest {longest} tokens; ")
+    if not cut:
+        return line + f"none cut by {key} {length}"
+    return line + f"{cut} of {len(encoded)} ({100 * cut / len(encoded):.1f} %) cut by {key} {length} (raise it to {longest + extra} to keep them whole)"
 
 
 register(TaskType("translation", TranslationParams, TranslationRunner,
