@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from specc.graph import Group, LayerGraph, Node
 from specc.ops.base import fmt_shape
 
@@ -21,7 +23,24 @@ def summary_table(graph: LayerGraph, context: int | None = None) -> str:
             lines.append("  ".join("-" * w for w in widths))
         lines.append("  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
     title = f"{graph.spec.name or graph.spec.raw.file}  (FLOPs per token with {ctx} keys in attention; forward only)"
-    return title + "\n" + "\n".join(lines)
+    return title + "\n" + "\n".join(lines + adapter_lines(graph))
+
+
+def adapter_lines(graph: LayerGraph) -> list[str]:
+    """Trainable and frozen parameters of a graph with adapters (nothing without them)."""
+    adapters = graph.adapters
+    if adapters is None:
+        return []
+    lora = sum(math.prod(s) for s in adapters.parameter_names().values())
+    base = graph.parameter_names()
+    full = sum(math.prod(s) for n, s in base.items() if adapters.trains_in_full(n))
+    frozen = sum(math.prod(s) for s in base.values()) - full
+    total = lora + full + frozen
+    return [f"adapters: LoRA rank {adapters.lora.rank} (alpha {adapters.alpha:g}) on {len(adapters.layers)} linear layers: "
+            f"{lora:,} parameters",
+            f"trainable: {lora + full:,} ({100 * (lora + full) / total:.2f} %) = adapters {lora:,} + trained in full "
+            f"{full:,}; frozen: {frozen:,}",
+            "  (parameters a pretrained run lacks, such as a new task head, also train when fine-tuning)"]
 
 
 def _row(graph: LayerGraph, group: Group, ctx: int) -> tuple[str, str, str, str, str]:

@@ -30,6 +30,12 @@ def register(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_predict)
 
+    p = sub.add_parser("merge", help="fold a LoRA fine-tuning run's adapters into its base weights: a self-contained run")
+    p.add_argument("run")
+    p.add_argument("--out", required=True, metavar="DIR", help="the merged run's directory (must not exist)")
+    p.add_argument("--step", type=int, metavar="N", help="merge the checkpoint of step N (default: the latest)")
+    p.set_defaults(handler=cmd_merge)
+
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from specc.runtime import distributed
@@ -42,6 +48,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     with distributed.session():
         finetune(args.spec, args.source, args.out, args.task, args.sets, args.search_paths, args.resume, args.random_init,
                  quiet=args.quiet)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from specc.runtime.merge import merge_run
+
+    ckpt, layers = merge_run(args.run, args.out, args.step)
+    print(f"merged {layers} LoRA layers into the base weights → {ckpt}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from specc.compiler.adapt import attach, initialize_adapters
 from specc.compiler.modules import BlockModule, Repeat, SpecModel, Step
 from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.graph import BlockInstance, LayerGraph, Node
@@ -22,6 +23,7 @@ def compile_model(graph: LayerGraph, device: str | torch.device | None = None, i
     try:
         with torch.device("meta"):
             model = _build(graph)
+            attach(model, graph)
     except RuntimeError as err:  # a tensor of more than 2**63 elements cannot exist, even on the meta device
         if "overflow" not in str(err).lower():
             raise
@@ -43,6 +45,7 @@ def compile_model(graph: LayerGraph, device: str | torch.device | None = None, i
     _tie(model, graph)
     if init:
         initialize(model, graph)
+        initialize_adapters(model, graph.spec.seed)
     return model
 
 

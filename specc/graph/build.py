@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
 from specc.expr import Number
+from specc.graph.adapters import resolve_adapters
 from specc.graph.types import BlockInstance, Group, LayerGraph, Node
 from specc.ops.base import REGISTRY, OpRecord, Shape, ShapeError
 from specc.raw import RawSpec
@@ -73,6 +74,8 @@ class _Builder:
         self._raise()
         graph = LayerGraph(self.spec, dict(model.inputs), outputs, groups, self.nodes, self.g)
         graph.check()
+        graph.adapters = resolve_adapters(graph, self.diags)
+        self.diags.raise_if_any()
         return graph
 
     def _raise(self) -> None:

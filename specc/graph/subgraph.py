@@ -33,6 +33,7 @@ def subgraph(graph: LayerGraph, outputs: Sequence[str]) -> LayerGraph:
     sub = LayerGraph(graph.spec, inputs, {o: graph.outputs[o] for o in outputs}, groups, nodes,
                      graph.graph.subgraph(keep).copy())
     sub.check()
+    sub.adapters = graph.adapters.restricted(sub) if graph.adapters is not None else None
     return sub
 
 

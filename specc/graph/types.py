@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import networkx as nx
 
 from specc.diagnostics import Span
 from specc.ops.base import REGISTRY, OpParams, OpRecord, Shape
 from specc.schema import ModelSpec, TensorType
+
+if TYPE_CHECKING:
+    from specc.graph.adapters import Adapters
 
 
 @dataclass
@@ -72,6 +75,7 @@ class LayerGraph:
     groups: list[Group]
     nodes: dict[str, Node]  # every node, qualified, in execution order
     graph: nx.DiGraph
+    adapters: Adapters | None = None  # LoRA layers (specc.graph.adapters): not part of the architecture
 
     def shape_of(self, name: str) -> Shape:
         if name in self.inputs:

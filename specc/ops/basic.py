@@ -32,7 +32,7 @@ class LinearOp(Linear):
         self.plain = p.activation == "identity"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.weight, self.bias)
+        y = super().forward(x)
         return y if self.plain else self.act(y)
 
 

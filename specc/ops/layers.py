@@ -12,17 +12,50 @@ from torch import nn
 from specc.ops.base import Initialisable, fill_, normal_
 
 
+class LoRA(nn.Module):
+    """A low-rank update of a linear layer: x ↦ dropout(x) A^T B^T · alpha / rank (Hu et al., 2021).
+
+    `a` is (rank, in), `b` is (out, rank); `b` starts at zero, so an adapted model starts out computing
+    exactly what its base did. `merged` folds the update into a weight: W + B A · alpha / rank."""
+
+    def __init__(self, d_in: int, d_out: int, rank: int, alpha: float, dropout: float):
+        super().__init__()
+        self.a = nn.Parameter(torch.empty(rank, d_in))
+        self.b = nn.Parameter(torch.empty(d_out, rank))
+        self.scale, self.dropout = alpha / rank, dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dropout > 0 and self.training:
+            x = F.dropout(x, self.dropout, True)
+        return F.linear(F.linear(x, self.a), self.b) * self.scale  # (..., rank) then (..., out)
+
+    def initialize(self, gen: torch.Generator) -> None:
+        with torch.no_grad():  # A as nn.Linear's default (kaiming-uniform, a = sqrt(5)), B zero
+            bound = 1 / math.sqrt(self.a.shape[1])
+            self.a.uniform_(-bound, bound, generator=gen)
+            self.b.zero_()
+
+    def merged(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + (self.b.float() @ self.a.float() * self.scale).to(weight.dtype)
+
+    def extra_repr(self) -> str:
+        return f"rank={self.a.shape[0]}, scale={self.scale:g}, dropout={self.dropout:g}"
+
+
 class Linear(Initialisable):
-    """y = x W^T + b with W of shape (out, in); init normal(std), zero bias."""
+    """y = x W^T + b with W of shape (out, in); init normal(std), zero bias. An adapted layer
+    (specc.compiler.adapt) adds its `lora` update."""
 
     def __init__(self, d_in: int, d_out: int, bias: bool = True, init_std: float | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(d_out, d_in))
         self.bias = nn.Parameter(torch.empty(d_out)) if bias else None
         self.init_std = init_std
+        self.lora: LoRA | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        y = F.linear(x, self.weight, self.bias)
+        return y if self.lora is None else y + self.lora(x)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[1]} → {self.weight.shape[0]}, bias={self.bias is not None}"

@@ -16,11 +16,11 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
+from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file, save_model
 
 from specc.atomic import atomic_dir
 from specc.runtime.errors import UserError
@@ -40,13 +40,18 @@ class TrainState:
     skipped: int = 0  # steps whose update was dropped (specc.runtime.guard: non-finite loss or gradients, loss spikes)
     spikes: int = 0  # loss spikes in a row
     recent_losses: list[float] = field(default_factory=list)  # the loss-spike window
+    # An adapted (LoRA) run stores only what it trains; the rest of its weights are this base checkpoint's,
+    # which must still have the architecture hash recorded here (specc.runtime.transfer.load_run_weights).
+    base_ckpt: str = ""
+    base_hash: str = ""
 
 
 def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer | Mapping[str, Any],
          spec_json: str, tokenizer_json: str, keep: int, extras: Mapping[str, str] | None = None,
-         rng_ranks: list[dict[str, torch.Tensor]] | None = None) -> Path:
+         rng_ranks: list[dict[str, torch.Tensor]] | None = None, only: Sequence[str] | None = None) -> Path:
     """Write a checkpoint atomically (temp dir, fsync, rename, marker); keep the last `keep`.
-    `extras` are further text files (name → content) it carries, e.g. a task's label set.
+    `extras` are further text files (name → content) it carries, e.g. a task's label set;
+    `only` names the parameters to store (an adapted run's trained ones), default all.
     `optimizer` may be given as its state dict; `rng_ranks` are the RNG states of every process
     of a multi-process run (``rng.pt`` keeps this process's as its own too)."""
     root = run_dir / "checkpoints"
@@ -54,7 +59,11 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
     try:
         # The same step saved again replaces its old copy whole. Nothing half-written stays behind.
         with atomic_dir(final, replace=True) as tmp:
-            save_model(_unwrap(model), str(tmp / "model.safetensors"))
+            if only is None:
+                save_model(_unwrap(model), str(tmp / "model.safetensors"))
+            else:
+                params = dict(_unwrap(model).named_parameters())
+                save_file({n: params[n].detach().contiguous() for n in only}, str(tmp / "model.safetensors"))
             _torch_save(optimizer if isinstance(optimizer, Mapping) else optimizer.state_dict(), tmp / "optimizer.pt")
             rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
             if torch.cuda.is_available():
@@ -93,6 +102,19 @@ def latest(run_dir: Path) -> Path | None:
         return None
     done = [d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists()]
     return max(done, key=lambda d: d.name) if done else None
+
+
+def at_step(run_dir: Path, step: int | None) -> Path:
+    """The run's complete checkpoint of `step`, or its latest when `step` is None."""
+    if step is None:
+        return require_latest(run_dir)
+    found = run_dir / "checkpoints" / f"step-{step:08d}"
+    if not (found / MARKER).exists():
+        root = run_dir / "checkpoints"
+        kept = sorted(int(d.name[5:]) for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists()) \
+            if root.is_dir() else []
+        raise UserError(f"{run_dir} has no complete checkpoint of step {step} (kept: {', '.join(map(str, kept)) or 'none'})")
+    return found
 
 
 def require_latest(run_dir: Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ from specc.runtime.tasks.base import TaskRunner
 from specc.runtime.tasks.files import name_labels, read_split
 from specc.runtime.tokenizer import TextTokenizer
 from specc.runtime.trainer import Trainer, TrainResult
-from specc.runtime.transfer import TransferReport, inspect_source, lr_scales, source_checkpoint
+from specc.runtime.transfer import (TransferReport, inspect_source, load_run_weights, lr_scales, source_checkpoint,
+                                    stored_names)
 
 TASK_FILE = "task.json"
 
@@ -104,6 +106,9 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
         raise UserError(f"task '{task.name}' starts from {origin} (its `from`), which does not exist: pretrain it first "
                         f"(specc train ... --out {origin}), pass --from RUN, or --set tasks.{task.name}.from='\"\"' to start afresh")
     ckpt = source_checkpoint(origin) if origin and not resume else None
+    if setup.graph.adapters is not None and not resume and (ckpt is None or random_init):
+        raise UserError(f"{spec_path} declares [adapters], which train on top of pretrained weights: fine-tune from a "
+                        "pretrained run (--from RUN or the task's `from`), without --random-init")
     if resume:
         tok = TextTokenizer.load(checkpoint.require_latest(run_dir) / "tokenizer.json")
     elif ckpt is not None:
@@ -116,7 +121,7 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     runner = _runner(setup, tok, splits.train)
     train, val = runner.encode(splits.train, gold=True), runner.encode(splits.validation, gold=True)
     runner.encode(splits.test, gold=True)  # bad test data is found now too, not after training
-    scales = _scales(setup, transfer)
+    scales = _scales(setup, transfer, checkpoint.require_latest(run_dir) if resume else None)
     files = {TASK_FILE: json.dumps({"task": task.name, "type": task.type.name, "labels": runner.labels,
                                     "source": str(ckpt) if ckpt else None, "random_init": random_init}, indent=1)}
     workload = TaskWorkload(task, runner, train, splits.validation, val, params.train, transfer, scales, files)
@@ -133,6 +138,8 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
             say(line)
     elif not resume:
         say("from random initialisation" + (f" (tokenizer of {ckpt})" if ckpt else " (tokenizer from the spec's [tokenizer])"))
+    if setup.graph.adapters is not None:
+        say(_trainable_line(setup.graph, scales))
     distributed.release_others()
     distributed.describe(params.train.parallel, say)
     result = Trainer(plan, run_dir, tok, resume=resume is not None, quiet=quiet, workload=workload).run()
@@ -169,16 +176,34 @@ def _runner(setup: TaskSetup, tok: TextTokenizer, train: Sequence[Record], label
     return runner_cls(task.name, task.params, setup.graph, tok, labels)
 
 
-def _scales(setup: TaskSetup, transfer: TransferReport | None) -> dict[str, float] | None:
-    p = setup.task.params
-    if not p.freeze and p.layer_decay == 1.0 and p.head_lr is None:
+def _scales(setup: TaskSetup, transfer: TransferReport | None, resumed: Path | None) -> dict[str, float] | None:
+    """Learning-rate multiplier per parameter (0 freezes). With adapters, a base parameter trains only when
+    the pretrained run lacks it (a new head) or a `train` pattern names it; on resume, the ones the run stored."""
+    p, adapters = setup.task.params, setup.graph.adapters
+    if not p.freeze and p.layer_decay == 1.0 and p.head_lr is None and adapters is None:
         return None
-    return lr_scales(setup.graph, p.train.lr, p.freeze, p.layer_decay, p.head_lr, transfer.new if transfer else [])
+    scales = lr_scales(setup.graph, p.train.lr, p.freeze, p.layer_decay, p.head_lr, transfer.new if transfer else [])
+    if adapters is not None:
+        trained = stored_names(resumed) if resumed is not None else set(transfer.new if transfer else [])
+        for name in scales:
+            if name not in trained and not adapters.trains_in_full(name):
+                scales[name] = 0.0
+    return scales
+
+
+def _trainable_line(graph: LayerGraph, scales: dict[str, float] | None) -> str:
+    assert graph.adapters is not None
+    lora = sum(math.prod(s) for s in graph.adapters.parameter_names().values())
+    shapes = graph.parameter_names()
+    full = sum(math.prod(s) for n, s in shapes.items() if scales is None or scales.get(n, 1.0) != 0)
+    frozen = sum(math.prod(s) for s in shapes.values()) - full
+    return (f"LoRA rank {graph.adapters.lora.rank} on {len(graph.adapters.layers)} layers: trainable {lora + full:,} "
+            f"(adapters {lora:,}, in full {full:,}), frozen {frozen:,}")
 
 
 def _load(graph: LayerGraph, ckpt: Path, device: str = "auto") -> torch.nn.Module:
     model = compile_model(graph, pick_device(device), init=False)
-    checkpoint.load_weights(ckpt, model)
+    load_run_weights(ckpt, model, graph)
     return model.eval()
 
 
@@ -240,12 +265,12 @@ def is_task_run(run_dir: str | Path) -> bool:
     return ckpt is not None and (ckpt / TASK_FILE).exists()
 
 
-def load_task_run(run_dir: str | Path, device: str = "auto") -> TaskRun:
-    """A fine-tuned run's latest checkpoint: its task, label set, tokenizer and model."""
+def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = None) -> TaskRun:
+    """A fine-tuned run's checkpoint (of `step`; default the latest): its task, label set, tokenizer and model."""
     path = Path(run_dir)
     if not path.exists():
         raise UserError(f"run directory not found: {path}")
-    ckpt = checkpoint.require_latest(path)
+    ckpt = checkpoint.at_step(path, step)
     try:
         info = json.loads((ckpt / TASK_FILE).read_text())
     except FileNotFoundError:

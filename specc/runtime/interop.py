@@ -28,6 +28,7 @@ from specc.hf import HFTokenizer
 from specc.runtime import checkpoint, lineage
 from specc.runtime.checkpoint import MARKER, TrainState
 from specc.runtime.errors import UserError
+from specc.runtime.transfer import load_run_weights
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 HF_CONFIG = "hf_config.json"
@@ -61,7 +62,7 @@ def load_checkpoint_model(run: Path) -> tuple[LayerGraph, SpecModel, Path]:
     ckpt = checkpoint.require_latest(run)
     graph = lineage.stored_graph(ckpt)
     model = compile_model(graph, init=False)
-    checkpoint.load_weights(ckpt, model)
+    load_run_weights(ckpt, model, graph)
     return graph, model.eval(), ckpt
 
 

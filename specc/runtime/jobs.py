@@ -18,6 +18,7 @@ from specc.runtime.plot import write_loss_curve
 from specc.runtime.session import Plan, load_run, plan_from_spec, tokenizer_for
 from specc.runtime.tokenizer import TextTokenizer
 from specc.runtime.trainer import Trainer, TrainResult
+from specc.runtime.transfer import load_run_weights
 
 
 @dataclass
@@ -97,7 +98,7 @@ def load_model(run_dir: str | Path, device: str = "auto") -> tuple[SpecModel, Pl
     """A run's latest model (weights from its checkpoint, architecture from its stored spec)."""
     plan, ckpt, tok = load_run(run_dir)
     model = compile_model(plan.graph, pick_device(device), init=False)
-    checkpoint.load_weights(ckpt, model)
+    load_run_weights(ckpt, model, plan.graph)
     model.eval()
     return model, plan, tok
 

@@ -40,6 +40,13 @@ def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float]
             for (scale, decays), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
 
 
+def freeze(model: nn.Module, scales: Mapping[str, float] | None) -> None:
+    """Parameters with a learning-rate multiplier of 0 stop needing gradients."""
+    for name, p in model.named_parameters():
+        if scales is not None and scales.get(name, 1.0) == 0:
+            p.requires_grad_(False)
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> torch.optim.Optimizer:
     # The fused kernel is several times faster than the per-tensor loop, on CPU too.
     return torch.optim.AdamW(param_groups(model, cfg, scales), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -99,7 +99,8 @@ class Engine:
 
     # -- checkpoints ------------------------------------------------------------------
     def save(self, run_dir: Path, state: checkpoint.TrainState, optimizer: torch.optim.Optimizer, spec_json: str,
-             tokenizer_json: str, keep: int, extras: Mapping[str, str], replica: Callable[[], nn.Module]) -> None:
+             tokenizer_json: str, keep: int, extras: Mapping[str, str], replica: Callable[[], nn.Module],
+             only: Sequence[str] | None = None) -> None:
         """A checkpoint of the whole job, written by rank 0 (every process takes part in gathering it).
         `replica` makes a plain CPU model to hold gathered weights (FSDP only)."""
         rngs = distributed.gather_to_rank0(_rng_state())
@@ -114,7 +115,7 @@ class Engine:
             optim = _keyed_by_index(optim_sd)
         if self.me.main:
             checkpoint.save(run_dir, state, model, optim, spec_json, tokenizer_json, keep, extras=extras,
-                            rng_ranks=rngs if self.kind != "single" else None)
+                            rng_ranks=rngs if self.kind != "single" else None, only=only)
 
     def load(self, ckpt: Path, optimizer: torch.optim.Optimizer, seed: int, step: int) -> None:
         """Optimizer state and this process's RNG state from a checkpoint written by any number of processes

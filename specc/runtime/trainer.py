@@ -32,10 +32,11 @@ from specc.runtime.checkpoint import TrainState
 from specc.runtime.errors import UserError
 from specc.runtime.loop import autocast, pick_device
 from specc.runtime.objectives import LossSums, is_loss
-from specc.runtime.optim import lr_at, make_optimizer
+from specc.runtime.optim import freeze, lr_at, make_optimizer
 from specc.runtime.parallel import Engine
 from specc.runtime.session import Plan
 from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.transfer import load_run_weights
 from specc.runtime.data import TokenStore
 from specc.runtime.workload import Pretraining, Workload
 
@@ -63,6 +64,7 @@ class Trainer:
     quiet: bool = False
     on_step: Callable[[int], None] | None = None  # test hook: called after each optimizer step
     workload: Workload | None = None  # what to train on; default: the plan's objectives over the stores
+    _only: list[str] | None = field(default=None, init=False)  # the parameters a checkpoint stores (None: all)
 
     def run(self) -> TrainResult:
         cfg = self.plan.config.train
@@ -74,10 +76,14 @@ class Trainer:
         model = compile_model(self.plan.graph, device)
         if not self.resume:
             work.start(model)
-        state, ckpt = self._start(model)
+        state, ckpt = self._start(model, work)
+        scales = work.lr_scales(model)
+        freeze(model, scales)  # before the engine: data parallelism reduces the gradients of trainable parameters only
+        # An adapted run's checkpoints hold what it trains; the frozen rest is its base checkpoint's.
+        self._only = [n for n, p in model.named_parameters() if p.requires_grad] if self.plan.graph.adapters else None
         engine = Engine(model, work, cfg, device,  # after the weights are in: FSDP shards what it finds
                         sample=lambda: work.batch(split.first(state.samples, 0), split.micro).to(device))
-        optimizer = make_optimizer(model, cfg, work.lr_scales(model))
+        optimizer = make_optimizer(model, cfg, scales)
         if ckpt is not None:
             engine.load(ckpt, optimizer, cfg.seed, state.step)
         else:
@@ -124,11 +130,18 @@ class Trainer:
         assert self.train_store is not None and self.val_store is not None, "Trainer needs a workload or token stores"
         return Pretraining(self.plan.objectives, self.tok, self.train_store, self.val_store, self.plan.config.train)
 
-    def _start(self, model: torch.nn.Module) -> tuple[TrainState, Path | None]:
+    def _start(self, model: torch.nn.Module, work: Workload) -> tuple[TrainState, Path | None]:
         """The state to start from, and the checkpoint it comes from (its weights loaded into `model`)."""
         arch, rt = architecture_hash(self.plan.spec), runtime_hash(self.plan.spec)
         if not self.resume:
-            return TrainState(arch_hash=arch, runtime_hash=rt, base=str(self.plan.base)), None
+            state = TrainState(arch_hash=arch, runtime_hash=rt, base=str(self.plan.base))
+            if self.plan.graph.adapters is not None:
+                base = work.weights_base()
+                if base is None:
+                    raise UserError("[adapters] train on top of pretrained weights, which this run does not start from: "
+                                    "fine-tune from a pretrained run (specc finetune SPEC --from RUN)")
+                state.base_ckpt, state.base_hash = str(base.resolve()), checkpoint.load_state(base).arch_hash
+            return state, None
         ckpt = checkpoint.latest(self.run_dir)
         if ckpt is None:
             raise UserError(f"--resume: no complete checkpoint in {self.run_dir}")
@@ -137,7 +150,7 @@ class Trainer:
             from specc.runtime.lineage import check_resume
 
             check_resume(ckpt, self.plan.graph, state.arch_hash)
-        checkpoint.load_weights(ckpt, model)
+        load_run_weights(ckpt, model, self.plan.graph)
         return state, ckpt
 
     def _step(self, engine: Engine, optimizer: torch.optim.Optimizer, work: Workload, state: TrainState,
@@ -199,7 +212,7 @@ class Trainer:
 
         extras = {**work.files(), **lineage.files(self.plan.graph, self.run_dir)} if engine.me.main else {}
         engine.save(self.run_dir, state, optimizer, self.plan.spec_json(), self.tok.tok.to_str(), self.plan.config.train.keep,
-                    extras, replica=lambda: compile_model(self.plan.graph, "cpu", init=False))
+                    extras, replica=lambda: compile_model(self.plan.graph, "cpu", init=False), only=self._only)
 
 
 class _CtrlC:

@@ -7,14 +7,11 @@ unless the task declared it (`reinit` patterns). `lr_scales` turns freezing
 patterns, layer-wise learning-rate decay and a separate head learning rate
 into one multiplier per parameter (0 freezes).
 
-Name patterns match qualified parameter names: ``*`` matches anything (dots
-included), ``?`` one character, and a ``A:B`` component a layer index in
-``A .. B-1`` (``layer.0:2.*`` is the first two layers of a repeated block).
+Name patterns match qualified parameter names (see `specc.graph.names`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -23,25 +20,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from specc.graph import LayerGraph
+from specc.graph.names import matches, pattern  # noqa: F401  (re-exported: tasks match patterns through here)
 from specc.runtime import checkpoint
 from specc.runtime.errors import UserError
-
-
-def pattern(text: str) -> re.Pattern[str]:
-    """A name pattern as a regular expression (see the module docstring)."""
-    parts = []
-    for component in text.split("."):
-        span = re.fullmatch(r"(\d+):(\d+)", component)
-        if span:
-            lo, hi = int(span.group(1)), int(span.group(2))
-            parts.append("(?:" + "|".join(str(i) for i in range(lo, hi)) + ")" if hi > lo else "(?!)")
-        else:
-            parts.append("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in component))
-    return re.compile(r"\.".join(parts))
-
-
-def matches(name: str, patterns: Sequence[str]) -> bool:
-    return any(pattern(p).fullmatch(name) for p in patterns)
 
 
 @dataclass
@@ -131,6 +112,11 @@ def load_matching(model: torch.nn.Module, report: TransferReport) -> None:
         raise UserError(f"cannot read weights from {path}: {err}") from None
 
 
+def stored_names(ckpt: Path) -> set[str]:
+    """The names of the tensors a checkpoint's ``model.safetensors`` holds."""
+    return set(_stored_shapes(ckpt))
+
+
 def _stored_shapes(ckpt: Path) -> dict[str, tuple[int, ...]]:
     path = ckpt / "model.safetensors"
     try:
@@ -191,3 +177,39 @@ def lr_scales(graph: LayerGraph, lr: float, freeze: Sequence[str], layer_decay: 
         else:
             out[name] = layer_decay ** (top - depth[name])
     return out
+
+
+def load_run_weights(ckpt: Path, model: torch.nn.Module, graph: LayerGraph) -> None:
+    """A checkpoint's weights into `model` (of `graph`). An adapted run's checkpoint holds only what it
+    trained (adapters, a head): the rest comes from the base checkpoint its state names, which must still
+    be there with the architecture it had; every parameter must be found in one of the two."""
+    state = checkpoint.load_state(ckpt)
+    if not state.base_ckpt:
+        checkpoint.load_weights(ckpt, model)
+        return
+    base = Path(state.base_ckpt)
+    if not (base / checkpoint.MARKER).exists():
+        raise UserError(f"{ckpt} holds only adapter weights on top of {base}, which is no longer a complete checkpoint; "
+                        "restore it, or keep a self-contained copy with `specc merge RUN` while the base exists")
+    found = checkpoint.load_state(base).arch_hash
+    if found != state.base_hash:
+        raise UserError(f"{ckpt} was trained on {base} with architecture {state.base_hash}, but that checkpoint now has "
+                        f"architecture {found or 'unknown'}: it was overwritten; restore the original base run")
+    report = inspect_source(base, graph, ["*"])  # a reshaped tensor was trained afresh: it is in the run's own file
+    load_matching(model, report)
+    own = ckpt / "model.safetensors"
+    params = dict(model.named_parameters())
+    try:
+        with safe_open(str(own), framework="pt", device="cpu") as fh, torch.no_grad():
+            names = list(fh.keys())
+            unknown = [n for n in names if n not in params]
+            if unknown:
+                raise UserError(f"{own} does not fit the model: unexpected {unknown[:5]}")
+            for name in names:
+                params[name].copy_(fh.get_tensor(name))
+    except (SafetensorError, OSError) as err:
+        raise UserError(f"cannot read weights from {own}: {err}") from None
+    covered = {id(params[n]) for n in names} | {id(model.get_parameter(n)) for n in report.loaded}  # ties: one tensor
+    missing = sorted(n for n, p in params.items() if id(p) not in covered)
+    if missing:
+        raise UserError(f"{own} and its base {base} together lack {len(missing)} tensor(s): {missing[:5]}")

@@ -8,6 +8,7 @@ and fine-tuning tasks (`specc.runtime.tasks.TaskWorkload`) both implement it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Protocol
 
 import torch
@@ -48,6 +49,10 @@ class Workload(Protocol):
         """Extra files (name → text) every checkpoint carries, e.g. a task's label set."""
         ...
 
+    def weights_base(self) -> Path | None:
+        """The checkpoint a fresh run starts its weights from (an adapted run's checkpoints build on it)."""
+        ...
+
 
 class Pretraining:
     """The workload of `specc train`: declared objectives over a token store."""
@@ -82,3 +87,6 @@ class Pretraining:
 
     def files(self) -> dict[str, str]:
         return {}
+
+    def weights_base(self) -> Path | None:
+        return None

@@ -77,5 +77,7 @@ class SpecDoc(Strict):
     objective: dict[str, Any] | None = None
     train: dict[str, Any] | None = None
     tasks: dict[str, Any] | None = None
+    adapters: dict[str, Any] | None = None  # LoRA (specc.graph.adapters): a transform, hashed apart from the architecture
 
-RUNTIME_SECTIONS = ("tokenizer", "data", "objective", "train", "tasks")
+# Sections outside the architecture: each is hashed on its own, and changing one never changes the architecture hash.
+RUNTIME_SECTIONS = ("tokenizer", "data", "objective", "train", "tasks", "adapters")

@@ -243,3 +243,6 @@ class TaskWorkload:
 
     def files(self) -> dict[str, str]:
         return self._files
+
+    def weights_base(self) -> Path | None:
+        return self.transfer.source if self.transfer is not None else None
