@@ -11,9 +11,9 @@ empty: a merged run is for use, not for resuming.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
+from specc.atomic import atomic_dir
 from specc.compiler.adapt import merge
 from specc.graph import build_graph
 from specc.raw import RawSpec, SpanTable
@@ -41,10 +41,11 @@ def merge_run(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
     state.base_ckpt = state.base_hash = ""
     state.runtime_hash = runtime_hash(spec)
     record = lineage.record(build_graph(spec), {"merged_from": str(run.ckpt.resolve()), "base": base})
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    saved = checkpoint.save(tmp, state, run.model, {}, json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False),
-                            (run.ckpt / "tokenizer.json").read_text(), keep=1,
-                            extras={TASK_FILE: (run.ckpt / TASK_FILE).read_text(), lineage.FILE: lineage.dumps(record)})
-    tmp.rename(target)
+    try:
+        with atomic_dir(target) as tmp:  # the merged run appears whole, or not at all
+            saved = checkpoint.save(tmp, state, run.model, {}, json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False),
+                                    (run.ckpt / "tokenizer.json").read_text(), keep=1,
+                                    extras={TASK_FILE: (run.ckpt / TASK_FILE).read_text(), lineage.FILE: lineage.dumps(record)})
+    except OSError as err:
+        raise UserError(f"cannot write {target}: {err.strerror or err}") from None
     return target / "checkpoints" / saved.name, layers
