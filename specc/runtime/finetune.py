@@ -36,7 +36,7 @@ from specc.runtime.loop import pick_device
 from specc.runtime.plot import write_loss_curve
 from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.session import Plan, tokenizer_for
-from specc.runtime.tasks import DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
+from specc.runtime.tasks import TASK_FILE, DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
 from specc.runtime.tasks.base import TaskRunner
 from specc.runtime.tasks.files import name_labels, read_split
 from specc.runtime.tokenizer import TextTokenizer
@@ -44,7 +44,6 @@ from specc.runtime.trainer import Trainer, TrainResult
 from specc.runtime.transfer import (TransferReport, inspect_source, load_run_weights, lr_scales, source_checkpoint,
                                     stored_names)
 
-TASK_FILE = "task.json"
 
 
 @dataclass
@@ -149,8 +148,11 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     say(write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png"))
 
     model = _load(setup.graph, checkpoint.require_latest(run_dir), params.train.device)
-    evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet)
+    # validation first: what the runner tunes on it (a no-answer threshold) then applies to the test split
+    evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet, calibrate=name == "validation")
                    for name, records in (("validation", splits.validation), ("test", splits.test)) if records]
+    for k, v in runner.state().items():
+        say(f"tuned on validation: {k} = {v}")
     report = render(evaluations, runner.baseline_name)
     say(report)
     (run_dir / "eval.json").write_text(json.dumps(_as_json(task, evaluations), indent=1))
@@ -208,13 +210,16 @@ def _load(graph: LayerGraph, ckpt: Path, device: str = "auto") -> torch.nn.Modul
 
 
 def evaluate_records(runner: TaskRunner, task: DeclaredTask, model: torch.nn.Module, records: Sequence[Record], split: str,
-                     train: Sequence[Record] | None = None, quiet: bool = True) -> Evaluation:
-    """Metrics of the model on `records` (and of the trivial baseline when the training records are given)."""
+                     train: Sequence[Record] | None = None, quiet: bool = True, calibrate: bool = False) -> Evaluation:
+    """Metrics of the model on `records` (and of the trivial baseline when the training records are given);
+    with `calibrate`, the runner first tunes its decision settings on these records (the validation split)."""
     device = next(model.parameters()).device
     golds = [runner.gold(r) for r in records]  # a record without its gold answer fails here, before any work
     features = runner.encode(records, gold=False)
     with tqdm(total=len(records), disable=quiet, desc=f"eval {split}", leave=False) as bar:
         preds = runner.predict(model, records, features, device, bar.update)
+    if calibrate:
+        runner.calibrate(preds, records)
     values = [runner.value(p) for p in preds]
     metrics = score(runner, task.metrics, values, golds)
     baseline = score(runner, task.metrics, runner.baseline(train, records), golds) if train else None
@@ -284,6 +289,7 @@ def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = 
     setup = task_setup(spec, base if base.exists() else ckpt, info["task"])
     tok = TextTokenizer.load(ckpt / "tokenizer.json")
     runner = _runner(setup, tok, [], info.get("labels"))
+    runner.restore(info)
     return TaskRun(setup, runner, _load(setup.graph, ckpt, device), ckpt)
 
 

@@ -3,7 +3,10 @@
 Implemented here and tested against hand-computed values: accuracy, macro/micro
 F1, Matthews correlation, Pearson/Spearman, MSE, entity-level precision/recall/F1
 over BIO tags (CoNLL-2000 `conlleval` chunking), SQuAD v1.1 exact match and F1
-with SQuAD's answer normalisation. BLEU and chrF come from `sacrebleu`, whose
+with SQuAD's answer normalisation, and SQuAD v2.0's exact / F1 over all
+questions, the answerable ones (HasAns_*) and the unanswerable ones (NoAns_*),
+as the official evaluate-v2.0 script defines them (an unanswerable question's
+gold is the empty answer). BLEU and chrF come from `sacrebleu`, whose
 signature is reported with the score.
 """
 
@@ -218,13 +221,82 @@ def _token_f1(pred: str, gold: str) -> float:
 @register("exact_match", "answers", doc="SQuAD EM (0-100): normalised prediction equals a gold answer")
 def exact_match(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
     _same_length(pred, gold)
-    return 100.0 * sum(max(normalize_answer(p) == normalize_answer(g) for g in gs) for p, gs in zip(pred, gold)) / len(gold)
+    # an unanswerable question (no gold answer) is matched by the empty answer
+    return 100.0 * sum(max(normalize_answer(p) == normalize_answer(g) for g in gs or [""]) for p, gs in zip(pred, gold)) / len(gold)
 
 
-@register("f1", "answers", doc="SQuAD F1 (0-100): token overlap with the best gold answer")
+@register("f1", "answers", doc="SQuAD F1 (0-100): token overlap with the best gold answer (v2.0's definition: "
+                                "an unanswerable question scores 1 for the empty answer; v1.1's on answerable ones)")
 def squad_f1(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
+    return _mean([f for _, f in _v2_scores(pred, gold)])
+
+
+def v2_golds(gold: Sequence[str]) -> list[str]:
+    """evaluate-v2.0: gold answers that normalise to nothing are dropped; none left means 'no answer' ('')."""
+    return [g for g in gold if normalize_answer(g)] or [""]
+
+
+def v2_f1(pred: str, gold: str) -> float:
+    p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
+    if not p or not g:  # the empty answer matches only the empty answer
+        return float(p == g)
+    return _token_f1(pred, gold)
+
+
+def _v2_scores(pred: Sequence[str], gold: Sequence[Sequence[str]], has_answer: bool | None = None) -> list[tuple[float, float]]:
+    """(exact, F1) of each question (of the answerable or unanswerable ones only, when `has_answer` is given)."""
     _same_length(pred, gold)
-    return 100.0 * sum(max(_token_f1(p, g) for g in gs) for p, gs in zip(pred, gold)) / len(gold)
+    out = []
+    for p, gs in zip(pred, gold):
+        if has_answer is not None and bool(gs) != has_answer:
+            continue
+        golds = v2_golds(gs)
+        out.append((max(float(normalize_answer(p) == normalize_answer(g)) for g in golds), max(v2_f1(p, g) for g in golds)))
+    return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    """100 x the mean; NaN for no questions (a split without unanswerable questions has no NoAns score)."""
+    return 100.0 * sum(values) / len(values) if values else math.nan
+
+
+@register("exact", "answers", doc="SQuAD v2.0 exact (0-100): as exact_match, an unanswerable question right when the answer is empty")
+def squad_exact(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
+    return _mean([e for e, _ in _v2_scores(pred, gold)])
+
+
+@register("HasAns_exact", "answers", doc="SQuAD v2.0 exact over the answerable questions")
+def has_ans_exact(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
+    return _mean([e for e, _ in _v2_scores(pred, gold, True)])
+
+
+@register("HasAns_f1", "answers", doc="SQuAD v2.0 F1 over the answerable questions")
+def has_ans_f1(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
+    return _mean([f for _, f in _v2_scores(pred, gold, True)])
+
+
+@register("NoAns_exact", "answers", doc="SQuAD v2.0 exact over the unanswerable questions (share answered with nothing)")
+def no_ans_exact(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
+    return _mean([e for e, _ in _v2_scores(pred, gold, False)])
+
+
+@register("NoAns_f1", "answers", doc="SQuAD v2.0 F1 over the unanswerable questions (equal to NoAns_exact)")
+def no_ans_f1(pred: Sequence[str], gold: Sequence[Sequence[str]]) -> float:
+    return _mean([f for _, f in _v2_scores(pred, gold, False)])
+
+
+def best_no_answer_threshold(scores: Sequence[float], answered: Sequence[bool], has_answer: Sequence[bool],
+                             na_diff: Sequence[float]) -> float:
+    """evaluate-v2.0's find_best_thresh: the no-answer threshold that maximises the summed score when a question is
+    answered with nothing if its na_diff exceeds it. `scores` are each question's score with its best span,
+    `answered` whether that span is non-empty, `na_diff` how much more the model believes in no answer."""
+    current = best = float(sum(1 for h in has_answer if not h))  # everything answered with nothing
+    threshold = 0.0
+    for k in sorted(range(len(na_diff)), key=lambda k: na_diff[k]):  # answer the surest questions first
+        current += scores[k] if has_answer[k] else (-1.0 if answered[k] else 0.0)
+        if current > best:
+            best, threshold = current, na_diff[k]
+    return threshold
 
 
 # -- text (translation) --------------------------------------------------------------

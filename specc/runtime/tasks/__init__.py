@@ -8,6 +8,7 @@ generic trainer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -28,6 +29,8 @@ from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, 
 from specc.runtime.tasks.files import read_split
 from specc.runtime.transfer import TransferReport, load_matching, matches
 
+TASK_FILE = "task.json"  # a fine-tuned checkpoint's task: its name, labels, and what was tuned on validation
+
 __all__ = ["TASKS", "DeclaredTask", "Splits", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
 
 
@@ -39,7 +42,7 @@ class DeclaredTask:
 
     @property
     def metrics(self) -> list[str]:
-        return list(self.params.metrics or self.type.runner.default_metrics)
+        return list(self.params.metrics or self.type.runner.metrics_for(self.params))
 
     @property
     def monitor(self) -> str:
@@ -225,6 +228,7 @@ class TaskWorkload:
         if self._val_inputs is None:
             self._val_inputs = self.runner.encode(self.val_records, gold=False)
         preds = self.runner.predict(model, self.val_records, self._val_inputs, device)
+        self.runner.calibrate(preds, self.val_records)  # e.g. SQuAD v2.0's no-answer threshold, tuned on validation
         model.train(was_training)
         values = [self.runner.value(p) for p in preds]
         golds = [self.runner.gold(r) for r in self.val_records]
@@ -242,7 +246,11 @@ class TaskWorkload:
         return self.scales
 
     def files(self) -> dict[str, str]:
-        return self._files
+        """Files each checkpoint holds: the task's, with what the runner tuned on validation so far."""
+        state = self.runner.state()
+        if not state or TASK_FILE not in self._files:
+            return self._files
+        return {**self._files, TASK_FILE: json.dumps({**json.loads(self._files[TASK_FILE]), **state}, indent=1)}
 
     def weights_base(self) -> Path | None:
         return self.transfer.source if self.transfer is not None else None

@@ -128,6 +128,22 @@ class TaskRunner(ABC):
         """The label set inferred from training records (when the spec declares none)."""
         return None
 
+    @classmethod
+    def metrics_for(cls, params: Any) -> tuple[str, ...]:
+        """The metrics reported when the task declares none."""
+        return cls.default_metrics
+
+    # -- what is tuned on validation and kept with the checkpoint -----------------------
+    def calibrate(self, predictions: Sequence[dict[str, Any]], records: Sequence[Record]) -> None:
+        """Tune decision settings on the validation split's predictions (nothing by default)."""
+
+    def state(self) -> dict[str, Any]:
+        """What `calibrate` tuned, saved in the checkpoint's task.json and given back to `restore`."""
+        return {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what `state` saved (a loaded run predicts as it was evaluated)."""
+
     # -- data -----------------------------------------------------------------------
     @abstractmethod
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:

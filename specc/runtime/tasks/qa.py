@@ -1,4 +1,4 @@
-"""Extractive question answering, SQuAD v1.1 style.
+"""Extractive question answering, SQuAD v1.1 and v2.0 style.
 
 Each window is ``[CLS] question [SEP] context-piece [SEP]``. A context longer
 than the window is cut into overlapping pieces whose starts are `doc_stride`
@@ -7,6 +7,13 @@ token; a window whose piece does not hold the whole answer is trained to
 point at [CLS]. At prediction, the best span over all windows of a question
 (start ≤ end, at most `max_answer_len` tokens, inside the context) is mapped
 back to the context's characters through the tokenizer's offsets.
+
+With ``no_answer = true`` (SQuAD v2.0) a question may have no answer: every
+window of it is trained to point at [CLS]. Its no-answer score is the lowest
+[CLS] score (start + end) over its windows, and the question is answered with
+nothing when that score beats the best span's by more than a threshold tuned
+on the validation split as the official evaluate-v2.0 script does (the
+threshold that maximises F1), kept in the checkpoint's task.json.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record
+from specc.runtime.metrics import v2_f1, v2_golds, best_no_answer_threshold
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
 
@@ -43,6 +51,7 @@ class QAParams(TaskParams):
     max_query_len: int = Field(default=48, gt=0)
     max_answer_len: int = Field(default=20, gt=0)  # tokens
     n_best: int = Field(default=20, gt=0)  # start and end candidates per window
+    no_answer: bool = False  # SQuAD v2.0: questions may be unanswerable (an empty answer list)
 
 
 class Window:
@@ -52,10 +61,18 @@ class Window:
         self.offsets = offsets
 
 
+V2_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
+
+
 class QARunner(TaskRunner):
     kind = "answers"
     default_metrics = ("exact_match", "f1")
     baseline_name = "random span of the context (seeded)"
+    threshold = 0.0  # no-answer threshold (SQuAD v2.0): tuned by `calibrate`
+
+    @classmethod
+    def metrics_for(cls, params: Any) -> tuple[str, ...]:
+        return V2_METRICS if params.no_answer else cls.default_metrics
 
     @classmethod
     def check(cls, params: Any, graph: LayerGraph, at: Callable[[str], Span | None]) -> list[Diagnostic]:
@@ -75,7 +92,7 @@ class QARunner(TaskRunner):
             q = self.tok.encode(question)[: p.max_query_len]
             enc = self.tok.tok.encode(context, add_special_tokens=False)
             ids, offsets = enc.ids, enc.offsets
-            answer = _first_answer(record, p.data.answers, context) if gold else None
+            answer = _first_answer(record, p.data.answers, context, p.no_answer) if gold else None
             room = p.max_len - len(q) - 3
             for st in window_starts(len(ids), room, p.doc_stride):
                 piece = ids[st : st + room]
@@ -101,15 +118,47 @@ class QARunner(TaskRunner):
     def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         best: list[tuple[float, int, int]] = [(-np.inf, 0, 0)] * len(records)
+        null = [np.inf] * len(records)  # the lowest [CLS] score over a question's windows (BERT's SQuAD 2.0 rule)
         for f, scores in zip(features, self.head_outputs(model, features, device, progress)):
             found = best_span(scores[:, 0], scores[:, 1], f.meta.offsets, self.params.max_answer_len, self.params.n_best)
             if found is not None and found[0] > best[f.example][0]:
                 best[f.example] = found
+            null[f.example] = min(null[f.example], float(scores[0, 0] + scores[0, 1]))
         out = []
-        for record, (score, a, b) in zip(records, best):
+        for record, (score, a, b), none in zip(records, best, null):
             context = record.get(self.params.data.context, str)
-            out.append({"answer": context[a:b], "start": a, "score": round(float(score), 4) if np.isfinite(score) else None})
+            pred = {"answer": context[a:b], "start": a, "score": round(float(score), 4) if np.isfinite(score) else None}
+            if self.params.no_answer:
+                diff = none - score if np.isfinite(score) else np.inf  # how much more the model believes in no answer
+                pred["span"] = pred["answer"]  # the best span, whether or not it is the answer
+                pred["no_answer_diff"] = round(float(diff), 4) if np.isfinite(diff) else None
+                pred["answer"] = "" if self._unanswered(pred) else pred["span"]
+            out.append(pred)
         return out
+
+    def _unanswered(self, prediction: Mapping[str, Any]) -> bool:
+        diff = prediction.get("no_answer_diff")
+        return diff is None or diff > self.threshold
+
+    def calibrate(self, predictions: Sequence[dict[str, Any]], records: Sequence[Record]) -> None:
+        """The no-answer threshold that maximises F1 on these (validation) predictions, as evaluate-v2.0 finds it."""
+        if not self.params.no_answer:
+            return
+        spans = [str(p["span"]) for p in predictions]
+        golds = [self.gold(r) for r in records]
+        f1 = [max(v2_f1(s, g) for g in v2_golds(gs)) for s, gs in zip(spans, golds)]
+        diffs = [p["no_answer_diff"] if p["no_answer_diff"] is not None else np.inf for p in predictions]
+        self.threshold = best_no_answer_threshold(f1, [bool(s) for s in spans], [bool(g) for g in golds], diffs)
+        for p, s in zip(predictions, spans):
+            p["answer"] = "" if self._unanswered(p) else s
+
+    def state(self) -> dict[str, Any]:
+        return {"no_answer_threshold": self.threshold} if self.params.no_answer else {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        value = state.get("no_answer_threshold")
+        if isinstance(value, (int, float)):
+            self.threshold = float(value)
 
     def value(self, prediction: Mapping[str, Any]) -> Any:
         return prediction["answer"]
@@ -188,12 +237,17 @@ def _answers(record: Record, field: str, context: str) -> list[dict[str, Any]]:
     return answers
 
 
-def _first_answer(record: Record, field: str, context: str) -> tuple[int, int]:
+def _first_answer(record: Record, field: str, context: str, no_answer: bool = False) -> tuple[int, int] | None:
+    """The first answer's characters; None for an unanswerable question (allowed with `no_answer`)."""
     answers = _answers(record, field, context)
     if not answers:
-        raise UserError(f"{record.where}: a training question needs at least one answer")
+        if no_answer:
+            return None
+        raise UserError(f"{record.where}: a training question needs at least one answer "
+                        f"(SQuAD v2.0's unanswerable questions: set no_answer = true)")
     return answers[0]["answer_start"], answers[0]["answer_start"] + len(answers[0]["text"])
 
 
 register(TaskType("extractive_qa", QAParams, QARunner,
-                  "SQuAD v1.1 span extraction over windows of long contexts; Exact Match and F1."))
+                  "SQuAD v1.1 / v2.0 span extraction over windows of long contexts; Exact Match and F1 "
+                  "(v2.0: no-answer via [CLS], threshold tuned on validation)."))
