@@ -9,7 +9,6 @@ runtime's, as `specc train` runs them.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore, store_from_arrays, token_dtype
 from specc.runtime.loop import BatchSource
 from specc.runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
 from specc.runtime.tokenizer import Specials
@@ -45,13 +44,8 @@ def synthetic_store(folder: Path, vocab: int, tokens: int = 200_000, seed: int =
     ends = np.cumsum(rng.integers(50, 800, size=tokens // 50))
     ends = np.append(ends[ends < tokens - 1], tokens - 1)
     ids[ends] = 1  # EOS closes each document
-    offsets = np.concatenate([[0], ends + 1])
-    folder.mkdir(parents=True, exist_ok=True)
-    ids.astype(np.uint16 if vocab <= 65535 else np.uint32).tofile(folder / "ids.bin")
-    np.save(folder / "offsets.npy", offsets.astype(np.int64))
-    dtype = "uint16" if vocab <= 65535 else "uint32"
-    (folder / "meta.json").write_text(json.dumps({"dtype": dtype, "tokens": tokens}))
-    return TokenStore(folder)
+    lengths = np.diff(np.concatenate([[0], ends + 1]))
+    return store_from_arrays(folder, ids, lengths, token_dtype(vocab))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.tokenizer import Specials
 

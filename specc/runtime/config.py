@@ -30,6 +30,10 @@ class TokenizerConfig(Section):
     lowercase: bool = False
     sentinels: int = Field(default=0, ge=0, le=1000)  # T5's <extra_id_N> tokens
     min_frequency: int = Field(default=2, ge=1)
+    # Training reads the first sample_bytes of text (or sample_docs documents) of the train split:
+    # a tokenizer needs a sample, not a corpus of several GB.
+    sample_bytes: int = Field(default=100_000_000, gt=0)
+    sample_docs: int | None = Field(default=None, gt=0)
 
 
 class DataConfig(Section):
@@ -42,6 +46,7 @@ class DataConfig(Section):
     val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
     max_documents: int | None = Field(default=None, gt=0)
     on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
+    shard_bytes: int = Field(default=64_000_000, gt=0)  # input per token-store shard (specc.runtime.prepare)
 
 
 class LossSpike(Section):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 from specc.compiler import SpecModel, compile_model
 from specc.runtime import checkpoint, distributed
-from specc.runtime.data import token_store
+from specc.runtime.prepare import prepare, token_store
 from specc.runtime.errors import UserError
 from specc.runtime.generate import Sampling, generate_causal, generate_seq2seq
 from specc.runtime.loop import BatchSource, evaluate, perplexity, pick_device, unigram_loss, val_batches
@@ -27,6 +28,7 @@ class TrainOutcome:
     unigram_ppl: float | None
     sample: str | None
     picture: str
+    phases: dict[str, float] = field(default_factory=dict)  # seconds of each part of the job
 
 
 def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[str] = (), search_paths: Sequence[str] = (),
@@ -34,6 +36,7 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     """Train the spec's model on its declared data with its declared objectives (on this process's share
     of the data, under torchrun; rank 0 reports)."""
     say = distributed.say_on_main(say)
+    clock = _Phases()
     distributed.wait_for_leader()  # one process per machine reads the spec and fills the caches first
     plan = plan_from_spec(spec_path, sets, search_paths)
     if not plan.objectives.entries:  # a spec of fine-tuning tasks only
@@ -49,8 +52,14 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     say(f"specc train: {plan.spec.name or spec_path} → {run_dir}  (objectives: {', '.join(plan.objectives.names)})")
     for line in corpus.listing().lines() if plan.config.data.source != "default" else []:
         say(f"data: {line}")  # every file read, and every file passed over with why
+    clock.lap("start")
     tok = tokenizer_for(plan, corpus)
-    train_store, val_store = token_store(corpus, "train", tok), token_store(corpus, "val", tok)
+    clock.lap("tokenizer")
+    prepared = prepare(corpus, tok, quiet=quiet or not distributed.ranks().main)
+    for line in prepared.report.lines() if prepared.report is not None else []:
+        say("data: " + line)
+    train_store, val_store = prepared.train, prepared.val
+    clock.lap("data")
     params = sum(p.numel() for p in compile_model(plan.graph, "meta", init=False).parameters())
     say(f"data: {len(train_store):,} train / {len(val_store):,} val tokens in {train_store.n_docs} + {val_store.n_docs} documents; "
         f"tokenizer {plan.config.tokenizer.kind} with {tok.vocab_size} tokens; model {params:,} parameters")
@@ -61,13 +70,35 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     distributed.describe(plan.config.train.parallel, say)
     trainer = Trainer(plan, run_dir, tok, train_store, val_store, resume=resume is not None, quiet=quiet, on_step=on_step)
     result = trainer.run()
+    clock.lap("training", result.eval_seconds + result.save_seconds)
+    clock.phases["evaluation"], clock.phases["checkpoints"] = result.eval_seconds, result.save_seconds
     if not distributed.ranks().main:
         return TrainOutcome(result, None, None, "")
     uni = perplexity(unigram_loss(train_store, val_store, tok.vocab_size)) if plan.objectives.decoder_only else None
     picture = write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png")
     sample = _sample(plan, run_dir, tok) if plan.objectives.decoder_only and plan.config.train.sample_tokens else None
+    clock.lap("sample")
     _summary(result, uni, picture, sample, say)
-    return TrainOutcome(result, uni, sample, picture)
+    say(clock.line())
+    return TrainOutcome(result, uni, sample, picture, clock.phases)
+
+
+class _Phases:
+    """Wall-clock seconds of each part of a job, to show where a run's time goes."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._t = self._start = time.perf_counter()
+
+    def lap(self, name: str, less: float = 0.0) -> None:
+        """The time since the previous lap is `name`'s (less `less`, counted under other names)."""
+        now = time.perf_counter()
+        self.phases[name] = now - self._t - less
+        self._t = now
+
+    def line(self) -> str:
+        parts = " · ".join(f"{k} {v:.1f} s" for k, v in self.phases.items())
+        return f"time: {parts} · total {time.perf_counter() - self._start:.1f} s (after imports)"
 
 
 def _sample(plan: Plan, run_dir: Path, tok: TextTokenizer) -> str:

@@ -12,7 +12,7 @@ import torch
 from specc.runtime import distributed
 from specc.runtime.batches import LAYOUTS, Layout
 from specc.runtime.config import TrainConfig
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.objectives import Batch, LossSums, ObjectiveSet
 from specc.runtime.tokenizer import TextTokenizer
 
@@ -107,8 +107,11 @@ def perplexity(loss: float) -> float:
 
 
 def unigram_loss(train: TokenStore, val: TokenStore, vocab: int) -> float:
-    """Cross-entropy of an add-one unigram model fitted on train, on the val tokens (a baseline)."""
-    counts = np.bincount(np.asarray(train.ids, dtype=np.int64), minlength=vocab).astype(np.float64) + 1.0
+    """Cross-entropy of an add-one unigram model fitted on train, on the val tokens (a baseline).
+    Read chunk by chunk, so a corpus of any size costs the same memory."""
+    counts = np.ones(vocab, dtype=np.float64)
+    for part in train.chunks():
+        counts += np.bincount(part, minlength=vocab)[:vocab]
     logp = np.log(counts / counts.sum())
-    ids = np.asarray(val.ids, dtype=np.int64)
-    return float(-logp[ids].mean())
+    total = sum(float(logp[part].sum()) for part in val.chunks())
+    return -total / max(len(val), 1)

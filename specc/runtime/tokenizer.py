@@ -184,8 +184,18 @@ def _train(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
                                           initial_alphabet=UNIGRAM_ALPHABET, show_progress=False)
     norms = [normalizers.NFKC()] + ([normalizers.Lowercase()] if cfg.lowercase else [])
     tok.normalizer = normalizers.Sequence(norms)
-    tok.train_from_iterator(_chunks(texts), trainer=trainer)
+    tok.train_from_iterator(_chunks(_sample(texts, cfg)), trainer=trainer)
     return tok
+
+
+def _sample(texts: Iterable[str], cfg: TokenizerConfig) -> Iterator[str]:
+    """The documents of the first `sample_bytes` of text (UTF-8), at most `sample_docs` of them."""
+    size = 0
+    for i, text in enumerate(texts):
+        if size >= cfg.sample_bytes or (cfg.sample_docs is not None and i >= cfg.sample_docs):
+            return
+        size += len(text.encode())
+        yield text
 
 
 def _chunks(texts: Iterable[str], size: int = 100_000) -> Iterator[str]:

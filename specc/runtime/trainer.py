@@ -37,7 +37,7 @@ from specc.runtime.parallel import Engine
 from specc.runtime.session import Plan
 from specc.runtime.tokenizer import TextTokenizer
 from specc.runtime.transfer import load_run_weights
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.workload import Pretraining, Workload
 
 
@@ -51,6 +51,8 @@ class TrainResult:
     tokens_per_s: float = 0.0
     data_fraction: float = 0.0  # share of step time spent building batches (outside the model)
     stopped_early: bool = False
+    eval_seconds: float = 0.0  # outside `seconds`: evaluations and checkpoints
+    save_seconds: float = 0.0
 
 
 @dataclass
@@ -102,12 +104,16 @@ class Trainer:
                 if event is not None:  # a skipped update or a loss spike (specc.runtime.guard)
                     log.write(event)
                 if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
+                    t0 = time.perf_counter()
                     result.val = self._eval(model, work, device, state, log)
+                    result.eval_seconds += time.perf_counter() - t0
                     if cfg.early_stopping and state.stale_evals >= cfg.early_stopping:
                         result.stopped_early = True
                 saved = state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early
                 if saved:
+                    t0 = time.perf_counter()
                     self._save(state, engine, optimizer, work)
+                    result.save_seconds += time.perf_counter() - t0
                 if self.on_step is not None:
                     self.on_step(state.step)
                 if distributed.any_rank(ctrl_c.requested):  # only between steps is the state a consistent checkpoint

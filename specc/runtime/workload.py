@@ -14,7 +14,7 @@ from typing import Mapping, Protocol
 import torch
 
 from specc.runtime.config import TrainConfig
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.loop import VAL_SEED_OFFSET, BatchSource, evaluate_shared, perplexity
 from specc.runtime.objectives import Batch, LossSums, ObjectiveSet, is_loss
 from specc.runtime.tokenizer import TextTokenizer

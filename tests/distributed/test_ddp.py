@@ -44,7 +44,7 @@ def test_validation_sums_over_processes_exactly(cli: Run, two_processes: tuple[P
 
     # Per-batch totals, to show that a mean of per-process means would differ (the test can fail).
     from specc.runtime.loop import BatchSource, evaluate, val_ranges
-    from specc.runtime.data import token_store
+    from specc.runtime.prepare import token_store
     from specc.runtime.jobs import load_model
 
     model, plan, tok = load_model(two, "cpu")

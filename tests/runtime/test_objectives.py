@@ -20,7 +20,9 @@ import torch
 from specc.runtime import jobs
 from specc.runtime.batches import LAYOUTS
 from specc.runtime.config import DataConfig, TokenizerConfig
-from specc.runtime.data import Corpus, TokenStore, token_store
+from specc.runtime.data import Corpus
+from specc.runtime.prepare import token_store
+from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.loop import BatchSource
 from specc.runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
@@ -134,7 +136,7 @@ def test_whole_word_masking_chooses_every_piece_of_a_word(texts: dict[str, Text]
 
 def contiguous(store: TokenStore, seq: np.ndarray) -> bool:
     """Whether `seq` occurs as consecutive tokens of the stream."""
-    stream = np.asarray(store.ids, dtype=np.int64)
+    stream = store.window(0, len(store))
     starts = np.flatnonzero(stream[: len(stream) - len(seq) + 1] == seq[0])
     return any(np.array_equal(stream[s : s + len(seq)], seq) for s in starts)
 

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file
 
 from specc.runtime import checkpoint
-from specc.runtime.data import token_store
+from specc.runtime.prepare import token_store
 from specc.runtime.loop import BatchSource
 from specc.runtime.session import load_run
 from runtools import GPT_TINY, KILLABLE, ROOT, Run, assert_clean_error, metrics, sets

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from specc.runtime.data import token_store
+from specc.runtime.prepare import token_store
 from specc.runtime.jobs import train
 from specc.runtime.loop import BatchSource
 from specc.runtime.optim import lr_at, param_groups

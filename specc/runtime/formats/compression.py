@@ -7,6 +7,7 @@ import bz2
 import gzip
 import io
 import lzma
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -44,6 +45,44 @@ def open_binary(path: Path) -> IO[bytes]:
         # the raw stream reads but does not iterate lines; a buffered reader over it does both
         return io.BufferedReader(zstd.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
     return open(path, "rb")
+
+
+@dataclass
+class Stored:
+    """A data file open for streaming: `stream` gives the decompressed bytes, `raw` is the file as stored,
+    whose position says how far reading has got (progress bars and ETAs of large corpora)."""
+
+    stream: io.BufferedIOBase
+    raw: io.BufferedReader
+
+    def position(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.stream.close()
+        self.raw.close()
+
+    def __enter__(self) -> Stored:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_stored(path: Path) -> Stored:
+    """`open_binary`, keeping hold of the stored file beneath the decompressor."""
+    kind = compression_of(path)
+    zstd = require("zstandard", path, "a .zst file") if kind == ".zst" else None
+    raw = open(path, "rb")
+    if kind == ".gz":
+        return Stored(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
+    if kind == ".bz2":
+        return Stored(bz2.BZ2File(raw, mode="rb"), raw)
+    if kind == ".xz":
+        return Stored(lzma.LZMAFile(raw, mode="rb"), raw)
+    if zstd is not None:
+        return Stored(io.BufferedReader(zstd.ZstdDecompressor().stream_reader(raw)), raw)
+    return Stored(raw, raw)
 
 
 def open_text(path: Path) -> IO[str]:

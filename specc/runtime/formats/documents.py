@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from specc.runtime.errors import UserError
-from specc.runtime.formats.compression import COMPRESSED, full_suffix, inner_suffix, open_binary
+from specc.runtime.formats.compression import COMPRESSED, Stored, compression_of, decompress_errors, full_suffix, inner_suffix, \
+    open_stored
 
 Bad = Callable[[str], None]  # a bad record's description: raises (stop) or counts it (skip)
+Opened = Callable[[Stored], None]  # told of each file a reader opens (its position drives progress bars)
 
 TEXT = (".txt", ".md", ".rst", ".text")
 JSONL = (".jsonl", ".ndjson")
@@ -99,30 +101,42 @@ def kind_of(path: Path, source: str) -> str:
     return source
 
 
-def file_documents(path: Path, kind: str, text_field: str, bad: Bad) -> Iterator[str]:
+def file_documents(path: Path, kind: str, text_field: str, bad: Bad, opened: Opened | None = None) -> Iterator[str]:
     if kind == "text":
-        yield from text_documents(path, bad)
+        yield from text_documents(path, bad, opened)
     elif kind == "jsonl":
-        yield from jsonl_documents(path, text_field, bad)
+        yield from jsonl_documents(path, text_field, bad, opened)
     else:
         yield from _row_documents(path, kind, text_field, bad)
 
 
-def lines(path: Path, bad: Bad) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a (possibly compressed) UTF-8 file; a line that is not UTF-8 is a bad record."""
-    with open_binary(path) as fh:
-        for n, raw in enumerate(fh, 1):
+def lines(path: Path, bad: Bad, opened: Opened | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a (possibly compressed) UTF-8 file; a line that is not UTF-8 is a bad record,
+    a damaged compressed file an error naming it."""
+    with open_stored(path) as fh:
+        if opened is not None:
+            opened(fh)
+        numbered = enumerate(fh.stream, 1)
+        while True:
+            try:
+                n, raw = next(numbered)
+            except StopIteration:
+                return
+            except decompress_errors() as err:
+                if compression_of(path) is None:
+                    raise
+                raise UserError(f"{path}: cannot decompress ({err})") from None
             try:
                 yield n, raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads them
             except UnicodeDecodeError as err:
                 bad(f"{path}:{n}:{err.start + 1}: not UTF-8 text ({err.reason})")
 
 
-def text_documents(path: Path, bad: Bad) -> Iterator[str]:
+def text_documents(path: Path, bad: Bad, opened: Opened | None = None) -> Iterator[str]:
     """Documents of a text file: separated by two or more blank lines (or one per file)."""
     buf: list[str] = []
     blanks = 0
-    for _, line in lines(path, bad):
+    for _, line in lines(path, bad, opened):
         if line.strip():
             if blanks >= 2 and buf:
                 yield "".join(buf).strip()
@@ -136,8 +150,8 @@ def text_documents(path: Path, bad: Bad) -> Iterator[str]:
         yield "".join(buf).strip()
 
 
-def jsonl_documents(path: Path, text_field: str, bad: Bad) -> Iterator[str]:
-    for n, line in lines(path, bad):
+def jsonl_documents(path: Path, text_field: str, bad: Bad, opened: Opened | None = None) -> Iterator[str]:
+    for n, line in lines(path, bad, opened):
         if not line.strip():
             continue
         try:

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 
 from specc.runtime.batches import layout
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.objectives.base import Batch, ObjectiveParams, member, register
 from specc.runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows, seq2seq_objective
 from specc.runtime.tokenizer import Specials

@@ -19,7 +19,7 @@ from pydantic import Field
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.batches import Packed, layout
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.objectives.base import (
     METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, member, register,

@@ -17,7 +17,7 @@ import torch
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.batches import layout, sample_rng
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.objectives.base import (
     METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, register,

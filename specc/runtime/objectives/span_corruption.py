@@ -21,7 +21,7 @@ from pydantic import Field
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.batches import Packed, layout
-from specc.runtime.data import TokenStore
+from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.objectives.base import (
     Batch, LossSums, ObjectiveParams, ObjectiveRecord, Prepare, needs_encoder_decoder, register,
