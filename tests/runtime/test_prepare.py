@@ -168,7 +168,7 @@ def test_compressed_files_read_as_plain_ones(tmp_path: Path, docs: list[str], to
     text = sorted((tmp_path / "plain").iterdir())
     (packed / "a.txt.gz").write_bytes(gzip.compress(text[0].read_bytes()))
     (packed / "b.txt.xz").write_bytes(lzma.compress(text[1].read_bytes()))
-    (packed / "notes.md").write_text("not part of a text corpus")
+    (packed / "notes.csv").write_text("not,part,of a text corpus")
     squeezed = corpus_of(packed)
     assert list(squeezed.documents("train")) == list(plain.documents("train"))
     assert np.array_equal(prepare(squeezed, tok, quiet=True).train.window(0, 10**9), one_shot(plain, tok, "train"))

@@ -54,11 +54,14 @@ class Stored:
 
     stream: io.BufferedIOBase
     raw: io.BufferedReader
+    _closed_at: int = 0
 
     def position(self) -> int:
-        return self.raw.tell()
+        """Bytes of the stored file read so far (all of them once it is closed)."""
+        return self._closed_at if self.raw.closed else self.raw.tell()
 
     def close(self) -> None:
+        self._closed_at = self.raw.tell()
         self.stream.close()
         self.raw.close()
 
