@@ -28,7 +28,7 @@ from specc.hf.rules import ARCHITECTURES
 from specc.hf.weights import export_state_dict
 from specc.runtime import checkpoint
 from specc.runtime.config import TrainConfig
-from specc.runtime.data import token_store
+from specc.runtime.prepare import token_store
 from specc.runtime.demos.grammar import translation_pair
 from specc.runtime.finetune import finetune, task_setup
 from specc.runtime.jobs import train
