@@ -64,6 +64,14 @@ def _check(args: argparse.Namespace) -> int:
         from specc.runtime.session import plan
 
         plan(graph.spec, Path(args.spec).resolve().parent, graph)  # the graph is built once
+    if "tasks" in graph.spec.sections:
+        # The field names a task reads, against its data files' headers / first records (`plan` opens no data).
+        from specc.diagnostics import SpecError
+        from specc.runtime.tasks.fields import check_data_fields
+
+        found = check_data_fields(graph.spec, graph, Path(args.spec).resolve().parent)
+        if found:
+            raise SpecError(found)
     return 0
 
 

@@ -115,14 +115,19 @@ def _load_chain(file: Path, roots: Roots, seen: list[Path], text: str | None = N
     return merge_base(base, raw)
 
 
-def _apply_cli_set(raw: RawSpec, item: str) -> None:
-    # No line: the "file" names the override itself, so a diagnostic says which --set is at fault.
-    span = Span(f"--set {item}", origin=Origin.CLI)
-    key, sep, text = item.partition("=")
+def set_path(item: str) -> tuple[str, ...]:
+    """The key path of an override ``path.to.key=value``; E005 if it has none."""
+    key, sep, _ = item.partition("=")
     parts = tuple(p.strip() for p in key.split("."))
     if not sep or not all(parts):
         raise SpecError([Diagnostic("E005", f"--set expects path.to.key=value, got '{item}'")])
-    apply_set(raw, parts, _parse_cli_value(text.strip()), span)
+    return parts
+
+
+def _apply_cli_set(raw: RawSpec, item: str) -> None:
+    # No line: the "file" names the override itself, so a diagnostic says which --set is at fault.
+    span = Span(f"--set {item}", origin=Origin.CLI)
+    apply_set(raw, set_path(item), _parse_cli_value(item.partition("=")[2].strip()), span)
 
 
 def _parse_cli_value(text: str) -> object:

@@ -35,6 +35,7 @@ from specc.runtime.lineage import stored_spec
 from specc.runtime.loop import pick_device
 from specc.runtime.plot import write_loss_curve
 from specc.runtime.objectives import ObjectiveSet
+from specc.runtime.overrides import check_finetune_sets
 from specc.runtime.session import Plan, tokenizer_for
 from specc.runtime.tasks import TASK_FILE, DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
 from specc.runtime.tasks.base import TaskRunner
@@ -108,6 +109,8 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     if setup.graph.adapters is not None and not resume and (ckpt is None or random_init):
         raise UserError(f"{spec_path} declares [adapters], which train on top of pretrained weights: fine-tune from a "
                         "pretrained run (--from RUN or the task's `from`), without --random-init")
+    # A resumed run keeps the tokenizer it started with: its [data] / [tokenizer] overrides are the ones it was started with.
+    check_finetune_sets(sets, task.name, setup.graph, trains_tokenizer=bool(resume) or ckpt is None, from_given=bool(source))
     if resume:
         tok = TextTokenizer.load(checkpoint.require_latest(run_dir) / "tokenizer.json")
     elif ckpt is not None:

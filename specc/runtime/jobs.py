@@ -16,6 +16,7 @@ from specc.runtime.generate import Sampling, generate_causal, generate_seq2seq
 from specc.runtime.loop import BatchSource, evaluate, perplexity, pick_device, unigram_loss, val_batches
 from specc.runtime.objectives import is_loss
 from specc.runtime.plot import write_loss_curve
+from specc.runtime.overrides import check_pretrain_sets
 from specc.runtime.session import Plan, load_run, plan_from_spec, tokenizer_for
 from specc.runtime.tokenizer import TextTokenizer
 from specc.runtime.trainer import Trainer, TrainResult
@@ -39,6 +40,7 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     clock = _Phases()
     distributed.wait_for_leader()  # one process per machine reads the spec and fills the caches first
     plan = plan_from_spec(spec_path, sets, search_paths)
+    check_pretrain_sets(sets)
     if not plan.objectives.entries:  # a spec of fine-tuning tasks only
         raise UserError(f"{spec_path} declares no [objective] to pretrain with; fine-tune its tasks with `specc finetune`")
     run_dir = Path(resume or out or Path("runs") / (plan.spec.name or Path(spec_path).stem))

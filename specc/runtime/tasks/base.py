@@ -49,17 +49,28 @@ FileFormat = Literal["auto", "jsonl", "csv", "tsv", "squad", "text", "conll", "c
 
 
 class TaskData(Section):
-    """Where a task's examples come from: a built-in demo, or files (paths relative to the spec)."""
+    """Where a task's examples come from: a built-in demo, or files (paths relative to the spec).
 
-    demo: Clearable = None
-    format: FileFormat = "auto"
-    train: Split = None
-    validation: Split = None
-    test: Split = None
-    columns: list[str] | None = Field(default=None, min_length=1)  # a CSV/TSV without a header row; CoNLL column names
-    label_names: list[str] | None = Field(default=None, min_length=1)  # integer label ids in the data index this list
-    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)  # held out of train when no validation file
-    max_train: int | None = Field(default=None, gt=0)  # use only the first N training examples
+    Every key has a description: docs/finetuning.md's table of data keys is generated from them
+    (specc.runtime.tasks.keys_doc), and a test fails when one is missing or the doc is stale."""
+
+    demo: Clearable = Field(default=None, description='a built-in demo data set instead of files (`""` clears an '
+                            "inherited one)")
+    format: FileFormat = Field(default="auto", description="the files' format; `auto`: by the name (.jsonl, .csv, .tsv, "
+                               ".json SQuAD, .txt, .conll, .conllu, .parquet, optionally .gz/.bz2/.xz/.zst; a folder is "
+                               "`datasets`)")
+    train: Split = Field(default=None, description="training file (relative to the spec), or "
+                         "`{ src_file = ..., tgt_file = ... }` for line-aligned parallel files")
+    validation: Split = Field(default=None, description="validation file or pair; without it, every k-th training "
+                              "example is held out")
+    test: Split = Field(default=None, description="test file or pair, scored at the end")
+    columns: list[str] | None = Field(default=None, min_length=1, description="column names of a CSV/TSV without a "
+                                      "header row; CoNLL column names")
+    label_names: list[str] | None = Field(default=None, min_length=1, description="names of integer label ids in the "
+                                          "data (id i is the i-th name)")
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5, description="share of train held out when there is no "
+                                "validation split")
+    max_train: int | None = Field(default=None, gt=0, description="use only the first N training examples")
 
     def reads(self) -> tuple[str, ...]:
         """The fields a record must hold (dotted paths allowed), so a header row naming none of them is caught."""

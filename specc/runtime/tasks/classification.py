@@ -29,9 +29,9 @@ from specc.runtime.tasks.base import (
 
 
 class TextFields(TaskData):
-    text: str = "text"  # field of the (first) text
-    text_pair: str | None = None  # field of the second text, for pairs (NLI, paraphrase)
-    label: str = "label"
+    text: str = Field(default="text", description="field of the (first) text")
+    text_pair: str | None = Field(default=None, description="field of the second text, for pairs (NLI, paraphrase)")
+    label: str = Field(default="label", description="field of the label (a number for regression)")
 
     def reads(self) -> tuple[str, ...]:
         return (self.text, *((self.text_pair,) if self.text_pair else ()), self.label)

@@ -36,9 +36,10 @@ from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, 
 
 
 class QAFields(TaskData):
-    question: str = "question"
-    context: str = "context"
-    answers: str = "answers"  # a list of {"text", "answer_start"}, or `datasets`' {"text": [...], "answer_start": [...]}
+    question: str = Field(default="question", description="field of the question")
+    context: str = Field(default="context", description="field of the passage the answer is in")
+    answers: str = Field(default="answers", description='field of the answers: a list of {"text", "answer_start"}, or '
+                         '`datasets`\' {"text": [...], "answer_start": [...]}')
 
     def reads(self) -> tuple[str, ...]:
         return (self.question, self.context, self.answers)

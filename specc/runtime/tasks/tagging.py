@@ -27,8 +27,9 @@ OUTSIDE = "O"
 
 
 class TagFields(TaskData):
-    tokens: str = "tokens"  # field holding the list of words
-    tags: str = "tags"  # field holding one tag per word (a CoNLL file: the name of its tag column)
+    tokens: str = Field(default="tokens", description="field of the list of words")
+    tags: str = Field(default="tags", description="field of the tags, one per word (a CoNLL file: the name of its tag "
+                      "column)")
 
     def reads(self) -> tuple[str, ...]:
         return (self.tokens, self.tags)

@@ -33,8 +33,9 @@ SEPARATOR = "\n"  # a decoder-only model's default text between the source and i
 
 
 class PairFields(TaskData):
-    source: str = "src"
-    target: str = "tgt"
+    source: str = Field(default="src", description="field of the source text (a dotted path reads into an object: "
+                        "`translation.en`)")
+    target: str = Field(default="tgt", description="field of its translation")
 
     def reads(self) -> tuple[str, ...]:
         return (self.source, self.target)
