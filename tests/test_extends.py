@@ -147,3 +147,52 @@ def test_a_wheel_carries_the_reference_specs(tmp_path: Path) -> None:
                          capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(target)})
     assert out.returncode == 0, out.stderr
     assert f"→ {target / 'specc' / 'specs' / 'gpt-tiny.toml'}" in out.stdout
+
+
+# -- convert -o: a relative `extends` still names the same base from the new folder --------------------------------
+def _proj(tmp_path: Path) -> Path:
+    proj = tmp_path / "proj"
+    (proj / "lib").mkdir(parents=True)
+    shutil.copy(SPECS / "gpt2-small.toml", proj / "lib" / "base.toml")
+    shutil.copy(SPECS / "gpt2-small.toml", proj / "base.toml")
+    _write(proj, "child.toml", 'format = 1\nextends = "lib/base.toml"\nname = "child"\n')
+    _write(proj, "top.toml", 'format = 1\nextends = "base.toml"\nname = "top"\n')
+    return proj
+
+
+def _extends(path: Path) -> str:
+    (line,) = [x for x in path.read_text().splitlines() if x.startswith("extends")]
+    return line.split("=", 1)[1].strip().strip('"')
+
+
+def test_convert_rewrites_a_relative_extends_for_the_output_folder(tmp_path: Path) -> None:
+    proj = _proj(tmp_path)
+    assert run("convert", str(proj / "child.toml"), "-o", str(proj / "lib" / "child.spec")) == (0, "", "")
+    assert _extends(proj / "lib" / "child.spec") == "base.toml"
+    assert run("check", str(proj / "lib" / "child.spec")) == (0, "", "")
+    # deeper: the path must leave the new folder, so the note says which --search-path checks it
+    code, _, err = run("convert", str(proj / "top.toml"), "-o", str(proj / "deep" / "top.spec"))
+    assert code == 1 and "cannot write" in err  # no such folder: a clean error, nothing written
+    (proj / "deep").mkdir()
+    code, _, err = run("convert", str(proj / "top.toml"), "-o", str(proj / "deep" / "top.spec"))
+    assert code == 0 and _extends(proj / "deep" / "top.spec") == "../base.toml"
+    assert err == f"note: extends '../base.toml' leaves the folder of {proj / 'deep' / 'top.spec'}: check it with --search-path {proj}\n"
+    assert run("check", str(proj / "deep" / "top.spec"), "--search-path", str(proj)) == (0, "", "")
+    # and back again
+    assert run("convert", str(proj / "deep" / "top.spec"), "-o", str(proj / "back.toml"))[0] == 0
+    assert _extends(proj / "back.toml") == "base.toml"
+    # stdout: the file as written
+    assert 'extends = "lib/base.toml"' in run("convert", str(proj / "child.toml"))[1]
+
+
+def test_convert_names_a_shipped_base_by_its_library_name_and_keeps_other_roots(tmp_path: Path) -> None:
+    assert run("convert", str(SPECS / "gpt-tiny.toml"), "-o", str(tmp_path / "tiny.spec"))[0] == 0
+    assert _extends(tmp_path / "tiny.spec") == "specc:gpt2-small.toml"
+    assert run("check", str(tmp_path / "tiny.spec")) == (0, "", "")
+    mine = _write(tmp_path / "a", "mine.toml", 'format = 1\nextends = "gpt-tiny.toml"\n')  # found among the shipped specs
+    assert run("convert", str(mine), "-o", str(tmp_path / "mine.spec"))[0] == 0
+    assert _extends(tmp_path / "mine.spec") == "gpt-tiny.toml"
+    lost = _write(tmp_path / "a", "lost.toml", 'format = 1\nextends = "nope.toml"\n')
+    code, _, err = run("convert", str(lost), "-o", str(tmp_path / "lost.spec"))
+    assert code == 0 and _extends(tmp_path / "lost.spec") == "nope.toml"
+    assert err == "note: extends 'nope.toml' is kept as written: base spec 'nope.toml' not found\n"

@@ -12,7 +12,8 @@ from typing import Any
 from specc.cli.common import add_spec_args
 from specc.diagnostics import SpecError, UserError
 from specc.frontend import parse, read_source
-from specc.frontend.formats import FORMATS, convert_text, format_text, suffix_of
+from specc.frontend.bases import relocate
+from specc.frontend.formats import FORMATS, format_text, read_document, suffix_of, write_document
 
 
 def register(sub: Any) -> None:
@@ -24,7 +25,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("convert", help="convert a spec between TOML (.toml) and the DSL (.spec), losslessly")
     p.add_argument("spec", help="the spec to convert (the file as written: 'extends' is kept, not merged)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here; its suffix picks the format (default: stdout)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here; its suffix picks the format (default: stdout); "
+                   "a relative 'extends' is rewritten to name the same base from FILE's folder")
     p.add_argument("--to", choices=sorted(s.lstrip(".") for s in FORMATS), help="format for stdout (default: the other one)")
     p.set_defaults(handler=cmd_convert)
 
@@ -101,9 +103,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     else:
         target = ".spec" if source == ".toml" else ".toml"
     text = read_source(Path(args.spec))
-    out = convert_text(text, args.spec, target)
+    doc = read_document(text, args.spec)
+    ref = doc.raw.data.get("extends")
+    if args.output and isinstance(ref, str):  # a relative base must still be found from the new folder
+        moved = relocate(ref, Path(args.spec), Path(args.output))
+        doc.raw.data["extends"] = moved.ref
+        if moved.note:
+            print(f"note: {moved.note}", file=sys.stderr)
+    out = write_document(doc, target)
     if args.output:
-        Path(args.output).write_text(out, encoding="utf-8")
+        from specc.atomic import write_text
+
+        try:
+            write_text(args.output, out)
+        except OSError as err:
+            raise UserError(f"cannot write {args.output}: {err.strerror or err}") from None
     else:
         sys.stdout.write(out)
     return 0

@@ -117,3 +117,39 @@ def _searched(ref: str, roots: Roots) -> str:
     where += [SHIPPED] if roots.shipped is not None else []
     listed = ", ".join(where[:-1]) + (" and " if len(where) > 1 else "") + where[-1]
     return f"looked in {listed}; --search-path DIR (or {ENV}) adds a folder"
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What `extends` becomes when a spec is written elsewhere, and a note when the user must act on it."""
+
+    ref: str
+    note: str | None = None
+
+
+def relocate(ref: str, spec: Path, new: Path, search_paths: Sequence[str | os.PathLike[str]] = ()) -> Moved:
+    """`ref` (the `extends` of `spec`) rewritten so that it names the same base from `new`'s folder.
+
+    A base found in the spec's folder gets a path relative to the new folder; one that would have to leave that
+    folder is a shipped spec's library name when it is one (``specc:gpt-tiny.toml``), else the relative path
+    with a note (it needs --search-path). A library name, a base found through a search path or among the
+    shipped specs, or one not found at all is kept as written (the last with a note)."""
+    if ref.startswith(LIBRARY) or Path(ref).is_absolute():
+        return Moved(ref)
+    # Only paths are computed here, nothing is read: a base beside the spec counts even where `parse` would want
+    # a search path for it (a spec converted back from where an earlier conversion put it).
+    target = os.path.normpath(os.path.abspath(spec.parent / ref))
+    if not os.path.lexists(target):
+        try:  # found through a search path or among the shipped specs: the same from any folder
+            resolve_base(spec, ref, Roots.of(spec, search_paths), None)
+        except SpecError as err:
+            return Moved(ref, f"extends '{ref}' is kept as written: {err.diagnostics[0].message}")
+        return Moved(ref)
+    rel = Path(os.path.relpath(target, os.path.abspath(new.parent))).as_posix()
+    if not rel.startswith("../"):
+        return Moved(rel)
+    shipped = shipped_specs()
+    real = Path(target).resolve()
+    if shipped is not None and shipped in real.parents:
+        return Moved(LIBRARY + real.relative_to(shipped).as_posix())
+    return Moved(rel, f"extends '{rel}' leaves the folder of {new}: check it with --search-path {Path(target).parent}")
