@@ -3,28 +3,49 @@
 The pipeline, one stage per module:
 ``parse`` (text → RawSpec) → ``validate`` (→ ModelSpec) → ``build_graph``
 (→ LayerGraph) → ``compile_model`` (→ nn.Module).
+
+Importing `specc` does not import torch: the stages up to the graph are
+torch-free, so the commands that only read specs (check, fmt, hash, diff...)
+start at once. The compiler's names load torch on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import torch
-
-from specc.compiler import NodeError, SpecModel, compile_model
 from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.schema import ModelSpec, validate
 
+if TYPE_CHECKING:
+    import torch
+
+    from specc.compiler import NodeError, SpecModel, compile_model
+    from specc.runtime.loading import LoadedRun, load_run
+
 __all__ = [
-    "parse", "validate", "build_graph", "compile_model", "compile_file", "load_spec", "load_graph",
-    "ModelSpec", "LayerGraph", "SpecModel", "SpecError", "Diagnostic", "Span", "NodeError",
+    "parse", "validate", "build_graph", "compile_model", "compile_file", "load_spec", "load_graph", "load_run",
+    "ModelSpec", "LayerGraph", "SpecModel", "SpecError", "Diagnostic", "Span", "NodeError", "LoadedRun",
 ]
 __version__ = "0.1.0"
 
 PathLike = str | os.PathLike[str]
+
+# Names that need torch, imported when first asked for (PEP 562).
+_LAZY = {
+    "compile_model": "specc.compiler", "SpecModel": "specc.compiler", "NodeError": "specc.compiler",
+    "load_run": "specc.runtime.loading", "LoadedRun": "specc.runtime.loading",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'specc' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)
 
 
 def load_spec(path: PathLike, sets: Sequence[str] = (), search_paths: Sequence[PathLike] = ()) -> ModelSpec:
@@ -40,4 +61,6 @@ def load_graph(path: PathLike, sets: Sequence[str] = (), search_paths: Sequence[
 def compile_file(path: PathLike, sets: Sequence[str] = (), device: str | torch.device | None = None,
                  search_paths: Sequence[PathLike] = ()) -> SpecModel:
     """The whole pipeline: a spec file to an initialised `nn.Module`."""
+    from specc.compiler import compile_model
+
     return compile_model(load_graph(path, sets, search_paths), device)

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from specc.ops import REGISTRY, KVCache
-from specc.ops.base import Initialisable, OpRecord, release
+from specc.ops.base import OpRecord
+from specc.ops.layers import Initialisable, release
 
 DIMS = {"batch": 3, "seq": 6, "src": 5}
 D = 16

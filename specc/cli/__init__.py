@@ -2,6 +2,10 @@
 
 User mistakes (`SpecError`, `UserError`) print diagnostics and exit 1 with no
 traceback; anything else is an internal error and says so.
+
+Registering the verbs imports no torch: each handler imports what it runs, so
+`--help`, `check`, `fmt`, `hash`, `diff`... start without loading it
+(tests/test_startup.py).
 """
 
 from __future__ import annotations
@@ -11,9 +15,7 @@ import sys
 import traceback
 from typing import Callable, Sequence
 
-from specc.cli.common import UserError
-from specc.compiler import NodeError
-from specc.diagnostics import SpecError
+from specc.diagnostics import SpecError, UserError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as err:
         print(err.render(), file=sys.stderr)
         return 1
-    except (UserError, NodeError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -70,10 +72,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception:  # an internal bug, reported as one
+    except Exception as err:
+        if _is_node_error(err):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        # an internal bug, reported as one
         print("specc: internal error (this is a bug in specc, not in your spec):", file=sys.stderr)
         traceback.print_exc()
         return 2
+
+
+def _is_node_error(err: Exception) -> bool:
+    """A model's node failed on its input (`NodeError`): only possible once the compiler was imported."""
+    modules = sys.modules.get("specc.compiler.modules")
+    return modules is not None and isinstance(err, modules.NodeError)
 
 
 if __name__ == "__main__":

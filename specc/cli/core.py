@@ -7,10 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from specc.cli.common import add_spec_args, load_graph_args, positive_int
-from specc.compiler import compile_model
 from specc.frontend import apply_cli_sets, parse
 from specc.graph import build_graph
 from specc.schema import validate
@@ -81,6 +78,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from specc.compiler import compile_model
+
     start = time.perf_counter()
     graph = load_graph_args(args)
     model = compile_model(graph)

@@ -15,7 +15,7 @@ from specc.compiler.modules import BlockModule, Repeat, SpecModel, Step
 from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.graph import BlockInstance, LayerGraph, Node
 from specc.ops.attention import Attention
-from specc.ops.base import Initialisable, release
+from specc.ops.layers import Initialisable, release
 
 
 def compile_model(graph: LayerGraph, device: str | torch.device | None = None, init: bool = True) -> SpecModel:

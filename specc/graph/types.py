@@ -14,6 +14,7 @@ import networkx as nx
 
 from specc.diagnostics import Span
 from specc.ops.base import REGISTRY, OpParams, OpRecord, Shape
+from specc.ops.records.embedding import PositionParams
 from specc.schema import ModelSpec, TensorType
 
 if TYPE_CHECKING:
@@ -87,6 +88,11 @@ class LayerGraph:
 
     def param_count(self) -> int:
         return sum(n.own_params() for n in self.nodes.values())
+
+    def max_positions(self) -> int | None:
+        """The longest sequence the learned position tables hold (None: no such table limits it)."""
+        lens = [n.params.max_len for n in self.nodes.values() if isinstance(n.params, PositionParams)]
+        return min(lens) if lens else None
 
     def flops_per_token(self, context: int) -> int:
         """Forward FLOPs per token with `context` keys visible to attention."""

@@ -1,4 +1,4 @@
-"""Multi-head attention on `F.scaled_dot_product_attention`.
+"""Multi-head attention on `F.scaled_dot_product_attention` (its record: `specc.ops.records.attention`).
 
 Self or cross; causal or not; grouped / multi-query kv heads; rotary or ALiBi
 positions; an optional additive bias (T5) and key padding mask. Self-attention
@@ -10,52 +10,14 @@ padding, no bias and no cache uses SDPA's `is_causal`, and a padding mask stays
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Mapping
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
-from typing_extensions import Self
 
-from specc.ops.base import Initialisable, OpParams, OpRecord, Shape, ShapeError, fmt_shape, inputs, register
 from specc.ops.cache import KVCache
-from specc.ops.layers import Linear, rotate_half
-
-
-class AttentionParams(OpParams):
-    d_model: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    kv_heads: int | None = Field(default=None, gt=0)
-    head_dim: int | None = Field(default=None, gt=0)
-    cross: bool = False
-    d_memory: int | None = Field(default=None, gt=0)
-    causal: bool = False
-    bias: bool = True
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    scale: float | None = None  # default head_dim ** -0.5; T5 uses 1.0
-    position: Literal["none", "rotary", "alibi"] = "none"
-    rope_base: float = Field(default=10000.0, gt=0)
-    init_std: float | None = Field(default=None, ge=0)
-    q_init_std: float | None = Field(default=None, ge=0)  # T5 folds the 1/sqrt(head_dim) its unscaled logits lack into the query's init
-    out_init_std: float | None = Field(default=None, ge=0)  # GPT-2 scales the output projection's init
-
-    @model_validator(mode="after")
-    def _divides(self) -> Self:
-        if self.head_dim is None and self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
-        if self.heads % self.n_kv:
-            raise ValueError(f"heads {self.heads} is not divisible by kv_heads {self.n_kv}")
-        if self.position == "rotary" and self.hd % 2:
-            raise ValueError(f"rotary positions need an even head_dim, got {self.hd}")
-        return self
-
-    @property
-    def n_kv(self) -> int:
-        return self.kv_heads or self.heads
-
-    @property
-    def hd(self) -> int:
-        return self.head_dim or self.d_model // self.heads
+from specc.ops.layers import Initialisable, Linear, rotate_half
+from specc.ops.records.attention import AttentionParams
 
 
 _MASKED = "_specc_masked"  # attribute of a bias tensor: its combination with a mask, for the next layer
@@ -200,56 +162,3 @@ class Attention(Initialisable):
         slopes = torch.tensor([2 ** (-8 * (i + 1) / self.h) for i in range(self.h)], device=x.device)
         dist = (torch.arange(S, device=x.device)[None, :] - torch.arange(offset, offset + T, device=x.device)[:, None]).abs()
         return (-slopes[:, None, None] * dist).unsqueeze(0).to(x.dtype)  # (1, H, T, S)
-
-
-def _shape(p: AttentionParams, s: Mapping[str, Shape | None]) -> Shape:
-    x, memory, mask, bias = s["x"], s.get("memory"), s.get("mask"), s.get("bias")
-    assert x is not None
-    if len(x) != 3 or x[2] != p.d_model:
-        raise ShapeError(f"attention expects [batch, seq, {p.d_model}], got {fmt_shape(x)}", "d_model")
-    keys = x
-    if p.cross:
-        if memory is None:
-            raise ShapeError("cross-attention needs a 'memory' input (an encoder output)")
-        d_mem = p.d_memory or p.d_model
-        if len(memory) != 3 or memory[2] != d_mem or memory[0] != x[0]:
-            raise ShapeError(f"cross-attention memory must be [{x[0]}, src_seq, {d_mem}], got {fmt_shape(memory)}")
-        keys = memory
-    elif memory is not None:
-        raise ShapeError("self-attention takes no 'memory' input; set cross = true for cross-attention")
-    if mask is not None and tuple(mask) != (keys[0], keys[1]):
-        raise ShapeError(f"attention mask must be [{keys[0]}, {keys[1]}], got {fmt_shape(mask)}")
-    if bias is not None and (len(bias) != 4 or bias[1] != p.heads or tuple(bias[2:]) != (x[1], keys[1])):
-        raise ShapeError(f"attention bias must be [1, {p.heads}, {x[1]}, {keys[1]}], got {fmt_shape(bias)}")
-    return x
-
-
-def _param_shapes(p: AttentionParams) -> dict[str, tuple[int, ...]]:
-    h, kv, hd, d = p.heads, p.n_kv, p.hd, p.d_model
-    shapes: dict[str, tuple[int, ...]] = {}
-    if p.cross:
-        shapes["q.weight"] = (h * hd, d)
-        shapes["kv_proj.weight"] = (2 * kv * hd, p.d_memory or d)
-    else:
-        shapes["qkv.weight"] = ((h + 2 * kv) * hd, d)
-    shapes["o.weight"] = (d, h * hd)
-    if p.bias:
-        if p.cross:
-            shapes["q.bias"], shapes["kv_proj.bias"] = (h * hd,), (2 * kv * hd,)
-        else:
-            shapes["qkv.bias"] = ((h + 2 * kv) * hd,)
-        shapes["o.bias"] = (d,)
-    return shapes
-
-
-def _flops(p: AttentionParams, s: Mapping[str, Shape | None], context: int) -> int:
-    h, kv, hd, d = p.heads, p.n_kv, p.hd, p.d_model
-    proj = 2 * d * (h + 2 * kv) * hd + 2 * h * hd * d
-    return proj + 4 * h * hd * context  # scores and weighted values over `context` keys
-
-
-register(OpRecord(
-    name="attention", params=AttentionParams, inputs=inputs("x", "memory?", "mask?", "bias?"),
-    shape=_shape, param_shapes=_param_shapes, build=Attention, flops=_flops, uses_cache=True,
-    doc="Multi-head attention (self/cross, causal, GQA/MQA, rotary/ALiBi, additive bias).",
-))

@@ -3,19 +3,23 @@
 A spec can name only registered ops. Each record says which inputs the op
 takes, how its output shape follows from its input shapes, which parameter
 tensors it owns (names and shapes, so counts, ties and checkpoint mapping are
-known before anything is built), its forward FLOPs per token, and how to
-build its module.
+known before anything is built), its forward FLOPs per token, and where its
+module is built. This module and the records (`specc/ops/records/`) import no
+torch, so checking, hashing and diffing a spec never loads it: a record names
+its builder as "module:callable", imported on the first `build`.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Sequence, TypeVar
 
-import torch
 from pydantic import BaseModel, ConfigDict
-from torch import nn
+
+if TYPE_CHECKING:
+    from torch import nn
 
 Dim = int | str  # an int size, or a symbolic dimension such as "batch"
 Shape = tuple[Dim, ...]
@@ -44,20 +48,37 @@ class OpInput:
 
 
 @dataclass(frozen=True)
+class Example:
+    """A node using the op, for the reference (`specc ops`): its name, inputs (in order, or by name) and keys."""
+
+    node: str
+    inputs: tuple[str, ...] | Mapping[str, str]
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class OpRecord(Generic[P]):
     name: str
     params: type[P]
     inputs: tuple[OpInput, ...]
     shape: Callable[[P, Mapping[str, Shape | None]], Shape]
     param_shapes: Callable[[P], dict[str, tuple[int, ...]]]
-    build: Callable[[P], nn.Module]
+    builder: str  # "module:callable" taking the params, e.g. "specc.ops.attention:Attention"
     flops: Callable[[P, Mapping[str, Shape | None], int], int] = lambda p, s, t: 0
     doc: str = ""
+    shape_rule: str = ""  # the output shape in words, for the reference
+    example: Example | None = None
     uses_cache: bool = False  # forward takes `cache=` (attention, positions)
     tags: frozenset[str] = field(default_factory=frozenset)
 
     def param_count(self, params: P) -> int:
         return sum(math.prod(s) for s in self.param_shapes(params).values())
+
+    def build(self, params: P) -> nn.Module:
+        """The op's module (this imports torch)."""
+        module, _, name = self.builder.partition(":")
+        make: Callable[[P], nn.Module] = getattr(importlib.import_module(module), name)
+        return make(params)
 
 
 REGISTRY: dict[str, OpRecord[Any]] = {}
@@ -109,41 +130,3 @@ def broadcast(a: Shape, b: Shape) -> Shape:
 def tokens_of(shape: Shape) -> Shape:
     """The leading dims of an activation: everything but the feature dim."""
     return tuple(shape[:-1])
-
-
-# -- init helpers -------------------------------------------------------------
-class Initialisable(nn.Module):
-    """A module that fills its own parameters from a std and a generator."""
-
-    def initialize(self, std: float, gen: torch.Generator) -> None:
-        for module in self.children():
-            if isinstance(module, Initialisable):
-                module.initialize(std, gen)
-
-
-_DONE = "_specc_initialised"
-
-
-def claim(t: torch.Tensor) -> bool:
-    """True the first time a tensor is initialised in a pass; a tied tensor is filled once."""
-    if getattr(t, _DONE, False):
-        return False
-    setattr(t, _DONE, True)
-    return True
-
-
-def release(t: torch.Tensor) -> None:
-    if hasattr(t, _DONE):
-        delattr(t, _DONE)
-
-
-def normal_(t: torch.Tensor, std: float, gen: torch.Generator) -> None:
-    if claim(t):
-        with torch.no_grad():
-            t.normal_(0.0, std, generator=gen)
-
-
-def fill_(t: torch.Tensor, value: float) -> None:
-    if claim(t):
-        with torch.no_grad():
-            t.fill_(value)

@@ -9,8 +9,10 @@ keys and values here under their qualified node name; position ops read
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # annotations only: building a cache needs no torch
+    import torch
 
 
 @dataclass

@@ -1,26 +1,16 @@
-"""Token embeddings and position encodings (learned, sinusoidal, T5 relative buckets)."""
+"""Modules of token embeddings and position encodings; their records are in `specc.ops.records.embedding`."""
 
 from __future__ import annotations
 
 import math
-from typing import Mapping
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import nn
-from typing_extensions import Self
 
-from specc.ops.base import Initialisable, OpParams, OpRecord, Shape, ShapeError, fmt_shape, inputs, normal_, register
 from specc.ops.cache import KVCache
-from specc.ops.layers import sinusoid_table
-
-
-class EmbeddingParams(OpParams):
-    vocab: int = Field(gt=0)
-    dim: int = Field(gt=0)
-    scale: float = 1.0  # Vaswani et al. multiply by sqrt(d_model)
-    init_std: float | None = Field(default=None, ge=0)
+from specc.ops.layers import Initialisable, normal_, sinusoid_table
+from specc.ops.records.embedding import EmbeddingParams, PositionParams, RelativeBiasParams, SinusoidParams
 
 
 class Embedding(Initialisable):
@@ -38,38 +28,6 @@ class Embedding(Initialisable):
 
     def initialize(self, std: float, gen: torch.Generator) -> None:
         normal_(self.weight, self.init_std if self.init_std is not None else std, gen)
-
-
-def _ids_shape(s: Mapping[str, Shape | None], what: str) -> Shape:
-    ids = s["ids"]
-    assert ids is not None
-    if len(ids) != 2:
-        raise ShapeError(f"{what} expects token ids [batch, seq], got {fmt_shape(ids)}")
-    return ids
-
-
-register(OpRecord(
-    name="embedding", params=EmbeddingParams, inputs=inputs("ids"),
-    shape=lambda p, s: _ids_shape(s, "embedding") + (p.dim,),
-    param_shapes=lambda p: {"weight": (p.vocab, p.dim)}, build=Embedding,
-    doc="Lookup table for token or segment ids: [batch, seq] → [batch, seq, dim].",
-))
-
-
-class PositionParams(OpParams):
-    max_len: int = Field(gt=0)
-    dim: int = Field(gt=0)
-    offset: int = Field(default=0, ge=0)  # row of the first position: 2 in BART, pad_id + 1 in RoBERTa
-    pad_id: int | None = Field(default=None, ge=0)  # RoBERTa: count only non-pad tokens; pads take row offset - 1
-    init_std: float | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _fits(self) -> Self:
-        if self.offset >= self.max_len:
-            raise ValueError(f"position offset {self.offset} leaves no rows of max_len {self.max_len}")
-        if self.pad_id is not None and self.offset < 1:
-            raise ValueError("pad_id needs offset >= 1: pad tokens take the row before the first position")
-        return self
 
 
 class LearnedPositions(Initialisable):
@@ -99,19 +57,6 @@ class LearnedPositions(Initialisable):
         normal_(self.weight, self.init_std if self.init_std is not None else std, gen)
 
 
-register(OpRecord(
-    name="learned_positions", params=PositionParams, inputs=inputs("ids"),
-    shape=lambda p, s: (1 if p.pad_id is None else _ids_shape(s, "learned_positions")[0],
-                        _ids_shape(s, "learned_positions")[1], p.dim),
-    param_shapes=lambda p: {"weight": (p.max_len, p.dim)}, build=LearnedPositions, uses_cache=True,
-    doc="Learned absolute positions (BERT, GPT-2; offset for BART, pad-aware for RoBERTa): [batch, seq] → [1, seq, dim].",
-))
-
-
-class SinusoidParams(OpParams):
-    dim: int = Field(gt=0, multiple_of=2)
-
-
 class SinusoidalPositions(nn.Module):
     def __init__(self, p: SinusoidParams):
         super().__init__()
@@ -120,22 +65,6 @@ class SinusoidalPositions(nn.Module):
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         start = cache.offset if cache is not None else 0
         return sinusoid_table(ids.shape[1], self.dim, start, ids.device).unsqueeze(0)
-
-
-register(OpRecord(
-    name="sinusoidal_positions", params=SinusoidParams, inputs=inputs("ids"),
-    shape=lambda p, s: (1, _ids_shape(s, "sinusoidal_positions")[1], p.dim),
-    param_shapes=lambda p: {}, build=SinusoidalPositions, uses_cache=True,
-    doc="Fixed sin/cos positions of Vaswani et al. 2017: [batch, seq] → [1, seq, dim].",
-))
-
-
-class RelativeBiasParams(OpParams):
-    heads: int = Field(gt=0)
-    buckets: int = Field(default=32, gt=1)
-    max_distance: int = Field(default=128, gt=1)
-    bidirectional: bool = True
-    init_std: float | None = Field(default=None, ge=0)
 
 
 class RelativeBias(Initialisable):
@@ -172,11 +101,3 @@ class RelativeBias(Initialisable):
 
     def initialize(self, std: float, gen: torch.Generator) -> None:
         normal_(self.weight, self.p.init_std if self.p.init_std is not None else std, gen)
-
-
-register(OpRecord(
-    name="t5_relative_bias", params=RelativeBiasParams, inputs=inputs("ids"),
-    shape=lambda p, s: (1, p.heads, _ids_shape(s, "t5_relative_bias")[1], _ids_shape(s, "t5_relative_bias")[1]),
-    param_shapes=lambda p: {"weight": (p.buckets, p.heads)}, build=RelativeBias, uses_cache=True,
-    doc="T5 relative position buckets: [batch, seq] → attention bias [1, heads, seq, seq].",
-))

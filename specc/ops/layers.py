@@ -1,4 +1,4 @@
-"""Building blocks shared by several ops: linear, norms, activations."""
+"""The torch side of the layer library: init helpers and the blocks several ops share (linear, norms, activations)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,46 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specc.ops.base import Initialisable, fill_, normal_
+from specc.ops.records.ffn import GATED
+
+
+# -- init helpers -------------------------------------------------------------
+class Initialisable(nn.Module):
+    """A module that fills its own parameters from a std and a generator."""
+
+    def initialize(self, std: float, gen: torch.Generator) -> None:
+        for module in self.children():
+            if isinstance(module, Initialisable):
+                module.initialize(std, gen)
+
+
+_DONE = "_specc_initialised"
+
+
+def claim(t: torch.Tensor) -> bool:
+    """True the first time a tensor is initialised in a pass; a tied tensor is filled once."""
+    if getattr(t, _DONE, False):
+        return False
+    setattr(t, _DONE, True)
+    return True
+
+
+def release(t: torch.Tensor) -> None:
+    if hasattr(t, _DONE):
+        delattr(t, _DONE)
+
+
+def normal_(t: torch.Tensor, std: float, gen: torch.Generator) -> None:
+    if claim(t):
+        with torch.no_grad():
+            t.normal_(0.0, std, generator=gen)
+
+
+def fill_(t: torch.Tensor, value: float) -> None:
+    if claim(t):
+        with torch.no_grad():
+            t.fill_(value)
+
 
 
 class LoRA(nn.Module):
@@ -150,8 +189,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "identity": lambda x: x,
 }
 
-# Gated variants: act(x W_gate) * (x W_in), as in SwiGLU and T5 v1.1's gated-GELU.
-GATED = {"swiglu": "silu", "geglu": "gelu", "geglu_tanh": "gelu_tanh", "geglu_new": "gelu_new"}
+__all__ = ["ACTIVATIONS", "GATED", "Initialisable", "LayerNorm", "Linear", "RMSNorm", "fill_", "normal_", "release"]
 
 
 def activation_names() -> list[str]:

@@ -8,11 +8,11 @@ name the layout they need.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
-import torch
 
+from specc.lazy import lazy_import
 from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.tokenizer import Specials
@@ -67,3 +67,8 @@ class Packed:
 # Last, not first: objectives define their own layouts (MLM's "bert", NSP's "pairs", ...) and
 # register them here on import, so this module must be complete before they load.
 from specc.runtime.objectives.base import Batch  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use: `specc check` reads these records without torch (specc/lazy.py)
+    torch = lazy_import("torch")

@@ -16,14 +16,18 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_file, save_model
 
 from specc.atomic import atomic_dir
+from specc.lazy import lazy_import
 from specc.runtime.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 MARKER = "COMPLETE"
 
@@ -58,6 +62,8 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
     final = root / f"step-{state.step:08d}"
     try:
         # The same step saved again replaces its old copy whole. Nothing half-written stays behind.
+        from safetensors.torch import save_file, save_model  # imports torch
+
         with atomic_dir(final, replace=True) as tmp:
             if only is None:
                 save_model(_unwrap(model), str(tmp / "model.safetensors"))
@@ -157,6 +163,8 @@ def load_weights(ckpt: Path, model: torch.nn.Module) -> None:
     """Load `model.safetensors` strictly; a corrupt or mismatched file is a clear error."""
     path = ckpt / "model.safetensors"
     try:
+        from safetensors.torch import load_model  # imports torch
+
         missing, unexpected = load_model(_unwrap(model), str(path), strict=False)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UserError(f"cannot load weights from {path}: {err}") from None

@@ -13,7 +13,6 @@ import torch
 from specc.compiler import SpecModel
 from specc.graph import LayerGraph
 from specc.ops import KVCache
-from specc.ops.embedding import PositionParams
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,7 @@ def pick(logits: torch.Tensor, s: Sampling, gen: torch.Generator) -> torch.Tenso
 
 
 def max_positions(graph: LayerGraph) -> int | None:
-    lens = [n.params.max_len for n in graph.nodes.values() if isinstance(n.params, PositionParams) and n.op == "learned_positions"]
-    return min(lens) if lens else None
+    return graph.max_positions()
 
 
 @torch.no_grad()

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
 from safetensors import SafetensorError, safe_open
 
+from specc.lazy import lazy_import
 from specc.graph import LayerGraph
 from specc.graph.names import matches, pattern  # noqa: F401  (re-exported: tasks match patterns through here)
 from specc.runtime import checkpoint
 from specc.runtime.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 
 @dataclass

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
-from specc.diagnostics import Collector, Diagnostic, did_you_mean
+from specc.lazy import lazy_import
+from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.runtime.objectives import causal_lm  # noqa: F401  (registration)
 from specc.runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveRecord, is_loss
+from specc.runtime.objectives.needs import missing_from_graph
 from specc.runtime.section import validate_section
 from specc.runtime.tokenizer import Specials
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 __all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "is_loss", "resolve_objectives"]
 
@@ -39,6 +45,7 @@ class ObjectiveSet:
 
     entries: tuple[tuple[ObjectiveRecord, Any], ...]
     layout: str
+    unfed: frozenset[str] = frozenset()  # optional inputs the objectives make but the model does not declare
 
     @property
     def names(self) -> list[str]:
@@ -61,6 +68,8 @@ class ObjectiveSet:
         for record, params in self.entries:
             if record.prepare is not None:
                 record.prepare(params, batch, rng, specials, vocab)
+        for name in self.unfed:
+            batch.inputs.pop(name, None)
 
     def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
         total: torch.Tensor | None = None
@@ -91,25 +100,15 @@ def resolve_objectives(spec: ModelSpec, graph: LayerGraph) -> ObjectiveSet:
         params = validate_section(record.params, options, spec, ("objective", name), diags)
         if params is None:
             continue
-        diags.extend(_needs(record, graph, span))
+        diags.extend(missing_from_graph(record, graph, span, raw.file))
         diags.extend(record.check(params, graph, span))
         entries.append((record, params))
     layout = _layout(entries, raw, diags)
     diags.raise_if_any()
-    return ObjectiveSet(tuple(entries), layout)
+    unfed = frozenset(n for r, _ in entries for n in r.optional_inputs if n not in graph.inputs)
+    return ObjectiveSet(tuple(entries), layout, unfed)
 
 
-def _needs(record: ObjectiveRecord, graph: LayerGraph, span: Any) -> list[Diagnostic]:
-    out = []
-    for name in record.inputs:
-        if name not in graph.inputs:
-            out.append(Diagnostic("E061", f"objective '{record.name}' feeds model input '{name}', which the model does not declare",
-                                  span, did_you_mean(name, graph.inputs)))
-    for name in record.outputs:
-        if name not in graph.outputs:
-            out.append(Diagnostic("E061", f"objective '{record.name}' reads model output '{name}', which the model does not declare",
-                                  span, did_you_mean(name, graph.outputs)))
-    return out
 
 
 def _layout(entries: list[tuple[ObjectiveRecord, Any]], raw: Any, diags: Collector) -> str:

@@ -9,21 +9,26 @@ architecture that runs at `specc check` time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import numpy as np
-import torch
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.tokenizer import Specials
 
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
+
 
 class ObjectiveParams(Section):
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, description="this loss's weight in the sum of the objectives' losses")
 
 
 @dataclass
@@ -75,7 +80,7 @@ class ObjectiveRecord:
     params: type[ObjectiveParams]
     layout: str  # batch layout it needs: "packed", "bert", "pairs", "span_corruption", "denoising"
     accepts: frozenset[str]  # layouts it can also ride on when combined with another objective
-    inputs: tuple[str, ...]  # graph inputs it feeds
+    inputs: tuple[str, ...]  # graph inputs it feeds (the model must declare them)
     outputs: tuple[str, ...]  # graph outputs it reads
     loss: Callable[[Any, Mapping[str, torch.Tensor], Batch, LossSums], torch.Tensor]
     prepare: Prepare | None = None
@@ -84,6 +89,7 @@ class ObjectiveRecord:
     seq2seq: bool = False
     decoder_start: Literal["pad", "eos"] = "pad"  # seq2seq: the special token the decoder starts from (T5 pad, BART eos)
     doc: str = ""
+    optional_inputs: tuple[str, ...] = ()  # graph inputs it feeds when the model declares them (else dropped)
 
 
 OBJECTIVES: Registry[ObjectiveRecord] = Registry()

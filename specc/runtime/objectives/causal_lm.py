@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import torch
-
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.objectives.base import Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, register
-from specc.runtime.objectives.vocab_ce import vocab_cross_entropy
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 
 def _loss(p: ObjectiveParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
     # In chunks from the LM head's features and weight when the model deferred its head: no full logits.
+    from specc.runtime.objectives.vocab_ce import vocab_cross_entropy  # torch: imported at the first loss
+
     return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, "lm")
 
 

@@ -9,15 +9,22 @@ from EOS as BART does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.runtime.batches import layout
 from specc.runtime.tokens import TokenStore
 from specc.runtime.objectives.base import Batch, ObjectiveParams, member, register
 from specc.runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows, seq2seq_objective
 from specc.runtime.tokenizer import Specials
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 
 class DenoisingParams(ObjectiveParams):

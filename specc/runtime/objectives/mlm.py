@@ -10,12 +10,12 @@ those positions in row-major order (the order of `x[select]`).
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import torch
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.batches import Packed, layout
@@ -24,15 +24,19 @@ from specc.runtime.errors import UserError
 from specc.runtime.objectives.base import (
     METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, member, register,
 )
-from specc.runtime.objectives.vocab_ce import vocab_cross_entropy
 from specc.runtime.tokenizer import Specials
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 MASK_SHARE, RANDOM_SHARE = 0.8, 0.1  # of the chosen tokens; the rest stay unchanged
 
 
 class MLMParams(ObjectiveParams):
-    mask_prob: float = Field(default=0.15, gt=0.0, lt=1.0)
-    whole_word: bool = False
+    mask_prob: float = Field(default=0.15, gt=0.0, lt=1.0, description="share of the ordinary tokens chosen to predict")
+    whole_word: bool = Field(default=False, description="choose whole words (all their pieces) rather than pieces")
 
 
 def choose(tokens: np.ndarray, specials: Specials, rng: np.random.Generator, prob: float, whole_word: bool) -> np.ndarray:
@@ -69,6 +73,8 @@ def _prepare(p: MLMParams, batch: Batch, rng: np.random.Generator, specials: Spe
 
 def _loss(p: MLMParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
     labels = batch.targets["mlm_labels"]  # (N,): the selected positions, row-major
+    from specc.runtime.objectives.vocab_ce import vocab_cross_entropy  # torch: imported at the first loss
+
     return vocab_cross_entropy(outputs, "mlm_logits", labels, sums, "mlm", accuracy=METRIC_PREFIX + "mlm")
 
 
@@ -103,7 +109,7 @@ class BertWindows:
 
 
 register(ObjectiveRecord(
-    name="mlm", params=MLMParams, layout="bert", accepts=frozenset({"pairs"}), inputs=("tokens", "segments", "mlm_select"),
-    outputs=("mlm_logits",), loss=_loss, prepare=_prepare, check=_check,
+    name="mlm", params=MLMParams, layout="bert", accepts=frozenset({"pairs"}), inputs=("tokens", "mlm_select"),
+    optional_inputs=("segments",), outputs=("mlm_logits",), loss=_loss, prepare=_prepare, check=_check,
     doc="Masked LM (BERT): 15 % of tokens chosen, 80 % [MASK] / 10 % random / 10 % kept; only chosen positions are scored.",
 ))

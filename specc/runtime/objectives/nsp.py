@@ -9,11 +9,11 @@ Segment ids are 0 up to the first [SEP] and 1 after it; padding has mask 0.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import torch
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.batches import layout, sample_rng
@@ -23,6 +23,11 @@ from specc.runtime.objectives.base import (
     METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, register,
 )
 from specc.runtime.tokenizer import Specials
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 IS_NEXT, RANDOM = 0, 1
 TRIES = 20  # attempts to find a usable place before settling for what was found

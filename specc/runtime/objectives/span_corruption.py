@@ -12,12 +12,12 @@ packed stream as identity seq2seq samples, which the objective then corrupts.
 
 from __future__ import annotations
 
-from typing import Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, Mapping, Sequence
 
 import numpy as np
-import torch
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.batches import Packed, layout
@@ -26,8 +26,12 @@ from specc.runtime.errors import UserError
 from specc.runtime.objectives.base import (
     Batch, LossSums, ObjectiveParams, ObjectiveRecord, Prepare, needs_encoder_decoder, register,
 )
-from specc.runtime.objectives.vocab_ce import vocab_cross_entropy
 from specc.runtime.tokenizer import Specials
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 
 class SpanParams(ObjectiveParams):
@@ -123,6 +127,8 @@ def seq2seq_objective(name: str, params: type[ObjectiveParams], prepare: Prepare
     `loss_name`); `specc check` asks for cross-attention (naming the objective `what`)."""
 
     def loss(p: ObjectiveParams, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
+        from specc.runtime.objectives.vocab_ce import vocab_cross_entropy  # torch: imported at the first loss
+
         return vocab_cross_entropy(outputs, "logits", batch.targets["labels"], sums, loss_name)
 
     def check(p: ObjectiveParams, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

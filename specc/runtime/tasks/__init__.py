@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import torch
+from specc.lazy import lazy_import
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.runtime.config import TrainConfig, check_checkpointing
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record
-from specc.runtime.loop import autocast, perplexity
 from specc.runtime.metrics import METRICS
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.section import validate_section
@@ -28,6 +27,11 @@ from specc.runtime.tasks import classification, qa, tagging, translation  # noqa
 from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
 from specc.runtime.tasks.files import read_split
 from specc.runtime.transfer import TransferReport, load_matching, matches
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 TASK_FILE = "task.json"  # a fine-tuned checkpoint's task: its name, labels, and what was tuned on validation
 
@@ -52,7 +56,6 @@ class DeclaredTask:
 def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]:
     """Every ``[tasks.NAME]`` table, validated; all mistakes raised together as a `SpecError`."""
     from specc.runtime.demos import DEMOS
-    from specc.runtime.generate import max_positions
 
     raw = spec.raw
     declared: Mapping[str, Any] = spec.sections.get("tasks") or {}
@@ -90,7 +93,7 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
         if params.monitor is not None and params.monitor not in task.metrics:
             diags.error("E077", f"monitor '{params.monitor}' is not one of the task's metrics", raw.value_span(where + ("monitor",)))
         _check_data(task, DEMOS, raw, diags)
-        limit = max_positions(graph)
+        limit = graph.max_positions()
         if limit is not None and params.max_len > limit:
             diags.error("E080", f"max_len {params.max_len} exceeds the model's {limit} positions",
                         raw.value_span(where + ("max_len",)) or span)
@@ -216,6 +219,8 @@ class TaskWorkload:
         return self.runner.loss(outputs, batch, sums)
 
     def evaluate(self, model: torch.nn.Module, device: torch.device, cfg: TrainConfig) -> dict[str, float]:
+        from specc.runtime.loop import autocast, perplexity  # torch's side: not needed to resolve a task
+
         was_training = model.training
         model.eval()
         sums = LossSums()

@@ -12,12 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
-import torch
 from pydantic import BeforeValidator, Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
 from specc.runtime.config import TrainConfig
@@ -26,6 +26,11 @@ from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.tokenizer import TextTokenizer
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 MASK_OF = {"tokens": "attention_mask", "src": "src_mask", "tgt": "tgt_mask"}  # padding mask per token input
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import collections
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
@@ -26,6 +25,13 @@ from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.tasks.base import (
     Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, cls_sep, register, truncate_pair,
 )
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
+    F = lazy_import("torch.nn.functional")
 
 
 class TextFields(TaskData):

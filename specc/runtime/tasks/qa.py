@@ -19,13 +19,12 @@ threshold that maximises F1), kept in the checkpoint's task.json.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
@@ -33,6 +32,13 @@ from specc.runtime.labelled import Record
 from specc.runtime.metrics import v2_f1, v2_golds, best_no_answer_threshold
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
+    F = lazy_import("torch.nn.functional")
 
 
 class QAFields(TaskData):

@@ -10,11 +10,11 @@ sub-token. Words cut off by truncation are predicted "O". Scored per entity
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import torch
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
@@ -22,6 +22,11 @@ from specc.runtime.labelled import Record
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 OUTSIDE = "O"
 

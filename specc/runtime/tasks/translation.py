@@ -12,22 +12,25 @@ reported. The trivial baseline copies the source.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import torch
 from pydantic import Field
 
+from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
-from specc.runtime.beam import Beam, Feed, beam_search
 from specc.runtime.errors import UserError
-from specc.runtime.generate import max_positions
 from specc.runtime.labelled import Record
 from specc.runtime.metrics import sacrebleu_score
 from specc.runtime.objectives import Batch, LossSums
 from specc.runtime.objectives.base import attention_nodes, cross_entropy_sum
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
 from specc.runtime.tokenizer import TextTokenizer
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 SEPARATOR = "\n"  # a decoder-only model's default text between the source and its translation
 
@@ -89,7 +92,7 @@ class TranslationRunner(TaskRunner):
                                       "remove separator (prefix still applies)"))
         elif kind == "decoder-only":
             out = needs_inputs("translation", ("tokens",), graph, at("type"))
-            limit = max_positions(graph)
+            limit = graph.max_positions()
             if limit is not None and params.max_len + params.max_target_len > limit:
                 out.append(Diagnostic("E080", f"a decoder-only model reads the prompt and the target as one sequence, "
                                       f"but max_len {params.max_len} + max_target_len {params.max_target_len} exceeds "
@@ -155,6 +158,8 @@ class TranslationRunner(TaskRunner):
     # -- prediction ---------------------------------------------------------------------
     def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        from specc.runtime.beam import Beam, Feed, beam_search  # torch: imported to predict, not to check
+
         p, s = self.params, self.specials
         beam = Beam(p.beam, p.length_penalty, p.max_new_tokens)
         name = self.prompt_input
@@ -167,7 +172,7 @@ class TranslationRunner(TaskRunner):
             chunk = order[first : first + size]
             rows = [features[i].inputs[name] for i in chunk]
             if self.decoder_only:
-                results = beam_search(model, rows, s.eos, s.pad, beam, Feed(positions=max_positions(self.graph)))
+                results = beam_search(model, rows, s.eos, s.pad, beam, Feed(positions=self.graph.max_positions()))
             else:
                 feed = Feed.encoder_decoder(rows, s.pad, "src_mask" in self.graph.inputs)
                 results = beam_search(model, [[s.pad]] * len(rows), s.eos, s.pad, beam, feed)

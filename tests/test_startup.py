@@ -1,0 +1,90 @@
+"""Commands that run no model never import torch (nor transformers): they start at once.
+
+Each command runs in a fresh process through a small wrapper that reports, at
+exit, which heavy modules ended up in `sys.modules`. This checks imports, not
+time: `python -m benchmarks.startup` measures the time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+HEAVY = ("torch", "transformers")
+
+# Runs `specc ARGS` in this process, then prints (last line of stderr) which heavy modules it imported.
+WRAPPER = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr))
+from specc.cli import main
+sys.exit(main(sys.argv[1:]))
+""" % (HEAVY,)
+
+
+def _heavy_imports(cli_env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    done = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=ROOT, env=cli_env, capture_output=True,
+                          text=True, timeout=120)
+    return done.returncode, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def _commands(tmp: Path) -> dict[str, list[str]]:
+    old, new = tmp / "old.toml", tmp / "new.toml"
+    text = (SPECS / "gpt2-small.toml").read_text()  # extends nothing, so it can move
+    old.write_text(text)
+    new.write_text(text.replace("layers = 12", "layers = 6"))
+    return {
+        "help": ["--help"],
+        "check (objective)": ["check", str(SPECS / "bert-base-pretraining.toml")],
+        "check (tasks)": ["check", str(SPECS / "bert-tiny-tasks.toml")],
+        "check (translation)": ["check", str(SPECS / "t5-tiny-translate.toml")],
+        "check --json": ["check", "--json", str(SPECS / "gpt-tiny.toml")],
+        "fmt": ["fmt", "--check", str(SPECS / "gpt-tiny.toml")],
+        "convert": ["convert", str(old), "-o", str(tmp / "old.spec")],
+        "explain": ["explain", str(SPECS / "gpt-tiny.toml"), "params.d_model"],
+        "hash": ["hash", "--all", str(SPECS / "gpt-tiny.toml")],
+        "diff": ["diff", str(old), str(new)],
+        "textconv": ["textconv", str(old)],
+        "git-diff": ["git-diff", "spec.toml", str(old), "1" * 7, "100644", str(new), "2" * 7, "100644"],
+        "summary": ["summary", str(SPECS / "t5-small.toml")],
+    }
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    return _commands(tmp_path_factory.mktemp("startup"))
+
+
+NAMES = ["help", "check (objective)", "check (tasks)", "check (translation)", "check --json", "fmt", "convert", "explain",
+         "hash", "diff", "textconv", "git-diff", "summary"]
+
+
+def test_every_command_is_named(commands: dict[str, list[str]]) -> None:
+    assert list(commands) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_command_imports_no_torch(name: str, commands: dict[str, list[str]], cli_env: dict[str, str]) -> None:
+    rc, heavy = _heavy_imports(cli_env, *commands[name])
+    assert rc == 0, f"specc {' '.join(commands[name])} exited {rc}"
+    assert heavy == [], f"specc {' '.join(commands[name])} imported {heavy}"
+
+
+def test_the_wrapper_sees_torch_when_a_command_loads_it(cli_env: dict[str, str]) -> None:
+    """The check can fail: `compile` builds a model, so torch shows."""
+    rc, heavy = _heavy_imports(cli_env, "compile", str(SPECS / "gpt-tiny.toml"))
+    assert rc == 0 and "torch" in heavy
+
+
+def test_importing_specc_and_its_records_loads_no_torch(cli_env: dict[str, str]) -> None:
+    code = ("import sys, specc, specc.ops, specc.graph, specc.diff\n"
+            "from specc.ops import REGISTRY\n"
+            "assert len(REGISTRY) > 10\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
