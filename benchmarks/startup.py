@@ -43,6 +43,7 @@ def commands(tmp: Path) -> dict[str, list[str]]:
         "specc hash": [*specc, "hash", str(SPECS / "gpt-tiny.toml")],
         "specc diff (two specs)": [*specc, "diff", str(old), str(new)],
         "specc textconv (git driver)": [*specc, "textconv", str(old)],
+        "specc ops": [*specc, "ops"],
         "specc compile (imports torch)": [*specc, "compile", str(SPECS / "gpt-tiny.toml")],
     }
 

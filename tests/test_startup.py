@@ -52,6 +52,9 @@ def _commands(tmp: Path) -> dict[str, list[str]]:
         "textconv": ["textconv", str(old)],
         "git-diff": ["git-diff", "spec.toml", str(old), "1" * 7, "100644", str(new), "2" * 7, "100644"],
         "summary": ["summary", str(SPECS / "t5-small.toml")],
+        "ops": ["ops"],
+        "ops NAME": ["ops", "attention"],
+        "ops --markdown": ["ops", "--markdown"],
     }
 
 
@@ -61,7 +64,8 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
 
 
 NAMES = ["help", "check (objective)", "check (tasks)", "check (translation)", "check --json", "fmt", "convert", "explain",
-         "hash", "diff", "textconv", "git-diff", "summary"]
+         "hash", "diff", "textconv", "git-diff", "summary", "ops", "ops NAME",
+         "ops --markdown"]
 
 
 def test_every_command_is_named(commands: dict[str, list[str]]) -> None:

@@ -36,7 +36,8 @@ def _runtime_modules() -> list:
     import importlib
 
     found = []
-    for name in ("specc.cli.run", "specc.cli.versioning", "specc.cli.tasks", "specc.cli.text", "specc.cli.interop"):
+    for name in ("specc.cli.reference", "specc.cli.run", "specc.cli.versioning", "specc.cli.tasks", "specc.cli.text",
+                 "specc.cli.interop"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as err:

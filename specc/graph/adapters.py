@@ -15,14 +15,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph.names import matches, pattern
 from specc.graph.types import LayerGraph, Node
-from specc.ops.heads import VocabProjection
-from specc.ops.layers import Linear
 from specc.schema.errors import diagnostics_from
 
 
@@ -130,6 +127,13 @@ def linear_layers(graph: LayerGraph) -> dict[str, tuple[int, int]]:
 
 
 def _linears_of(node: Node) -> dict[str, tuple[int, int]]:
+    # The modules themselves say which linears they hold: torch is imported here, for a spec with [adapters]
+    # only, so that checking any other spec stays torch-free (tests/test_startup.py).
+    import torch
+
+    from specc.ops.heads import VocabProjection
+    from specc.ops.layers import Linear
+
     with torch.device("meta"):  # shapes only: nothing is allocated
         module = node.record.build(node.params)
     return {name: (m.weight.shape[1], m.weight.shape[0]) for name, m in module.named_modules()

@@ -28,9 +28,9 @@ else:  # imported on first use, so `specc check` runs without torch (specc/lazy.
 
 
 class DenoisingParams(ObjectiveParams):
-    mask_ratio: float = Field(default=0.3, ge=0.0, lt=1.0)
-    poisson_lambda: float = Field(default=3.0, gt=0.0)
-    permute_sentences: bool = True
+    mask_ratio: float = Field(default=0.3, ge=0.0, lt=1.0, description="share of the tokens masked, in spans")
+    poisson_lambda: float = Field(default=3.0, gt=0.0, description="mean span length (Poisson); each span becomes one mask")
+    permute_sentences: bool = Field(default=True, description="shuffle the sentences of the source")
 
 
 def permute_sentences(text: np.ndarray, ends: frozenset[int], rng: np.random.Generator) -> np.ndarray:

@@ -35,8 +35,8 @@ else:  # imported on first use, so `specc check` runs without torch (specc/lazy.
 
 
 class SpanParams(ObjectiveParams):
-    noise_density: float = Field(default=0.15, gt=0.0, lt=1.0)
-    mean_span_length: float = Field(default=3.0, ge=1.0)
+    noise_density: float = Field(default=0.15, gt=0.0, lt=1.0, description="share of the tokens dropped into spans")
+    mean_span_length: float = Field(default=3.0, ge=1.0, description="mean tokens per dropped span")
 
 
 def span_counts(length: int, density: float, mean_span: float) -> tuple[int, int]:

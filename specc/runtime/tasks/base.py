@@ -89,19 +89,22 @@ class TaskData(Section):
 class TaskParams(Section):
     """Keys every ``[tasks.NAME]`` table may hold; task types add their own."""
 
-    type: str
-    head: str  # the graph output the task reads
-    from_: Clearable = Field(default=None, alias="from")  # default pretrained run (relative to the spec); "" for none
-    metrics: list[str] | None = None  # default: the type's metrics
-    monitor: str | None = None  # metric for early stopping; default: the first metric
-    max_len: int = Field(default=128, gt=3)  # tokens per input (truncation)
-    eval_batch_size: int = Field(default=32, gt=0)
-    freeze: list[str] = Field(default_factory=list)  # parameter name patterns, e.g. "word_embeddings.*", "layer.0:2.*"
-    layer_decay: float = Field(default=1.0, gt=0.0, le=1.0)  # lr × decay^(layers above)
-    head_lr: float | None = Field(default=None, gt=0.0)  # learning rate of newly initialised parameters
-    reinit: list[str] = Field(default_factory=list)  # checkpoint tensors allowed to differ in shape (started afresh)
-    data: TaskData
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    type: str = Field(description="the task type (see `specc ops`)")
+    head: str = Field(description="the model output the task reads")
+    from_: Clearable = Field(default=None, alias="from", description="pretrained run to start from (relative to the "
+                             "spec); \"\" for none")
+    metrics: list[str] | None = Field(default=None, description="metrics to report (default: the type's)")
+    monitor: str | None = Field(default=None, description="metric for early stopping (default: the first)")
+    max_len: int = Field(default=128, gt=3, description="tokens per input (longer inputs are truncated)")
+    eval_batch_size: int = Field(default=32, gt=0, description="examples per evaluation batch")
+    freeze: list[str] = Field(default_factory=list, description="parameter name patterns kept frozen, e.g. "
+                              "\"word_embeddings.*\", \"layer.0:2.*\"")
+    layer_decay: float = Field(default=1.0, gt=0.0, le=1.0, description="learning rate × decay ^ (layers above)")
+    head_lr: float | None = Field(default=None, gt=0.0, description="learning rate of newly initialised parameters")
+    reinit: list[str] = Field(default_factory=list, description="checkpoint tensors allowed to differ in shape "
+                              "(started afresh)")
+    data: TaskData = Field(description="where the examples come from: [tasks.NAME.data]")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="training settings: [tasks.NAME.train]")
 
 
 @dataclass

@@ -48,7 +48,8 @@ class TextFields(TaskData):
 
 class ClassificationParams(TaskParams):
     data: TextFields
-    labels: list[str] | None = Field(default=None, min_length=2)  # default: sorted labels of the training split
+    labels: list[str] | None = Field(default=None, min_length=2, description="the label set, in the head's order "
+                                     "(default: the training split's labels, sorted)")
 
 
 class RegressionParams(TaskParams):

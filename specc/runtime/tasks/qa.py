@@ -53,12 +53,12 @@ class QAFields(TaskData):
 
 class QAParams(TaskParams):
     data: QAFields
-    max_len: int = Field(default=192, gt=16)
-    doc_stride: int = Field(default=64, gt=0)  # tokens between the starts of consecutive windows
-    max_query_len: int = Field(default=48, gt=0)
-    max_answer_len: int = Field(default=20, gt=0)  # tokens
-    n_best: int = Field(default=20, gt=0)  # start and end candidates per window
-    no_answer: bool = False  # SQuAD v2.0: questions may be unanswerable (an empty answer list)
+    max_len: int = Field(default=192, gt=16, description="tokens per window (question and context)")
+    doc_stride: int = Field(default=64, gt=0, description="tokens between the starts of consecutive windows")
+    max_query_len: int = Field(default=48, gt=0, description="question tokens kept")
+    max_answer_len: int = Field(default=20, gt=0, description="longest predicted answer, in tokens")
+    n_best: int = Field(default=20, gt=0, description="start and end candidates per window")
+    no_answer: bool = Field(default=False, description="SQuAD v2.0: questions may be unanswerable (an empty answer list)")
 
 
 class Window:

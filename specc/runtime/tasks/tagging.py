@@ -45,7 +45,8 @@ class TagFields(TaskData):
 
 class TaggingParams(TaskParams):
     data: TagFields
-    labels: list[str] | None = Field(default=None, min_length=2)  # default: "O" then the training split's tags
+    labels: list[str] | None = Field(default=None, min_length=2, description="the tag set, in the head's order "
+                                     "(default: \"O\" then the training split's tags)")
 
 
 class TaggingRunner(TaskRunner):

@@ -46,12 +46,13 @@ class PairFields(TaskData):
 
 class TranslationParams(TaskParams):
     data: PairFields
-    max_target_len: int = Field(default=128, gt=1)
-    beam: int = Field(default=4, gt=0, le=64)
-    length_penalty: float = Field(default=1.0, ge=0.0)
-    max_new_tokens: int = Field(default=64, gt=0)
-    prefix: str = ""  # prepended to every source, e.g. "translate English to German: "
-    separator: str | None = None  # decoder-only: text between the source and the target (default SEPARATOR)
+    max_target_len: int = Field(default=128, gt=1, description="target tokens kept for training")
+    beam: int = Field(default=4, gt=0, le=64, description="beam width of prediction (1: greedy)")
+    length_penalty: float = Field(default=1.0, ge=0.0, description="beam scores divided by length ** this")
+    max_new_tokens: int = Field(default=64, gt=0, description="longest predicted target")
+    prefix: str = Field(default="", description="prepended to every source, e.g. \"translate English to German: \"")
+    separator: str | None = Field(default=None, description="decoder-only: text between the source and the target "
+                                  "(default: a newline)")
 
 
 def architecture(graph: LayerGraph) -> str:
