@@ -130,8 +130,14 @@ def test_extends_reads_regular_files_only(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_wheel_carries_the_reference_specs(tmp_path: Path) -> None:
     """A non-editable install has every spec of specs/ as package data, and `extends` finds them by name there."""
+    src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in ("specc", "specs"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
+                            str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("specc-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
