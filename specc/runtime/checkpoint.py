@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union, get_args, get_o
 
 from safetensors import SafetensorError
 
+from specc import jsonfile
 from specc.atomic import atomic_dir
 from specc.lazy import lazy_import
 from specc.runtime.errors import UserError
+from specc.runtime.optim_state import check_state
 
 if TYPE_CHECKING:
     import torch
@@ -133,17 +135,19 @@ def require_latest(run_dir: Path) -> Path:
 def load_state(ckpt: Path) -> TrainState:
     """``state.json``; unreadable, malformed or foreign content is a `UserError` naming the file."""
     path = ckpt / "state.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {path}: {err}") from None
+    data = jsonfile.read_object(path, "a run's training state")
     hints = get_type_hints(TrainState)
-    if not isinstance(data, dict):
-        raise UserError(f"cannot read {path}: expected a JSON object")
     wrong = sorted(k for k, v in data.items() if k not in hints or not _conforms(v, hints[k]))
     if wrong:
         raise UserError(f"cannot read {path}: unknown or mistyped fields {', '.join(wrong)}")
+    outside = sorted(k for k in COUNTS if not 0 <= data.get(k, 0) < 2**63)
+    if outside:
+        raise UserError(f"cannot read {path}: {', '.join(f'{k} = {data[k]}' for k in outside)} "
+                        "(a count is a whole number from 0 to 2**63 - 1)")
     return TrainState(**data)
+
+
+COUNTS = ("step", "samples", "stale_evals", "skipped", "spikes")  # TrainState fields that count things
 
 
 def _conforms(value: Any, hint: Any) -> bool:
@@ -188,6 +192,12 @@ def load_optimizer_state(ckpt: Path) -> dict[str, Any]:
 
 
 def apply_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a saved optimizer state once it is checked against the optimizer's parameters (specc.runtime.optim_state):
+    nothing of the wrong shape or dtype reaches a fused kernel."""
+    problem = check_state(state, optimizer)
+    if problem:
+        raise UserError(f"cannot load training state from {ckpt / 'optimizer.pt'}: {problem}; "
+                        "the file is damaged or belongs to another model (resume from another checkpoint)")
     try:
         optimizer.load_state_dict(state)
     except Exception as err:  # a state of another shape is reported, not raised raw
@@ -201,15 +211,38 @@ def restore_rng(ckpt: Path, rank: int = 0) -> bool:
         rng: dict[str, Any] = torch.load(ckpt / "rng.pt", weights_only=True)
     except Exception as err:  # any unpickling refusal or corruption is reported, not raised raw
         raise UserError(f"cannot load training state from {ckpt}: {type(err).__name__}: {err}") from None
-    if rank:
-        ranks = rng.get("ranks") or []
-        if rank >= len(ranks):
-            return False
-        rng = ranks[rank]
-    torch.set_rng_state(rng["cpu"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state(rng["cuda"])
+    state = _rng_of(rng, rank)
+    if state is None:
+        return False
+    if not _is_rng(state.get("cpu")) or "cuda" in state and not _is_rng(state["cuda"]):
+        raise UserError(f"cannot load training state from {ckpt / 'rng.pt'}: not a random-number generator state "
+                        "(expected a table with a 'cpu' byte tensor)")
+    try:
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda"])
+    except RuntimeError as err:  # a byte tensor of another length or content
+        raise UserError(f"cannot load training state from {ckpt / 'rng.pt'}: {err}") from None
     return True
+
+
+def _rng_of(rng: Any, rank: int) -> dict[str, Any] | None:
+    """Process `rank`'s table of RNG states in a loaded ``rng.pt``; None when it holds none for that rank;
+    {} (refused by the caller) when the file's structure is wrong."""
+    if not isinstance(rng, dict):
+        return {}
+    if not rank:
+        return rng
+    ranks = rng.get("ranks") or []
+    if not isinstance(ranks, list):
+        return {}
+    if rank >= len(ranks):
+        return None
+    return ranks[rank] if isinstance(ranks[rank], dict) else {}
+
+
+def _is_rng(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

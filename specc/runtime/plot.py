@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
+
+from specc import jsonfile
 
 
 def write_loss_curve(metrics: Path, out: Path) -> str:
@@ -15,7 +17,7 @@ def write_loss_curve(metrics: Path, out: Path) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "loss curve: matplotlib is not installed (pip install 'specc[plot]'); metrics are in " + str(metrics)
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = _records(metrics)
     train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -31,3 +33,16 @@ def write_loss_curve(metrics: Path, out: Path) -> str:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return f"loss curve: {out}"
+
+
+def _records(metrics: Path) -> list[dict[str, Any]]:
+    """The metrics records with a step (a torn or foreign line is the resume's to repair, not the picture's)."""
+    rows = []
+    for line in metrics.read_bytes().splitlines():
+        try:
+            row = jsonfile.parse(line) if line.strip() else None
+        except jsonfile.BadJSON:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), (int, float)):
+            rows.append(row)
+    return rows

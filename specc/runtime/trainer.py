@@ -12,8 +12,6 @@ rank 0 shows progress and writes logs and checkpoints.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import threading
 import time
@@ -24,11 +22,11 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
-from specc.atomic import write_text
 from specc.canonical import architecture_hash, runtime_hash
 from specc.compiler import compile_model
 from specc.runtime import checkpoint, distributed, guard
 from specc.runtime.checkpoint import TrainState
+from specc.runtime.runlog import MetricsLog
 from specc.runtime.errors import UserError
 from specc.runtime.loop import autocast, pick_device
 from specc.runtime.objectives import LossSums, is_loss
@@ -90,7 +88,7 @@ class Trainer:
             engine.load(ckpt, optimizer, cfg.seed, state.step)
         else:
             engine.seed(cfg.seed, state.step)
-        log = _MetricsLog(self.run_dir / "metrics.jsonl", state.step) if me.main else _NoLog()
+        log = MetricsLog(self.run_dir / "metrics.jsonl", state.step, distributed.note) if me.main else _NoLog()
         model.train()
         bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet or not me.main, dynamic_ncols=True, desc="train")
         timer = _Timer()
@@ -190,7 +188,7 @@ class Trainer:
         return sums, verdict.event
 
     def _report(self, state: TrainState, sums: LossSums, optimizer: torch.optim.Optimizer, timer: "_Timer",
-                log: "_MetricsLog | _NoLog", bar: tqdm) -> None:
+                log: "MetricsLog | _NoLog", bar: tqdm) -> None:
         means = sums.means()
         loss = sum(v for k, v in means.items() if is_loss(k))
         bar.update(1)
@@ -203,7 +201,7 @@ class Trainer:
                        **({"skipped_steps": state.skipped} if state.skipped else {})})
 
     def _eval(self, model: torch.nn.Module, work: Workload, device: torch.device, state: TrainState,
-              log: "_MetricsLog | _NoLog") -> dict[str, float]:
+              log: "MetricsLog | _NoLog") -> dict[str, float]:
         out = distributed.from_rank0(work.evaluate(model, device, self.plan.config.train))  # decisions stay in step
         val = out[work.monitor]
         if state.best_val is None or (val > state.best_val if work.higher_is_better else val < state.best_val):
@@ -272,43 +270,3 @@ class _NoLog:
         pass
 
 
-class _MetricsLog:
-    """`metrics.jsonl`, one line per logging step; on resume, lines past the checkpoint are dropped.
-
-    The same scalars also go to TensorBoard event files (``<run>/tensorboard``)
-    when the `tensorboard` package is installed; without it nothing changes.
-    """
-
-    def __init__(self, path: Path, resume_step: int):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        kept: list[str] = []
-        if resume_step and path.exists():
-            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
-        write_text(path, "".join(line + "\n" for line in kept))  # replaced whole: a kill while rewriting loses no line
-        self.fh = open(path, "a", encoding="utf-8")
-        self.board = _tensorboard(path.parent / "tensorboard", resume_step)
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.fh.write(json.dumps(record) + "\n")
-        self.fh.flush()
-        if self.board is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self.board.add_scalar(key, value, record["step"])
-
-    def close(self) -> None:
-        self.fh.close()
-        if self.board is not None:
-            self.board.close()
-
-
-def _tensorboard(folder: Path, resume_step: int) -> Any:
-    """A SummaryWriter when `tensorboard` is installed, else None (it is an optional extra)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorboard") is None:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    # purge_step drops events past the checkpoint, as the JSONL log does on resume.
-    return SummaryWriter(str(folder), purge_step=resume_step or None)

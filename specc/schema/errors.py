@@ -23,20 +23,21 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
     """One diagnostic per pydantic error, located through `raw`'s span index."""
     out: list[Diagnostic] = []
     seen: set[tuple] = set()
+    base = _at(raw.data, prefix)
     # A misspelt key ('ouput') also makes the key it meant ('output') missing; say it once, as the misspelling.
     meant: set[tuple] = set()
     for e in err.errors():
         if e["type"] == "extra_forbidden":
-            loc = _clean_loc(e["loc"])
+            loc = _clean_loc(e["loc"], base)
             close = difflib.get_close_matches(str(loc[-1]), _fields_at(root, loc[:-1]), n=1, cutoff=0.6)
             meant.update(loc[:-1] + (c,) for c in close)
     kinds_at: dict[tuple, list[str]] = {}
     for e in err.errors():
         if e["type"] not in ("extra_forbidden", "missing"):
-            kinds_at.setdefault(prefix + _clean_loc(e["loc"]), []).append(e["type"])
+            kinds_at.setdefault(prefix + _clean_loc(e["loc"], base), []).append(e["type"])
     type_paths = set(kinds_at)
     for e in err.errors():
-        loc = _clean_loc(e["loc"])
+        loc = _clean_loc(e["loc"], base)
         path = prefix + loc
         kind = e["type"]
         if kind == "extra_forbidden":
@@ -63,10 +64,34 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
 _BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
 
 
-def _clean_loc(loc: tuple) -> tuple:
-    """Drop pydantic's union-member tags such as 'str' or 'list[str]' from a location."""
-    tags = {"str", "int", "float", "bool", "list[str]", "dict[str,str]", "none", "function-after[_divides()]"}
-    return tuple(part for part in loc if not (isinstance(part, str) and (part in tags or "[" in part)))
+_TAGS = {"str", "int", "float", "bool", "none"}
+
+
+def _clean_loc(loc: tuple, value: Any) -> tuple:
+    """Drop pydantic's union-member tags such as 'str' or 'list[str]' from a location. `value` is the validated
+    input the location walks: a part that is one of its keys is the user's (a key may be called 'int'), not a tag."""
+    out = []
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        elif isinstance(part, str) and (part in _TAGS or "[" in part):
+            continue
+        else:
+            value = None
+        out.append(part)
+    return tuple(out)
+
+
+def _at(data: Any, path: tuple) -> Any:
+    """The raw value at `path`, or None where the path leaves the tree."""
+    for part in path:
+        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _dotted(path: tuple) -> str:

@@ -1,0 +1,205 @@
+"""Damaged run folders (issue 23, findings 1, 2 and 7): a clear error, never a crash, a traceback or a blocked resume.
+
+* ``optimizer.pt`` with moments of the wrong shape made the fused AdamW kernel
+  read outside its buffers (a segfault, an abort, gigabytes of memory); a
+  2-element ``step`` was a traceback. The state is now checked against the
+  model's parameters before `load_state_dict`.
+* A torn or foreign ``metrics.jsonl`` line blocked every resume with a
+  `JSONDecodeError`; a full disk while writing it was an `OSError` traceback.
+* ``rng.pt`` of the wrong structure, ``state.json`` nested deep, holding a
+  5,000-digit integer or a negative count, were tracebacks or trained extra
+  steps silently.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import torch
+
+from reltools import assert_clean_error, run_main
+from runtools import GPT_TINY, sets
+
+SETS = sets("train.steps=4", "train.save_every=2", "train.eval_every=2", "train.log_every=1")
+RESUME = sets("train.steps=6", "train.save_every=2", "train.eval_every=2", "train.log_every=1")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from specc.runtime.jobs import train
+
+    out = tmp_path_factory.mktemp("run-folder") / "gpt"
+    train(GPT_TINY, str(out), None, SETS[1::2], quiet=True, say=lambda _: None)
+    return out
+
+
+@pytest.fixture
+def copy(run: Path, tmp_path: Path) -> Path:
+    shutil.copytree(run, tmp_path / "gpt")
+    return tmp_path / "gpt"
+
+
+def _resume(capsys: pytest.CaptureFixture[str], folder: Path) -> Any:
+    return run_main(capsys, "train", GPT_TINY, "--resume", str(folder), "--quiet", *RESUME)
+
+
+def _ckpt(folder: Path) -> Path:
+    return folder / "checkpoints" / "step-00000004"
+
+
+# -- 1: optimizer.pt checked against the parameters ---------------------------------------------------------------
+def _moment(state: dict, key: str, make: Callable[[torch.Tensor], Any]) -> None:
+    state["state"][0][key] = make(state["state"][0][key])
+
+
+OPTIMIZER_DAMAGE: dict[str, tuple[Callable[[dict], None], str]] = {
+    "exp_avg larger": (lambda s: _moment(s, "exp_avg", lambda t: torch.zeros(t.numel() * 64)), "'exp_avg' has shape (196608,)"),
+    "exp_avg_sq smaller": (lambda s: _moment(s, "exp_avg_sq", lambda t: torch.zeros(2, 2)), "'exp_avg_sq' has shape (2, 2)"),
+    "exp_avg transposed": (lambda s: _moment(s, "exp_avg", lambda t: t.t().contiguous()), "'exp_avg' has shape (32, 96)"),
+    "2-element step": (lambda s: _moment(s, "step", lambda t: torch.tensor([1.0, 2.0])),
+                       "'step' is a tensor of shape (2,), not one non-negative number"),
+    "negative step": (lambda s: _moment(s, "step", lambda t: torch.tensor(-3.0)), "'step' is a tensor of shape ()"),
+    "integer moments": (lambda s: _moment(s, "exp_avg", lambda t: t.to(torch.int64)), "'exp_avg' has dtype torch.int64"),
+    "NaN moments": (lambda s: _moment(s, "exp_avg_sq", lambda t: torch.full_like(t, float("nan"))),
+                    "'exp_avg_sq' holds NaN or infinite values"),
+    "a string moment": (lambda s: _moment(s, "exp_avg", lambda t: "zeros"), "'exp_avg' is a str, not a tensor"),
+    "state of a 99th parameter": (lambda s: s["state"].__setitem__(99, {"step": torch.tensor(1.0)}),
+                                  "state for parameter 99, which the optimizer does not have (16 parameters)"),
+    "a group missing": (lambda s: s["param_groups"].pop(), "1 parameter groups, the optimizer has 2"),
+    "a group of other parameters": (lambda s: s["param_groups"][0]["params"].pop(), "parameter group 0 lists other parameters"),
+    "betas a string": (lambda s: s["param_groups"][0].__setitem__("betas", "0.9"), "setting 'betas' is '0.9'"),
+    "not a state": (lambda s: s.pop("state"), "not an optimizer state"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(OPTIMIZER_DAMAGE))
+def test_a_tampered_optimizer_state_is_refused_before_the_fused_kernel(capsys: pytest.CaptureFixture[str], copy: Path,
+                                                                       damage: str) -> None:
+    path = _ckpt(copy) / "optimizer.pt"
+    state = torch.load(path, weights_only=True)
+    change, expected = OPTIMIZER_DAMAGE[damage]
+    change(state)
+    torch.save(state, path)
+    done = _resume(capsys, copy)
+    assert_clean_error(done, f"cannot load training state from {path}", expected)
+    assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
+
+
+# -- 2: metrics.jsonl repaired on resume; a full disk while writing it stops the run cleanly ------------------------
+def _steps(folder: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_torn_last_metrics_line_is_dropped_with_a_warning(capsys: pytest.CaptureFixture[str], copy: Path) -> None:
+    log = copy / "metrics.jsonl"
+    log.write_bytes(log.read_bytes() + b'{"step": 5, "loss": 6.1')  # the disk filled up mid-line
+    done = _resume(capsys, copy)
+    assert done.returncode == 0, done.stderr
+    assert f"warning: {log}: dropped a torn last line (23 bytes" in done.stderr
+    steps = _steps(copy)
+    assert steps == sorted(steps) and steps[-1] == 6 and steps.count(5) == 1
+
+
+def test_metrics_lines_past_the_resumed_step_are_trimmed(capsys: pytest.CaptureFixture[str], copy: Path) -> None:
+    shutil.rmtree(_ckpt(copy))  # resume from step 2: the log's lines for steps 3 and 4 belong to the lost future
+    assert _resume(capsys, copy).returncode == 0
+    steps = [s for s in _steps(copy)]
+    assert steps == sorted(steps) and len([s for s in steps if s == 3]) == 1
+
+
+@pytest.mark.parametrize("line", [b"[1, 2, 3]", b'{"loss": 1.0}', b"\xff\xfe\x00binary", b'{"step": "two"}',
+                                  b'{"step": ' + b"9" * 5000 + b"}", b"[" * 5000, b'{"step": 1, "x": "\\ud800"}'])
+def test_foreign_metrics_lines_are_moved_aside_and_counted(capsys: pytest.CaptureFixture[str], copy: Path,
+                                                           line: bytes) -> None:
+    log = copy / "metrics.jsonl"
+    lines = log.read_bytes().splitlines()
+    log.write_bytes(b"\n".join([*lines[:2], line, *lines[2:]]) + b"\n")
+    done = _resume(capsys, copy)
+    assert done.returncode == 0, done.stderr
+    assert f"warning: {log}: 1 line(s) are not metrics records (line 3); moved to metrics.jsonl.dropped" in done.stderr
+    assert (copy / "metrics.jsonl.dropped").read_bytes() == line + b"\n"
+    assert _steps(copy)[-1] == 6
+
+
+def test_a_folder_in_place_of_the_metrics_log_is_a_clear_error(capsys: pytest.CaptureFixture[str], copy: Path) -> None:
+    log = copy / "metrics.jsonl"
+    log.unlink()
+    log.mkdir()
+    assert_clean_error(_resume(capsys, copy), f"{log} is not a regular file (the run's metrics log)")
+
+
+def test_a_full_disk_while_writing_metrics_stops_the_run_keeping_the_checkpoint(
+        capsys: pytest.CaptureFixture[str], copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from specc.runtime import runlog
+
+    class FullDisk:
+        """The log file on a disk that fills up in the middle of its second line."""
+
+        def __init__(self, fh: Any) -> None:
+            self.fh, self.lines = fh, 0
+
+        def write(self, text: str) -> int:
+            self.lines += 1
+            if self.lines == 2:
+                self.fh.write(text[:10])
+                self.fh.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return int(self.fh.write(text))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.fh, name)
+
+    real = runlog.MetricsLog.__init__
+
+    def opened_on_a_full_disk(self: Any, *args: Any) -> None:
+        real(self, *args)
+        self.fh = FullDisk(self.fh)
+
+    monkeypatch.setattr(runlog.MetricsLog, "__init__", opened_on_a_full_disk)
+    done = _resume(capsys, copy)
+    assert_clean_error(done, f"cannot write {copy / 'metrics.jsonl'}: No space left on device; "
+                             "the last complete checkpoint, step-00000004, is intact")
+    monkeypatch.setattr(runlog.MetricsLog, "__init__", real)
+    done = _resume(capsys, copy)  # room again: the torn line is dropped and the run finishes
+    assert done.returncode == 0 and "dropped a torn last line" in done.stderr, done.stderr
+    assert _steps(copy)[-1] == 6
+
+
+# -- 7: rng.pt and state.json validated ------------------------------------------------------------------------------
+RNG_DAMAGE: dict[str, Any] = {
+    "a list": [1, 2, 3],
+    "no cpu state": {"cuda": torch.zeros(3, dtype=torch.uint8)},
+    "cpu state of floats": {"cpu": torch.zeros(10)},
+    "cpu state too short": {"cpu": torch.zeros(10, dtype=torch.uint8)},
+}
+
+
+@pytest.mark.parametrize("damage", sorted(RNG_DAMAGE))
+def test_an_rng_state_of_the_wrong_structure_is_refused(capsys: pytest.CaptureFixture[str], copy: Path, damage: str) -> None:
+    path = _ckpt(copy) / "rng.pt"
+    torch.save(RNG_DAMAGE[damage], path)
+    assert_clean_error(_resume(capsys, copy), f"cannot load training state from {path}")
+
+
+STATE_DAMAGE = {
+    "nested deep": ('{"step": ' + "[" * 3000 + "]" * 3000 + "}", "nested more than 64 deep"),
+    "a 5,000-digit step": ('{"step": ' + "7" * 5000 + "}", "an integer of 5000 digits (at most 40)"),
+    "negative samples": ('{"step": 4, "samples": -100}', "samples = -100 (a count is a whole number from 0 to 2**63 - 1)"),
+    "negative step": ('{"step": -5}', "step = -5 (a count"),
+    "a step past 2**63": ('{"step": 9223372036854775808}', "step = 9223372036854775808 (a count"),
+    "a lone surrogate": ('{"step": 4, "base": "\\ud800"}', "lone UTF-16 surrogate"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(STATE_DAMAGE))
+def test_a_hostile_state_json_is_a_clear_error(capsys: pytest.CaptureFixture[str], copy: Path, damage: str) -> None:
+    path = _ckpt(copy) / "state.json"
+    text, expected = STATE_DAMAGE[damage]
+    path.write_text(text)
+    for argv in (["train", GPT_TINY, "--resume", str(copy), "--quiet", *RESUME], ["eval", str(copy)]):
+        assert_clean_error(run_main(capsys, *argv), f"cannot read {path}", expected)
