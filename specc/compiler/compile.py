@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from specc.compiler.adapt import attach, initialize_adapters
+from specc.compiler.memory import fits, room
 from specc.compiler.modules import BlockModule, Repeat, SpecModel, Step
 from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.graph import BlockInstance, LayerGraph, Node
@@ -31,22 +32,33 @@ def compile_model(graph: LayerGraph, device: str | torch.device | None = None, i
                                     "(2**63)", Span(graph.spec.raw.file),
                                     "check the sizes in [params]; `specc summary` counts parameters without allocating")]
                         ) from None
+    target = torch.device(device or "cpu")
+    # Counted on the meta device, before anything is allocated: a model too large for the machine is refused
+    # here, not found out by allocating gigabytes (and the handler below needs no memory to report it).
+    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    if target.type != "meta" and not fits(size, target):
+        raise _too_big(graph, size, target)
     try:
-        model.to_empty(device=device or "cpu")
+        model.to_empty(device=target)
     except (RuntimeError, MemoryError) as err:  # torch reports a failed allocation as a RuntimeError
         text = str(err).lower()
         if not (isinstance(err, MemoryError) or "alloc" in text or "out of memory" in text):
             raise
-        size = sum(p.numel() * p.element_size() for p in model.parameters())
-        raise SpecError([Diagnostic("E050", f"cannot allocate the model's parameters ({size / 2**30:,.1f} GiB) "
-                                    f"on {device or 'cpu'}", Span(graph.spec.raw.file),
-                                    "check the sizes in [params]; `specc summary` counts parameters without allocating")]
-                        ) from None
+        raise _too_big(graph, size, target) from None
     _tie(model, graph)
     if init:
         initialize(model, graph)
         initialize_adapters(model, graph.spec.seed)
     return model
+
+
+def _too_big(graph: LayerGraph, size: int, device: torch.device) -> SpecError:
+    limit = room(device)
+    has = f"; {limit / 2**30:,.1f} GiB there" if limit is not None and size > limit else \
+        "; that much address space is not left (ulimit -v)" if device.type == "cpu" else ""
+    return SpecError([Diagnostic("E050", f"cannot allocate the model's parameters ({size / 2**30:,.1f} GiB) on {device}{has}",
+                                 Span(graph.spec.raw.file),
+                                 "check the sizes in [params]; `specc summary` counts parameters without allocating")])
 
 
 def initialize(model: SpecModel, graph: LayerGraph) -> None:

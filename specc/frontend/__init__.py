@@ -9,7 +9,9 @@ one merged tree with provenance for each value.
 from __future__ import annotations
 
 import copy
+import datetime
 import os
+import stat
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,7 +20,7 @@ from specc.frontend.bases import Roots, resolve_base
 from specc.frontend.dsl import parse_dsl
 from specc.frontend.limits import MAX_SPEC_CHARS
 from specc.frontend.toml import parse_toml
-from specc.raw import RawSpec, SpanTable, apply_set, merge_base
+from specc.raw import MAX_DEPTH, RawSpec, SpanTable, apply_set, merge_base
 
 MAX_FILE_BYTES = 4 * MAX_SPEC_CHARS  # refused unread; the front ends count characters
 MAX_EXTENDS_DEPTH = 16
@@ -57,7 +59,9 @@ def parse(
     resolve next to `path`).
     """
     file = Path(path)
-    return apply_cli_sets(_load_chain(file, Roots.of(file, search_paths), [], text), sets)
+    raw = apply_cli_sets(_load_chain(file, Roots.of(file, search_paths), [], text), sets)
+    _refuse_dates(raw)
+    return raw
 
 
 def apply_cli_sets(raw: RawSpec, sets: Sequence[str]) -> RawSpec:
@@ -72,13 +76,11 @@ def apply_cli_sets(raw: RawSpec, sets: Sequence[str]) -> RawSpec:
 
 
 def read_source(file: Path) -> str:
-    """The text of a spec file; missing, huge or non-UTF-8 files are diagnostics."""
+    """The text of a spec file; missing, huge, non-UTF-8 files, and anything but a regular file (a FIFO, a device,
+    a folder: reading one may block forever or never end), are diagnostics."""
     name = str(file)
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError([Diagnostic("E002", f"spec file is {size} bytes; the limit is {MAX_FILE_BYTES}", Span(name))])
-        data = file.read_bytes()
+        data = _read_regular(file)
     except FileNotFoundError:
         raise SpecError([Diagnostic("E002", "spec file not found", Span(name))]) from None
     except IsADirectoryError:
@@ -91,6 +93,34 @@ def read_source(file: Path) -> str:
         line = data[: err.start].count(b"\n") + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         raise SpecError([Diagnostic("E001", "spec file is not valid UTF-8", Span(name, line, col))]) from None
+
+
+def _read_regular(file: Path) -> bytes:
+    """The bytes of `file` if it is a regular file of at most MAX_FILE_BYTES. Opened without blocking (a FIFO's
+    open waits for a writer) and checked on the open descriptor, so nothing can swap the file in between."""
+    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(file)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError([Diagnostic("E002", f"expected a spec file, found {_kind(info.st_mode)}", Span(str(file)),
+                                        "a spec is read from a regular file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise SpecError([Diagnostic("E002", f"spec file is {info.st_size} bytes; the limit is {MAX_FILE_BYTES}",
+                                        Span(str(file)))])
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):  # on the descriptor itself: no second open
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _load_chain(file: Path, roots: Roots, seen: list[Path], text: str | None = None) -> RawSpec:
@@ -127,14 +157,48 @@ def set_path(item: str) -> tuple[str, ...]:
 def _apply_cli_set(raw: RawSpec, item: str) -> None:
     # No line: the "file" names the override itself, so a diagnostic says which --set is at fault.
     span = Span(f"--set {item}", origin=Origin.CLI)
-    apply_set(raw, set_path(item), _parse_cli_value(item.partition("=")[2].strip()), span)
+    apply_set(raw, set_path(item), _parse_cli_value(item.partition("=")[2].strip(), item), span)
 
 
-def _parse_cli_value(text: str) -> object:
-    """A TOML scalar if `text` is one (`512`, `true`, `"x"`), else the text itself."""
+def _parse_cli_value(text: str, item: str) -> object:
+    """A TOML value if `text` is one (`512`, `true`, `"x"`, `[0.9, 0.95]`), else the text itself. Nesting is
+    bounded first: the TOML parser recurses once per bracket."""
     import tomllib
 
+    if _nesting(text) > MAX_DEPTH:
+        raise SpecError([Diagnostic("E005", f"--set value nests arrays or tables more than {MAX_DEPTH} deep",
+                                    Span(f"--set {item}", origin=Origin.CLI))])
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except ValueError:  # an integer of more than 4300 digits
+        raise SpecError([Diagnostic("E005", "--set value is a number literal too long to be one",
+                                    Span(f"--set {item}", origin=Origin.CLI))]) from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest run of open brackets and braces in `text` (strings included: an over-estimate is safe)."""
+    deepest = level = 0
+    for ch in text:
+        if ch in "[{":
+            level += 1
+            deepest = max(deepest, level)
+        elif ch in "]}":
+            level = max(0, level - 1)
+    return deepest
+
+
+def _refuse_dates(raw: RawSpec) -> None:
+    """TOML dates and times are no spec value (no field takes one; hashes, diffs and JSON could not carry one)."""
+    stack: list[tuple[tuple, object]] = [((), raw.data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((path + (k,), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(value))
+        elif isinstance(value, (datetime.date, datetime.time)):
+            where = ".".join(map(str, path))
+            raise SpecError([Diagnostic("E001", f"'{where}' is a TOML date or time, which no spec key takes",
+                                        raw.value_span(path), f'write it as a string: "{value.isoformat()}"')])

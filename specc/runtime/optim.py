@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from specc.runtime.config import TrainConfig
+from specc.runtime.errors import UserError
 from specc.ops.embedding import Embedding, LearnedPositions, RelativeBias
 from specc.ops.layers import LayerNorm, RMSNorm
 
@@ -49,7 +50,10 @@ def freeze(model: nn.Module, scales: Mapping[str, float] | None) -> None:
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> torch.optim.Optimizer:
     # The fused kernel is several times faster than the per-tensor loop, on CPU too.
-    return torch.optim.AdamW(param_groups(model, cfg, scales), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
+    try:
+        return torch.optim.AdamW(param_groups(model, cfg, scales), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
+    except (ValueError, TypeError) as err:  # torch's own domain checks (a beta outside [0, 1), a negative lr)
+        raise UserError(f"the optimizer refuses the [train] settings: {err}") from None
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -13,6 +13,7 @@ from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.schema import ModelSpec, validate
 from specc.runtime import checkpoint
+from specc.runtime.budget import check_batch_memory
 from specc.runtime.config import RunConfig, check_checkpointing, load_run_config
 from specc.runtime.data import Corpus
 from specc.runtime.errors import UserError
@@ -51,6 +52,7 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
     try:
         config = load_run_config(spec)
         found += check_checkpointing(config.train, graph, spec.raw.value_span(("train", "activation_checkpointing")))
+        found += check_batch_memory(config.train, graph, spec.raw.value_span(("train", "batch_size")))
     except SpecError as err:
         found += err.diagnostics
     try:
