@@ -87,5 +87,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from specc.runtime.generate import Sampling
     from specc.runtime.jobs import generate
 
+    check_sampling(args)
     generate(args.run, args.prompt, Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed))
     return 0
+
+
+MIN_TEMPERATURE = 1e-4  # below it logits / temperature overflow float32: greedy decoding in all but name
+
+
+def check_sampling(args: argparse.Namespace) -> None:
+    """The domains of generate's arguments, each refused with what it takes (a NaN, a negative or a 23-digit
+    value used to be a traceback deep in sampling, or silently meaningless)."""
+    t = args.temperature
+    problems = [
+        ("--max-new-tokens", args.max_new_tokens, 0 <= args.max_new_tokens <= 1_000_000, "from 0 to 1,000,000"),
+        ("--temperature", t, t == 0 or MIN_TEMPERATURE <= t <= 1e4,
+         f"0 (greedy) or a number from {MIN_TEMPERATURE:g} to 10,000"),  # NaN fails every comparison
+        ("--top-k", args.top_k, args.top_k >= 0, "0 (off) or a positive number of tokens"),
+        ("--top-p", args.top_p, 0 < args.top_p <= 1, "a probability above 0, at most 1 (1 is off)"),
+        ("--seed", args.seed, 0 <= args.seed < 2**63, "a whole number from 0 to 2**63 - 1"),
+    ]
+    for flag, value, ok, domain in problems:
+        if not ok:
+            raise UserError(f"{flag} {value}: must be {domain}")
+    try:
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 arrive from the command line as lone surrogates
+        raise UserError("--prompt is not valid UTF-8 text") from None

@@ -11,10 +11,11 @@ costs no memory and is returned at once). On a GPU, its free memory.
 
 from __future__ import annotations
 
-import os
 import resource
 
 import torch
+
+from specc.hostmem import physical_memory
 
 
 def room(device: str | torch.device) -> int | None:
@@ -26,14 +27,6 @@ def room(device: str | torch.device) -> int | None:
     if kind != "cpu":
         return None
     return physical_memory()
-
-
-def physical_memory() -> int | None:
-    """This machine's physical memory in bytes (None where the platform does not say)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def fits(size: int, device: str | torch.device) -> bool:

@@ -8,7 +8,6 @@ or (only through `torch.load(weights_only=True)`, which runs no pickled code)
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from specc import jsonfile
 from specc.diagnostics import UserError
 
 SAFETENSORS, SAFE_INDEX = "model.safetensors", "model.safetensors.index.json"
 BIN, BIN_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_INDEX_BYTES = 64 * 1024 * 1024  # a shard index names every tensor: a few hundred KB for the largest models
 
 
 class HFFormatError(UserError):
@@ -37,13 +38,24 @@ def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise HFFormatError(f"{path}: no config.json (is this a Hugging Face model directory?)")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise HFFormatError(f"{path}: {path.stat().st_size} bytes is too large for a config")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise HFFormatError(f"{path}: not valid JSON: {err}") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise HFFormatError(f"{path}: expected a JSON object")
     return data
+
+
+def read_json(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
+    """A JSON file of a Hugging Face directory, bounded (size, depth, integer digits; specc.jsonfile): a failure is
+    an `HFFormatError` naming it."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise HFFormatError(f"{path}: {size} bytes is too large for this file (at most {max_bytes})")
+        return jsonfile.parse(path.read_bytes())
+    except OSError as err:
+        raise HFFormatError(f"{path}: cannot read: {err.strerror or err}") from None
+    except jsonfile.BadJSON as err:
+        raise HFFormatError(f"{path}: {err}") from None
 
 
 def weight_files(folder: str | os.PathLike[str]) -> list[Path]:
@@ -80,10 +92,8 @@ def write_weights(folder: Path, state: dict[str, torch.Tensor], metadata: dict[s
 
 
 def _shards(index: Path) -> list[str]:
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise HFFormatError(f"{index}: not a shard index ({type(err).__name__}: {err})") from None
+    data = read_json(index, MAX_INDEX_BYTES)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict):
         raise HFFormatError(f"{index}: 'weight_map' must map tensor names to shard files")
     names = sorted(set(weight_map.values()))

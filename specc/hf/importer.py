@@ -14,11 +14,12 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from specc import tensorcheck
 from specc.compiler import SpecModel, compile_model
 from specc.graph import LayerGraph, build_graph
 from specc.hf.families import FAMILIES
 from specc.hf.family import ConfigReader, Family, HFClass, HFImportError, Weights
-from specc.hf.files import read_config, read_weights, weight_files
+from specc.hf.files import HFFormatError, read_config, read_weights, weight_files
 from specc.hf.spectree import SpecTree
 from specc.hf.tokenizer import HFTokenizer
 from specc.hf.weights import convert_state_dict
@@ -99,9 +100,23 @@ def load_pretrained(folder: str | os.PathLike[str], architecture: str | None = N
     model = compile_model(imported.graph, init=state is None)
     if state is not None:
         converted = convert_state_dict(state, model, imported.hf_class.arch, skip)
+        _check_weights(state, converted, model.state_dict(), folder)
         with torch.no_grad():
             model.load_state_dict(converted, strict=True)
     return Pretrained(imported, model.eval(), HFTokenizer.from_dir(folder))
+
+
+def _check_weights(state: Mapping[str, torch.Tensor], converted: Mapping[str, torch.Tensor],
+                   expected: Mapping[str, torch.Tensor], folder: str | os.PathLike[str]) -> None:
+    """Every weight the model takes is floating point and finite (a header may call float data I32; a file may
+    hold NaN): the model would load them cast, and everything after would be garbage with exit status 0."""
+    bad = tensorcheck.first_problem(dict(state))
+    if bad:
+        raise HFFormatError(f"{folder}: {bad}")
+    for name, tensor in converted.items():
+        bad = tensorcheck.problem(tensor) if name in expected and expected[name].is_floating_point() else None
+        if bad:
+            raise HFFormatError(f"{folder}: the weights for {name} {bad}")
 
 
 def _wrap(lines: list[str], width: int = 100) -> list[str]:

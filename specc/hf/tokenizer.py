@@ -9,7 +9,6 @@ per call; `HFTokenizer` does the same, so its padded batches equal
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any, Sequence
 import torch
 from tokenizers import Tokenizer
 
-from specc.hf.files import HFFormatError
+from specc import jsonfile
+from specc.hf.files import HFFormatError, read_json
 
 ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 # Token strings that play a role when no tokenizer_config.json says so (specc's own tokenizers, BERT, BPE models).
@@ -56,7 +56,10 @@ class HFTokenizer:
             raise HFFormatError(f"{path}: cannot read the tokenizer: {err}") from None
         config = config or {}
         baked = tok.padding or {}
-        specials = {role: _content(config[f"{role}_token"]) for role in ROLES if config.get(f"{role}_token")}
+        try:
+            specials = {role: _content(config[f"{role}_token"]) for role in ROLES if config.get(f"{role}_token")}
+        except ValueError as err:
+            raise HFFormatError(f"{Path(path).parent}: special_tokens_map.json or tokenizer_config.json: {err}") from None
         if "pad" not in specials and baked.get("pad_token"):
             specials["pad"] = baked["pad_token"]
         if not config:
@@ -66,10 +69,14 @@ class HFTokenizer:
                 if role not in specials and found is not None:
                     specials[role] = found
         side = config.get("padding_side") or baked.get("direction", "right")
+        if side not in ("left", "right"):
+            raise HFFormatError(f"{Path(path).parent}: tokenizer_config.json: padding_side {side!r} is neither 'left' "
+                                "nor 'right'")
         limit = config.get("model_max_length")
         tok.no_padding()  # set per call, as transformers does
         tok.no_truncation()
-        return cls(tok, specials, side, limit if isinstance(limit, int) and limit < 10**9 else None)
+        fits = isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < 10**9  # else: no limit (HF's 1e30)
+        return cls(tok, specials, side, limit if fits else None)
 
     def token_id(self, role: str) -> int | None:
         token = self.specials.get(role)
@@ -109,14 +116,16 @@ class HFTokenizer:
 
 def _content(value: Any) -> str:
     """A special token as tokenizer_config.json writes it: a string, or an AddedToken dict."""
-    return value["content"] if isinstance(value, dict) else str(value)
+    content = value.get("content") if isinstance(value, dict) else value
+    if not isinstance(content, str):
+        raise ValueError(f"special token {value!r} is neither a string nor an object with a 'content' string")
+    return content
 
 
 def _json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise HFFormatError(f"{path}: not valid JSON: {err}") from None
-    return data if isinstance(data, dict) else {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise HFFormatError(f"{path}: expected a JSON object, found {jsonfile.kind(data)}")
+    return data

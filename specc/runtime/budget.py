@@ -8,16 +8,15 @@ an element (bf16, the smallest the runtime computes in), plus the parameters,
 gradients and AdamW's two moments (4 x 4 bytes a parameter). Attention scores,
 temporaries and the allocator's slack come on top, so a refusal is certain,
 never a guess: it is made only when the bound exceeds the machine's memory
-(the GPU's when training would run on one).
+(or its GPU's, when that is larger).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
-import torch
-
-from specc.compiler.memory import physical_memory
+from specc.hostmem import physical_memory
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.config import TrainConfig
@@ -50,6 +49,12 @@ def activation_width(graph: LayerGraph) -> int:
 
 
 def _training_memory(train: TrainConfig) -> tuple[str, int | None]:
-    if train.device != "cpu" and torch.cuda.is_available():
-        return "the GPU", int(torch.cuda.get_device_properties(0).total_memory)
-    return "this machine's memory", physical_memory()
+    """The larger of the machine's memory and its GPU's (a refusal must hold wherever the run goes). The GPU is
+    asked only where torch is loaded already: `specc check` runs without it."""
+    host = physical_memory()
+    torch = sys.modules.get("torch")
+    if train.device != "cpu" and torch is not None and torch.cuda.is_available():
+        gpu = int(torch.cuda.get_device_properties(0).total_memory)
+        if host is None or gpu > host:
+            return "the GPU's memory", gpu
+    return "this machine's memory", host

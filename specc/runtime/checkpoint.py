@@ -18,9 +18,9 @@ from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 
-from specc import jsonfile
+from specc import jsonfile, tensorcheck
 from specc.atomic import atomic_dir
 from specc.lazy import lazy_import
 from specc.runtime.errors import UserError
@@ -164,16 +164,31 @@ def _conforms(value: Any, hint: Any) -> bool:
 
 
 def load_weights(ckpt: Path, model: torch.nn.Module) -> None:
-    """Load `model.safetensors` strictly; a corrupt or mismatched file is a clear error."""
+    """Load `model.safetensors` strictly; a corrupt or mismatched file, a tensor stored as another dtype than the
+    model's, or weights that are not finite, are a clear error."""
     path = ckpt / "model.safetensors"
     try:
         from safetensors.torch import load_model  # imports torch
 
+        _check_header(path, _unwrap(model).state_dict())
         missing, unexpected = load_model(_unwrap(model), str(path), strict=False)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UserError(f"cannot load weights from {path}: {err}") from None
     if missing or unexpected:
         raise UserError(f"{path} does not fit the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    bad = tensorcheck.first_problem(_unwrap(model).state_dict())
+    if bad:
+        raise UserError(f"cannot load weights from {path}: {bad} (the run diverged or the file is damaged)")
+
+
+def _check_header(path: Path, expected: Mapping[str, torch.Tensor]) -> None:
+    """Each stored tensor's declared dtype against the model's, before any byte is read as weights."""
+    with safe_open(str(path), "pt") as f:
+        for name in f.keys():
+            if name in expected:
+                bad = tensorcheck.header_problem(f.get_slice(name).get_dtype(), expected[name])
+                if bad:
+                    raise UserError(f"cannot load weights from {path}: tensor {name} {bad}")
 
 
 def load_training(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm import tqdm
 
+from specc import jsonfile
 from specc.atomic import write_text
 from specc.compiler import compile_model
 from specc.frontend import parse
@@ -279,12 +280,9 @@ def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = 
     if not path.exists():
         raise UserError(f"run directory not found: {path}")
     ckpt = checkpoint.at_step(path, step)
-    try:
-        info = json.loads((ckpt / TASK_FILE).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{ckpt} is not a fine-tuned run (no {TASK_FILE}); use `specc finetune` to make one") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {ckpt / TASK_FILE}: {err}") from None
+    if not (ckpt / TASK_FILE).exists():
+        raise UserError(f"{ckpt} is not a fine-tuned run (no {TASK_FILE}); use `specc finetune` to make one")
+    info = jsonfile.read(ckpt / TASK_FILE, "a fine-tuned run's task")
     if not isinstance(info, dict) or not isinstance(info.get("task"), str) or not isinstance(info.get("labels"), (list, type(None))):
         raise UserError(f"cannot read {ckpt / TASK_FILE}: expected an object with a task name and a label list")
     spec = stored_spec(ckpt)

@@ -20,6 +20,7 @@ from typing import Any
 from safetensors.torch import save_model
 from torch import nn
 
+from specc import jsonfile
 from specc.atomic import atomic_dir
 from specc.canonical import architecture_hash, canonical_json, runtime_hash
 from specc.compiler import SpecModel, compile_model
@@ -79,8 +80,4 @@ def source_config(ckpt: Path) -> dict[str, Any]:
     path = ckpt / HF_CONFIG
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {path}: {err}") from None
-    return data if isinstance(data, dict) else {}
+    return jsonfile.read_object(path, "the Hugging Face config it was imported from")

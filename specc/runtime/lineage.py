@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 import specc
+from specc import jsonfile
 from specc.canonical import hashes, runtime_hash
 from specc.diagnostics import SpecError
 from specc.diff import SpecDiff, compat_table, diff_graphs, render_text, summary_line
@@ -60,22 +61,16 @@ def dumps(rec: dict[str, Any]) -> str:
 
 def read(ckpt: Path) -> dict[str, Any]:
     """A checkpoint's lineage; {} for one written before lineage existed."""
-    try:
-        return dict(json.loads((ckpt / FILE).read_text()))
-    except FileNotFoundError:
+    if not (ckpt / FILE).exists():
         return {}
-    except (OSError, json.JSONDecodeError, TypeError, ValueError) as err:
-        raise UserError(f"cannot read {ckpt / FILE}: {err}") from None
+    return jsonfile.read_object(ckpt / FILE, "a checkpoint's lineage")
 
 
 def stored_spec(ckpt: Path) -> ModelSpec:
     """The spec a checkpoint stores (its canonical ``spec.json``), at this specc's format; a damaged or
     foreign file is a `UserError` naming it."""
     file = ckpt / "spec.json"
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {file}: {err}") from None
+    data = jsonfile.read(file, "a checkpoint's spec")
     if not isinstance(data, dict):
         raise UserError(f"{file} does not hold a spec")
     try:

@@ -15,9 +15,14 @@ have the type of the optimizer's own.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import torch
+from specc.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+    torch = lazy_import("torch")
 
 
 def check_state(state: Any, optimizer: torch.optim.Optimizer) -> str | None:

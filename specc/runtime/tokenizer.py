@@ -86,8 +86,17 @@ class TextTokenizer:
     def load(cls, path: str | Path) -> TextTokenizer:
         """A saved ``tokenizer.json``; a missing or damaged file is a `UserError` naming it."""
         try:
-            return cls(Tokenizer.from_file(str(path)))
+            tok = Tokenizer.from_file(str(path))
         except Exception as err:  # tokenizers reports every failure as a bare Exception
+            raise UserError(f"cannot read tokenizer {path}: {err}") from None
+        # Token stores hold ids in the smallest dtype the vocabulary size allows: ids past it would overflow there.
+        size, top = tok.get_vocab_size(), max(tok.get_vocab().values(), default=-1)
+        if top >= size:
+            raise UserError(f"cannot read tokenizer {path}: its token ids run to {top:,} but it has {size:,} tokens "
+                            f"(ids must be 0 to {size - 1:,}); the file is damaged")
+        try:
+            return cls(tok)
+        except ValueError as err:  # no pad, end-of-sequence or mask token
             raise UserError(f"cannot read tokenizer {path}: {err}") from None
 
     def fingerprint(self) -> str:

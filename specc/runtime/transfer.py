@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from safetensors import SafetensorError, safe_open
 
+from specc import tensorcheck
 from specc.lazy import lazy_import
 from specc.graph import LayerGraph
 from specc.graph.names import matches, pattern  # noqa: F401  (re-exported: tasks match patterns through here)
@@ -112,7 +113,11 @@ def load_matching(model: torch.nn.Module, report: TransferReport) -> None:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             with torch.no_grad():
                 for name in report.loaded:
-                    model.get_parameter(name).copy_(fh.get_tensor(report.aliases[name]))
+                    stored = fh.get_tensor(report.aliases[name])
+                    bad = tensorcheck.problem(stored)
+                    if bad:
+                        raise UserError(f"cannot load weights from {path}: tensor {report.aliases[name]} {bad}")
+                    model.get_parameter(name).copy_(stored)
     except (SafetensorError, OSError) as err:
         raise UserError(f"cannot read weights from {path}: {err}") from None
 

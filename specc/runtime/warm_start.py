@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 from safetensors import safe_open
 
+from specc import tensorcheck
 from specc.canonical import architecture_hash, canonical_json, runtime_hash
 from specc.compiler import compile_model
 from specc.diff import Compat, SpecDiff, summary_line
@@ -88,4 +89,11 @@ def load_fitting(model: torch.nn.Module, path: Path, compat: Compat, in_file: di
         for t in compat.tensors:
             if t.fit == "loads":
                 assert t.source is not None
-                model.get_parameter(t.name).copy_(f.get_tensor(in_file[t.source]))
+                _copy_checked(model.get_parameter(t.name), f.get_tensor(in_file[t.source]), path, t.source)
+
+
+def _copy_checked(param: torch.Tensor, stored: torch.Tensor, path: Path, name: str) -> None:
+    bad = tensorcheck.problem(stored)
+    if bad:
+        raise UserError(f"cannot load weights from {path}: tensor {name} {bad}")
+    param.copy_(stored)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +26,7 @@ import pytest
 import torch
 
 from reltools import assert_clean_error, run_main
-from runtools import GPT_TINY, sets
+from runtools import GPT_TINY, ROOT, sets
 
 SETS = sets("train.steps=4", "train.save_every=2", "train.eval_every=2", "train.log_every=1")
 RESUME = sets("train.steps=6", "train.save_every=2", "train.eval_every=2", "train.log_every=1")
@@ -203,3 +206,99 @@ def test_a_hostile_state_json_is_a_clear_error(capsys: pytest.CaptureFixture[str
     path.write_text(text)
     for argv in (["train", GPT_TINY, "--resume", str(copy), "--quiet", *RESUME], ["eval", str(copy)]):
         assert_clean_error(run_main(capsys, *argv), f"cannot read {path}", expected)
+
+
+def _set_token_id(path: Path, token_id: int) -> None:
+    data = json.loads(path.read_text())
+    vocab = data["model"]["vocab"]
+    vocab[next(iter(vocab))] = token_id
+    path.write_text(json.dumps(data))
+
+
+def test_tokenizer_ids_beyond_the_token_store_dtype_are_refused(capsys: pytest.CaptureFixture[str], copy: Path) -> None:
+    path = _ckpt(copy) / "tokenizer.json"
+    _set_token_id(path, 70000)  # past uint16, the token store's dtype for 512 tokens
+    for argv in (["eval", str(copy)], ["generate", str(copy), "--prompt", "The", "--max-new-tokens", "2"]):
+        assert_clean_error(run_main(capsys, *argv), f"cannot read tokenizer {path}: its token ids run to 70,000 but it has 512 tokens")
+
+
+@pytest.mark.parametrize("name", ["spec.json", "lineage.json"])
+def test_spec_and_lineage_nested_deep_are_clear_errors(capsys: pytest.CaptureFixture[str], copy: Path, name: str) -> None:
+    path = _ckpt(copy) / name
+    path.write_text('{"format": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    # the lineage is read when the resumed run writes its next checkpoint (which names the run's parent)
+    argv = ["eval", str(copy)] if name == "spec.json" else ["train", GPT_TINY, "--resume", str(copy), "--quiet", *RESUME]
+    assert_clean_error(run_main(capsys, *argv), f"cannot read {path}", "nested more than 64 deep")
+
+
+# -- 7: weights that are not finite, or stored as another dtype -------------------------------------------------------
+def _poison(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    name = sorted(k for k, t in tensors.items() if t.dim() == 2)[0]
+    tensors[name][0, 0] = float("nan")
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _as_int(path: Path) -> str:
+    """Relabel one F32 tensor's bytes as I32 in the header (the bytes stay: a cast would read garbage)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    name = sorted(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")[0]
+    header[name]["dtype"] = "I32"
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n :])
+    return name
+
+
+def _weight_readers(copy: Path) -> dict[str, list[str]]:
+    return {"generate": ["generate", str(copy), "--prompt", "The", "--max-new-tokens", "3"],
+            "eval": ["eval", str(copy)],
+            "export-hf": ["export-hf", str(copy), "-o", str(copy.parent / "hf")],
+            "warm-start": ["warm-start", str(copy), GPT_TINY, "--out", str(copy.parent / "warm"), *sets("params.layers=2")],
+            "train --resume": ["train", GPT_TINY, "--resume", str(copy), "--quiet", *RESUME]}
+
+
+@pytest.mark.parametrize("damage", ["NaN", "F32 data called I32"])
+def test_damaged_weights_are_refused_by_every_reader(capsys: pytest.CaptureFixture[str], copy: Path, damage: str) -> None:
+    path = _ckpt(copy) / "model.safetensors"
+    if damage == "NaN":
+        _poison(path)
+        expected = "holds NaN or infinite values"
+    else:
+        name = _as_int(path)
+        expected = f"tensor {name} "
+    for command, argv in _weight_readers(copy).items():
+        done = run_main(capsys, *argv)
+        assert_clean_error(done, f"cannot load weights from {path}", expected)
+        assert not (copy.parent / "hf").exists() and not (copy.parent / "warm").exists(), command
+
+
+# -- 11: generate's arguments -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--top-p", "-1", "--top-p -1.0: must be a probability above 0, at most 1"),
+    ("--top-p", "2", "--top-p 2.0: must be a probability above 0, at most 1"),
+    ("--top-k", "-5", "--top-k -5: must be 0 (off) or a positive number of tokens"),
+    ("--temperature", "nan", "--temperature nan: must be 0 (greedy) or a number from 0.0001 to 10,000"),
+    ("--temperature", "-1", "--temperature -1.0: must be 0 (greedy)"),
+    ("--temperature", "1e-45", "--temperature 1e-45: must be 0 (greedy)"),
+    ("--temperature", "inf", "--temperature inf: must be 0 (greedy)"),
+    ("--seed", "1" * 23, f"--seed {'1' * 23}: must be a whole number from 0 to 2**63 - 1"),
+    ("--seed", "-1", "--seed -1: must be a whole number"),
+    ("--max-new-tokens", "-3", "--max-new-tokens -3: must be from 0 to 1,000,000"),
+    ("--prompt", "caf\udce9", "--prompt is not valid UTF-8 text"),  # b"caf\xe9" as the command line hands it over
+])
+def test_generate_arguments_outside_their_domain_are_refused(capsys: pytest.CaptureFixture[str], run: Path, flag: str,
+                                                             value: str, expected: str) -> None:
+    done = run_main(capsys, "generate", str(run), "--max-new-tokens", "2", flag, value)
+    assert_clean_error(done, f"error: {expected}")
+
+
+def test_an_invalid_utf8_prompt_from_a_real_command_line(cli_env: dict[str, str], run: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "specc", "generate", str(run), "--prompt", os.fsdecode(b"caf\xe9")],
+                          cwd=ROOT, env=cli_env, capture_output=True, timeout=300)
+    assert done.returncode == 1 and b"Traceback" not in done.stderr, done.stderr
+    assert b"error: --prompt is not valid UTF-8 text" in done.stderr
