@@ -99,15 +99,21 @@ def test_extends_naming_a_fifo_is_refused_without_blocking(cli: Callable[..., su
     spec = tmp_path / "child.toml"
     spec.write_text('format = 1\nextends = "base.toml"\n')
     done = cli("check", str(spec), timeout=120)  # it used to block forever: a hang fails here, in a process of its own
-    assert_clean_error(done, "error[E004]: base spec 'base.toml': expected a spec file, found a named pipe (FIFO)")
+    assert_clean_error(done, "error[E004]: 'extends' path 'base.toml' is not a regular file")
 
 
 def test_extends_naming_a_folder_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "base.toml").mkdir()
     spec = tmp_path / "child.toml"
     spec.write_text('format = 1\nextends = "base.toml"\n')
-    assert_clean_error(run_main(capsys, "check", str(spec)),
-                       "error[E004]: base spec 'base.toml': expected a spec file, found a folder")
+    assert_clean_error(run_main(capsys, "check", str(spec)), "error[E004]: 'extends' path 'base.toml' is not a regular file")
+
+
+def test_a_fifo_named_as_the_spec_is_refused_without_blocking(cli: Callable[..., subprocess.CompletedProcess],
+                                                              tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "spec.toml")
+    done = cli("check", str(tmp_path / "spec.toml"), timeout=120)
+    assert_clean_error(done, "error[E002]: expected a spec file, found a named pipe (FIFO)")
 
 
 def test_a_device_is_not_read_as_a_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
