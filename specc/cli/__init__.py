@@ -37,7 +37,7 @@ def _runtime_modules() -> list:
 
     found = []
     for name in ("specc.cli.reference", "specc.cli.run", "specc.cli.versioning", "specc.cli.tasks", "specc.cli.text",
-                 "specc.cli.interop"):
+                 "specc.cli.interop", "specc.cli.data"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as err:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import records, runner, tokenizer
+from helpers import TINY, records, runner, tokenizer
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import read_records
 from specc.runtime.tasks.qa import best_span, window_starts
@@ -232,3 +232,12 @@ def test_the_shipped_separator_is_a_newline_and_an_empty_one_adds_nothing() -> N
         sets = ["params.layers=1"] + ([f"tasks.translate.separator={separator}"] if separator else [])
         (f,) = runner("gpt-tiny-translate.toml", kind="bpe", sets=sets).encode(records({"src": "Open."}), gold=False)
         assert f.inputs["tokens"] == want
+
+
+def test_a_cut_sentence_does_not_shorten_the_next_one() -> None:
+    tag = runner("bert-tiny-ner.toml", sets=[*TINY, "tasks.ner.max_len=6"])
+    long = {"tokens": ["returnthevalue", "the"], "tags": ["O", "O"]}  # the first word (7 pieces) outgrows the 4-token budget
+    short = {"tokens": ["the", "fox"], "tags": ["O", "O"]}
+    first, second = tag.encode(records(long, short), gold=True)
+    assert first.meta == [-1, -1]
+    assert second.meta == [1, 2]  # both words of the next sentence kept

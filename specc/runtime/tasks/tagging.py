@@ -70,8 +70,8 @@ class TaggingRunner(TaskRunner):
 
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
         features = []
-        budget = self.params.max_len - 2
         for i, record in enumerate(records):
+            budget = self.params.max_len - 2  # per record: a cut in one sentence must not shorten the next
             words, tags = _words_and_tags(record, self.params.data, gold)
             ids: list[int] = []
             first: list[int] = []  # token index of each word's first sub-token, or -1 when cut off
