@@ -10,9 +10,10 @@ change here, and a new file format by adding its peeker.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
-from specc.diagnostics import Diagnostic, Span, did_you_mean
+from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.raw import RawSpec
 from specc.schema import ModelSpec
@@ -49,15 +50,19 @@ def _task_files(task: DeclaredTask, raw: RawSpec, base: Path) -> list[Diagnostic
     for split in SPLITS:
         value = getattr(data, split)
         span = raw.value_span(where + (split,))
-        files = [value.src_file, value.tgt_file] if isinstance(value, ParallelFiles) else [value] if value else []
-        for name in files:
-            try:
-                record = first_record(resolve(name, base), data.format, opts)
-            except UserError as err:
-                out.append(Diagnostic("E085", str(err), span))
-                continue
-            if record is not None and not isinstance(value, ParallelFiles):  # a pair's fields are the task's own
-                out += _missing(task, record, raw, span)
+        if isinstance(value, ParallelFiles):  # line-aligned plain text: its fields are the task's own, by construction
+            out += [Diagnostic("E085", f"data file not found: {resolve(name, base)}", span)
+                    for name in (value.src_file, value.tgt_file) if not resolve(name, base).is_file()]
+            continue
+        if value is None:
+            continue
+        try:
+            record = first_record(resolve(value, base), data.format, opts)
+        except UserError as err:
+            out.append(Diagnostic("E085", str(err), span))
+            continue
+        if record is not None:
+            out += _missing(task, record, raw, span)
     return out
 
 
@@ -71,9 +76,9 @@ def _missing(task: DeclaredTask, record: Record, raw: RawSpec, split_span: Span 
         if record.has(name):
             continue
         key = keys.get(name)
-        close = did_you_mean(name, fields)
+        close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
         setting = f"tasks.{task.name}.data.{key or 'KEY'}"
-        fix = f"set {setting} = \"{close.split(chr(39))[1]}\"" if close else f"set {setting} to the file's field that holds it"
+        fix = f'set {setting} = "{close[0]}"' if close else f"set {setting} to the file's field that holds it"
         written = raw.spans.values.get(("tasks", task.name, "data", key)) if key else None
         out.append(Diagnostic("E086", f"{record.where}: the file has no field '{name}'"
                               + (f" (the task's data.{key})" if key else "") + f"; its fields: {', '.join(fields) or 'none'}",
