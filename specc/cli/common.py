@@ -38,3 +38,10 @@ def load_spec_args(args: argparse.Namespace) -> ModelSpec:
 
 def load_graph_args(args: argparse.Namespace) -> LayerGraph:
     return build_graph(load_spec_args(args))
+
+
+def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
+    """--step N / --last: which checkpoint of a run a command reads (default: the best one the run kept)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--step", type=int, metavar="N", help="the checkpoint of step N (default: the best one kept)")
+    group.add_argument("--last", action="store_true", help="the latest checkpoint instead of the best one")

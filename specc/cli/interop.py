@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from specc.cli.common import add_checkpoint_args
 from specc.diagnostics import UserError
 from specc.frontend.formats import FORMATS, convert_text
 
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
     p.add_argument("run", metavar="RUN", help="run folder or checkpoint folder")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="folder to write")
     p.add_argument("--force", action="store_true", help="replace an existing folder")
+    add_checkpoint_args(p)
     p.set_defaults(handler=cmd_export)
 
 
@@ -78,7 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not args.force:
             raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
         shutil.rmtree(out)
-    graph, model, ckpt = load_checkpoint_model(Path(args.run))
+    graph, model, ckpt = load_checkpoint_model(Path(args.run), args.step, args.last)
     exported = export_model(graph, model)
     origin = source_config(ckpt)
     for key in _CARRIED:  # token ids an imported checkpoint's config had, unless the architecture fixes them

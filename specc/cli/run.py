@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from specc.cli.common import UserError
+from specc.cli.common import UserError, add_checkpoint_args
 from specc.cli.launch import add_launch_args, check_launch_args, launch, worker_args
 
 
@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--split", choices=["validation", "test", "train"], default="validation",
                    help="fine-tuned runs without --data: which of the task's splits to score")
     p.add_argument("--json", action="store_true")
+    add_checkpoint_args(p)
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("generate", help="sample text from a trained causal LM or encoder-decoder")
@@ -75,11 +76,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from specc.runtime.jobs import evaluate_run
 
     if is_task_run(args.run):
-        evaluate_task(args.run, args.data, args.split, as_json=args.json)
+        evaluate_task(args.run, args.data, args.split, as_json=args.json, step=args.step, last=args.last)
     elif args.data is not None:
         raise UserError(f"--data scores a fine-tuned run's task; {args.run} is a pretraining run")
     else:
-        evaluate_run(args.run, as_json=args.json)
+        evaluate_run(args.run, as_json=args.json, step=args.step, last=args.last)
     return 0
 
 

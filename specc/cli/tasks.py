@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from specc.cli.common import add_checkpoint_args
 from specc.cli.launch import add_launch_args, check_launch_args, launch, worker_args
 
 
@@ -28,12 +29,13 @@ def register(sub: Any) -> None:
     p.add_argument("--input", required=True, metavar="FILE", help="JSONL with the task's input fields, or text (one per line)")
     p.add_argument("--output", metavar="FILE", help="JSONL to write (default: standard output)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_checkpoint_args(p)
     p.set_defaults(handler=cmd_predict)
 
     p = sub.add_parser("merge", help="fold a LoRA fine-tuning run's adapters into its base weights: a self-contained run")
     p.add_argument("run")
     p.add_argument("--out", required=True, metavar="DIR", help="the merged run's directory (must not exist)")
-    p.add_argument("--step", type=int, metavar="N", help="merge the checkpoint of step N (default: the latest)")
+    add_checkpoint_args(p)
     p.set_defaults(handler=cmd_merge)
 
 
@@ -54,7 +56,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from specc.runtime.merge import merge_run
 
-    ckpt, layers = merge_run(args.run, args.out, args.step)
+    ckpt, layers = merge_run(args.run, args.out, args.step, args.last)
     print(f"merged {layers} LoRA layers into the base weights → {ckpt}")
     return 0
 
@@ -62,5 +64,5 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from specc.runtime.finetune import predict
 
-    predict(args.run, args.input, args.output, quiet=args.quiet)
+    predict(args.run, args.input, args.output, quiet=args.quiet, step=args.step, last=args.last)
     return 0

@@ -50,6 +50,7 @@ class TrainState:
     # which must still have the architecture hash recorded here (specc.runtime.transfer.load_run_weights).
     base_ckpt: str = ""
     base_hash: str = ""
+    best_step: int = 0  # with keep_best: the step of the best evaluation, whose checkpoint is kept beside the last N
 
 
 def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer | Mapping[str, Any],
@@ -89,7 +90,7 @@ def save(run_dir: Path, state: TrainState, model: torch.nn.Module, optimizer: to
         before = latest(run_dir)
         kept = f"the last complete checkpoint, {before.name}, is intact" if before else "no earlier checkpoint exists"
         raise UserError(f"cannot save checkpoint {final}: {getattr(err, 'strerror', None) or err}; {kept}") from None
-    _prune(root, keep)
+    _prune(root, keep, state.best_step)
     return final
 
 
@@ -110,6 +111,24 @@ def latest(run_dir: Path) -> Path | None:
         return None
     done = [d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists()]
     return max(done, key=lambda d: d.name) if done else None
+
+
+def chosen(run_dir: Path, step: int | None = None, last: bool = False) -> Path:
+    """The checkpoint a command reads: of `step` when given, the latest with `last`, else the best one
+    (`best`)."""
+    if step is not None:
+        return at_step(run_dir, step)
+    return require_latest(run_dir) if last else best(run_dir)
+
+
+def best(run_dir: Path) -> Path:
+    """The checkpoint of the run's best evaluation when the run kept it (keep_best), else its latest."""
+    found = require_latest(run_dir)
+    if found == run_dir:  # a checkpoint folder given directly
+        return found
+    step = load_state(found).best_step
+    kept = run_dir / "checkpoints" / f"step-{step:08d}"
+    return kept if step and (kept / MARKER).exists() else found
 
 
 def at_step(run_dir: Path, step: int | None) -> Path:
@@ -264,11 +283,11 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", getattr(model, "module", model))
 
 
-def _prune(root: Path, keep: int) -> None:
-    """Keep the newest `keep` complete checkpoints; remove the temporary directories of saves that
-    died before their rename (this save's own is renamed by now)."""
+def _prune(root: Path, keep: int, best: int = 0) -> None:
+    """Keep the newest `keep` complete checkpoints (and the best one's, step `best`, when not 0); remove the
+    temporary directories of saves that died before their rename (this save's own is renamed by now)."""
     done = sorted(d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists())
-    for old in done[:-keep]:  # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
+    for old in [d for d in done[:-keep] if not best or d.name != f"step-{best:08d}"]:  # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
         os.replace(old, root / f".tmp-old-{old.name}-{os.getpid()}")
     for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
         shutil.rmtree(old, ignore_errors=True)

@@ -76,7 +76,7 @@ class TrainConfig(Section):
     eps: float = Field(default=1e-8, gt=0)
     clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU; fp16 is refused (check_precision)
     compile: bool = False
     # Block nodes (e.g. ["h"], or ["encoder", "decoder"]) whose layers recompute their activations in the
     # backward instead of keeping them from the forward: less memory for about one more forward of each.
@@ -88,11 +88,24 @@ class TrainConfig(Section):
     eval_batches: int = Field(default=10, gt=0)
     save_every: int = Field(default=100, gt=0)
     keep: int = Field(default=2, gt=0)
+    # Keep the checkpoint of the best evaluation (the monitored metric) beside the last `keep`, and read it by
+    # default afterwards (final scores, eval, predict, export-hf, merge). Default: on for fine-tuning, off for pretraining.
+    keep_best: bool | None = None
     early_stopping: int | None = Field(default=None, gt=0)  # evaluations without improvement
     on_nan: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run at that step, or its update is skipped
     loss_spike: LossSpike | None = None
     sample_prompt: str = ""
     sample_tokens: int = Field(default=60, ge=0)
+
+
+def check_precision(train: TrainConfig, span: Span | None) -> list[Diagnostic]:
+    """fp16 is refused: without loss scaling its gradients underflow, and bf16 gives the same memory saving
+    with fp32's range, needing none."""
+    if train.precision != "fp16":
+        return []
+    return [Diagnostic("E085", "precision \"fp16\" is not supported: fp16 gradients underflow without loss scaling, "
+                       "which specc does not do", span, "use \"bf16\" (the same memory and speed on GPUs that have it, "
+                       "with fp32's range, so no scaling is needed) or \"fp32\"")]
 
 
 def check_checkpointing(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

@@ -59,9 +59,12 @@ class TaskSetup:
     base: Path  # folder relative paths resolve against
 
     def plan(self) -> Plan:
-        """What the generic trainer needs: the task's training settings, no pretraining objectives."""
-        return Plan(self.spec, self.graph, dataclasses.replace(self.config, train=self.task.params.train),
-                    ObjectiveSet((), ""), self.base)
+        """What the generic trainer needs: the task's training settings (keeping the best checkpoint unless
+        the task says otherwise), no pretraining objectives."""
+        train = self.task.params.train
+        if train.keep_best is None:
+            train = train.model_copy(update={"keep_best": True})
+        return Plan(self.spec, self.graph, dataclasses.replace(self.config, train=train), ObjectiveSet((), ""), self.base)
 
 
 def task_setup(spec: ModelSpec, base: Path, name: str | None) -> TaskSetup:
@@ -151,7 +154,10 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     say(f"done: {result.steps} steps in {result.seconds:.1f} s" + (" — stopped early" if result.stopped_early else ""))
     say(write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png"))
 
-    model = _load(setup.graph, checkpoint.require_latest(run_dir), params.train.device)
+    scored = checkpoint.best(run_dir)
+    if scored != checkpoint.require_latest(run_dir):
+        say(f"scoring the best checkpoint, {scored.name} ({task.monitor} {result_best(scored)})")
+    model = _load(setup.graph, scored, params.train.device)
     # validation first: what the runner tunes on it (a no-answer threshold) then applies to the test split
     evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet, calibrate=name == "validation")
                    for name, records in (("validation", splits.validation), ("test", splits.test)) if records]
@@ -161,6 +167,11 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     say(report)
     (run_dir / "eval.json").write_text(json.dumps(_as_json(task, evaluations), indent=1))
     return FinetuneOutcome(run_dir, result, evaluations, transfer)
+
+
+def result_best(ckpt: Path) -> str:
+    value = checkpoint.load_state(ckpt).best_val
+    return "?" if value is None else f"{value:.4f}"
 
 
 def _relative(path: str, base: Path) -> Path:
@@ -274,12 +285,13 @@ def is_task_run(run_dir: str | Path) -> bool:
     return ckpt is not None and (ckpt / TASK_FILE).exists()
 
 
-def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = None) -> TaskRun:
-    """A fine-tuned run's checkpoint (of `step`; default the latest): its task, label set, tokenizer and model."""
+def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = None, last: bool = False) -> TaskRun:
+    """A fine-tuned run's checkpoint (of `step`, the latest with `last`, else the best): its task, label set,
+    tokenizer and model."""
     path = Path(run_dir)
     if not path.exists():
         raise UserError(f"run directory not found: {path}")
-    ckpt = checkpoint.at_step(path, step)
+    ckpt = checkpoint.chosen(path, step, last)
     if not (ckpt / TASK_FILE).exists():
         raise UserError(f"{ckpt} is not a fine-tuned run (no {TASK_FILE}); use `specc finetune` to make one")
     info = jsonfile.read(ckpt / TASK_FILE, "a fine-tuned run's task")
@@ -295,9 +307,10 @@ def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = 
 
 
 def evaluate_run(run_dir: str, data: str | None = None, split: str = "validation", as_json: bool = False,
-                 say: Callable[[str], None] = print) -> Evaluation:
-    """A fine-tuned run's metrics on a labelled file (fields as the task declares), or on one of its own splits."""
-    run = load_task_run(run_dir)
+                 say: Callable[[str], None] = print, step: int | None = None, last: bool = False) -> Evaluation:
+    """A fine-tuned run's metrics on a labelled file (fields as the task declares), or on one of its own splits
+    (of its best checkpoint, unless `step` or `last` choose another)."""
+    run = load_task_run(run_dir, step=step, last=last)
     task = run.setup.task
     if data is not None:
         table = read_split(str(Path(data).resolve()), task.params.data, Path.cwd())
@@ -319,9 +332,10 @@ def evaluate_run(run_dir: str, data: str | None = None, split: str = "validation
 
 
 def predict(run_dir: str, input_path: str, output: str | None = None, quiet: bool = False,
-            say: Callable[[str], None] = print) -> int:
-    """Predictions for every record of a JSONL or plain-text file, written as JSONL (stdout without `output`)."""
-    run = load_task_run(run_dir)
+            say: Callable[[str], None] = print, step: int | None = None, last: bool = False) -> int:
+    """Predictions for every record of a JSONL or plain-text file, written as JSONL (stdout without `output`),
+    by the run's best checkpoint unless `step` or `last` choose another."""
+    run = load_task_run(run_dir, step=step, last=last)
     task = run.setup.task
     fields = task.params.data
     text_field = str(getattr(fields, "text", None) or getattr(fields, "source", None) or getattr(fields, "tokens", "text"))

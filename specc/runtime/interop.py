@@ -24,6 +24,7 @@ from specc import jsonfile
 from specc.atomic import atomic_dir
 from specc.canonical import architecture_hash, canonical_json, runtime_hash
 from specc.compiler import SpecModel, compile_model
+from specc.compiler.adapt import merge
 from specc.graph import LayerGraph
 from specc.hf import HFTokenizer
 from specc.runtime import checkpoint, lineage
@@ -56,14 +57,17 @@ def save_imported(out: Path, graph: LayerGraph, model: nn.Module, source: Path, 
     return out
 
 
-def load_checkpoint_model(run: Path) -> tuple[LayerGraph, SpecModel, Path]:
-    """The graph (from the stored spec) and model (with the weights) of a run's latest complete checkpoint."""
+def load_checkpoint_model(run: Path, step: int | None = None, last: bool = False) -> tuple[LayerGraph, SpecModel, Path]:
+    """The graph (from the stored spec) and model (with the weights) of a run's chosen checkpoint (its best
+    unless `step` or `last` say otherwise); LoRA adapters are merged into the weights they adapt."""
     if not run.exists():
         raise UserError(f"run directory not found: {run}")
-    ckpt = checkpoint.require_latest(run)
+    ckpt = checkpoint.chosen(run, step, last)
     graph = lineage.stored_graph(ckpt)
     model = compile_model(graph, init=False)
     load_run_weights(ckpt, model, graph)
+    if graph.adapters is not None:
+        merge(model)
     return graph, model.eval(), ckpt
 
 

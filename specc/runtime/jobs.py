@@ -127,18 +127,20 @@ def _summary(r: TrainResult, uni: float | None, picture: str, sample: str | None
         say("sample:\n" + sample)
 
 
-def load_model(run_dir: str | Path, device: str = "auto") -> tuple[SpecModel, Plan, TextTokenizer]:
-    """A run's latest model (weights from its checkpoint, architecture from its stored spec)."""
-    plan, ckpt, tok = load_run(run_dir)
+def load_model(run_dir: str | Path, device: str = "auto", step: int | None = None, last: bool = False
+               ) -> tuple[SpecModel, Plan, TextTokenizer]:
+    """A run's model (weights from its chosen checkpoint, architecture from its stored spec)."""
+    plan, ckpt, tok = load_run(run_dir, step, last)
     model = compile_model(plan.graph, pick_device(device), init=False)
     load_run_weights(ckpt, model, plan.graph)
     model.eval()
     return model, plan, tok
 
 
-def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool = False) -> dict[str, float]:
+def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool = False, step: int | None = None,
+                 last: bool = False) -> dict[str, float]:
     """Held-out loss (and perplexity for LMs) of a run's latest checkpoint on its validation split."""
-    model, plan, tok = load_model(run_dir)
+    model, plan, tok = load_model(run_dir, step=step, last=last)
     cfg = plan.config.train
     store = token_store(plan.corpus(), "val", tok)
     src = BatchSource(plan.objectives, store, tok, cfg.seq_len, cfg.seed + 7919)

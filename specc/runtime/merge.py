@@ -24,12 +24,12 @@ from specc.schema import validate
 from specc.canonical import runtime_hash
 
 
-def merge_run(run_dir: str | Path, out: str | Path, step: int | None = None) -> tuple[Path, int]:
+def merge_run(run_dir: str | Path, out: str | Path, step: int | None = None, last: bool = False) -> tuple[Path, int]:
     """Write the merged run to `out` (which must not exist); returns its checkpoint and how many layers merged."""
     target = Path(out)
     if target.exists():
         raise UserError(f"{target} already exists; choose another --out")
-    run = load_task_run(run_dir, "cpu", step=step)
+    run = load_task_run(run_dir, "cpu", step=step, last=last)
     if run.setup.graph.adapters is None:
         raise UserError(f"{run.ckpt} has no adapters to merge: it already holds every weight")
     layers = merge(run.model)

@@ -14,7 +14,7 @@ from specc.graph import LayerGraph, build_graph
 from specc.schema import ModelSpec, validate
 from specc.runtime import checkpoint
 from specc.runtime.budget import check_batch_memory
-from specc.runtime.config import RunConfig, check_checkpointing, load_run_config
+from specc.runtime.config import RunConfig, check_checkpointing, check_precision, load_run_config
 from specc.runtime.data import Corpus
 from specc.runtime.errors import UserError
 from specc.runtime.objectives import ObjectiveSet, resolve_objectives
@@ -53,6 +53,7 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
         config = load_run_config(spec)
         found += check_checkpointing(config.train, graph, spec.raw.value_span(("train", "activation_checkpointing")))
         found += check_batch_memory(config.train, graph, spec.raw.value_span(("train", "batch_size")))
+        found += check_precision(config.train, spec.raw.value_span(("train", "precision")))
     except SpecError as err:
         found += err.diagnostics
     try:
@@ -101,10 +102,11 @@ def _check_vocab(p: Plan, tok: TextTokenizer) -> None:
                                     "set [tokenizer] vocab_size to at most the model's vocab")])
 
 
-def load_run(run_dir: str | os.PathLike[str]) -> tuple[Plan, Path, TextTokenizer]:
-    """The plan, checkpoint path and tokenizer of a run directory's latest complete checkpoint."""
+def load_run(run_dir: str | os.PathLike[str], step: int | None = None, last: bool = False
+             ) -> tuple[Plan, Path, TextTokenizer]:
+    """The plan, checkpoint path and tokenizer of a run directory's chosen checkpoint (`checkpoint.chosen`)."""
     path = Path(run_dir)
     if not path.exists():
         raise UserError(f"run directory not found: {path}")
-    ckpt = checkpoint.require_latest(path)
+    ckpt = checkpoint.chosen(path, step, last)
     return plan_from_checkpoint(ckpt), ckpt, TextTokenizer.load(ckpt / "tokenizer.json")

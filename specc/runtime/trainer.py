@@ -101,13 +101,17 @@ class Trainer:
                 self._report(state, sums, optimizer, timer, log, bar)
                 if event is not None:  # a skipped update or a loss spike (specc.runtime.guard)
                     log.write(event)
+                best = False
                 if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
                     t0 = time.perf_counter()
                     result.val = self._eval(model, work, device, state, log)
                     result.eval_seconds += time.perf_counter() - t0
+                    best = bool(cfg.keep_best) and state.stale_evals == 0
+                    if best:
+                        state.best_step = state.step
                     if cfg.early_stopping and state.stale_evals >= cfg.early_stopping:
                         result.stopped_early = True
-                saved = state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early
+                saved = state.step % cfg.save_every == 0 or state.step == cfg.steps or result.stopped_early or best
                 if saved:
                     t0 = time.perf_counter()
                     self._save(state, engine, optimizer, work)

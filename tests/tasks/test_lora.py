@@ -136,8 +136,8 @@ def test_a_lora_run_resumes_and_needs_its_base(tmp_path: Path) -> None:
     halted = [s for s in sets if ".steps=" not in s] + [f"tasks.{task}.train.steps=2"]
     finetune(str(SPECS / spec), str(tmp_path / "base"), str(tmp_path / "part"), task, halted, quiet=True, say=say)
     finetune(str(SPECS / spec), None, None, task, sets, resume=str(tmp_path / "part"), quiet=True, say=say)
-    whole = dict(load_task_run(tmp_path / "whole", "cpu").model.named_parameters())
-    for name, p in load_task_run(tmp_path / "part", "cpu").model.named_parameters():
+    whole = dict(load_task_run(tmp_path / "whole", "cpu", last=True).model.named_parameters())
+    for name, p in load_task_run(tmp_path / "part", "cpu", last=True).model.named_parameters():
         assert torch.allclose(p, whole[name], atol=1e-6), name
 
     for d in (tmp_path / "base" / "checkpoints").iterdir():

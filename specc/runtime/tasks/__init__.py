@@ -17,7 +17,7 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.runtime.config import TrainConfig, check_checkpointing
+from specc.runtime.config import TrainConfig, check_checkpointing, check_precision
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record
 from specc.runtime.metrics import METRICS
@@ -98,6 +98,7 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
             diags.error("E080", f"max_len {params.max_len} exceeds the model's {limit} positions",
                         raw.value_span(where + ("max_len",)) or span)
         diags.extend(check_checkpointing(params.train, graph, raw.value_span(where + ("train", "activation_checkpointing"))))
+        diags.extend(check_precision(params.train, raw.value_span(where + ("train", "precision"))))
         names = graph.parameter_names()
         for p in params.freeze:
             if not any(matches(n, [p]) for n in names):
