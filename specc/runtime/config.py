@@ -103,7 +103,7 @@ def check_precision(train: TrainConfig, span: Span | None) -> list[Diagnostic]:
     with fp32's range, needing none."""
     if train.precision != "fp16":
         return []
-    return [Diagnostic("E085", "precision \"fp16\" is not supported: fp16 gradients underflow without loss scaling, "
+    return [Diagnostic("E088", "precision \"fp16\" is not supported: fp16 gradients underflow without loss scaling, "
                        "which specc does not do", span, "use \"bf16\" (the same memory and speed on GPUs that have it, "
                        "with fp32's range, so no scaling is needed) or \"fp32\"")]
 

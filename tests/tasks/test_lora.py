@@ -50,8 +50,12 @@ def _data(folder: Path, demo: str) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def _sets(task: str, train: Path, val: Path, extra: list[str], steps: int) -> list[str]:
-    return [*extra, f'tasks.{task}.from=""', f'tasks.{task}.data.demo=""', f'tasks.{task}.data.train="{train}"',
+def _sets(task: str, train: Path, val: Path, extra: list[str], steps: int, base: bool = True) -> list[str]:
+    """Settings of a quick run: a base run (random init, tokenizer trained from [data]), or one from --from
+    (which takes the pretrained run's tokenizer: no [tokenizer], [data] or `from` override may be given)."""
+    if not base:
+        extra = [s for s in extra if not s.startswith(("tokenizer.", "data."))]
+    return [*extra, *([f'tasks.{task}.from=""'] if base else []), f'tasks.{task}.data.demo=""', f'tasks.{task}.data.train="{train}"',
             f'tasks.{task}.data.validation="{val}"', f"tasks.{task}.train.steps={steps}", f"tasks.{task}.train.warmup=0",
             f"tasks.{task}.train.eval_every={steps}", f"tasks.{task}.train.save_every={steps}",
             f"tasks.{task}.train.batch_size=4", f"tasks.{task}.train.lr=0.01"]
@@ -84,7 +88,7 @@ def test_lora_finetune_checkpoint_and_merge(case: str, tmp_path: Path) -> None:
     finetune(str(SPECS / spec), None, str(tmp_path / "base"), task, _sets(task, train, val, extra, 2), quiet=True, say=say)
     lines: list[str] = []
     finetune(str(SPECS / spec), str(tmp_path / "base"), str(tmp_path / "lora"), task,
-             _sets(task, train, val, extra, 2) + _lora(targets, full), quiet=True, say=lines.append)
+             _sets(task, train, val, extra, 2, base=False) + _lora(targets, full), quiet=True, say=lines.append)
     assert any(line.startswith("LoRA rank 2 on ") and "frozen" in line for line in lines), lines
 
     base_ckpt, lora_ckpt = checkpoint.require_latest(tmp_path / "base"), checkpoint.require_latest(tmp_path / "lora")
@@ -130,7 +134,7 @@ def test_a_lora_run_resumes_and_needs_its_base(tmp_path: Path) -> None:
     train, val = _data(tmp_path, demo)
     say = lambda s: None  # noqa: E731
     finetune(str(SPECS / spec), None, str(tmp_path / "base"), task, _sets(task, train, val, extra, 2), quiet=True, say=say)
-    sets = _sets(task, train, val, extra, 4) + _lora(targets, full)
+    sets = _sets(task, train, val, extra, 4, base=False) + _lora(targets, full)
     sets = [s for s in sets if "save_every" not in s] + [f"tasks.{task}.train.save_every=2", f"tasks.{task}.train.schedule=constant"]
     finetune(str(SPECS / spec), str(tmp_path / "base"), str(tmp_path / "whole"), task, sets, quiet=True, say=say)
     halted = [s for s in sets if ".steps=" not in s] + [f"tasks.{task}.train.steps=2"]
