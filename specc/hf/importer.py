@@ -116,7 +116,7 @@ def _check_weights(state: Mapping[str, torch.Tensor], converted: Mapping[str, to
     for name, tensor in converted.items():
         bad = tensorcheck.problem(tensor) if name in expected and expected[name].is_floating_point() else None
         if bad:
-            raise HFFormatError(f"{folder}: the weights for {name} {bad}")
+            raise HFFormatError(f"{folder}: the tensor loaded into {name} {bad}")
 
 
 def _wrap(lines: list[str], width: int = 100) -> list[str]:
