@@ -26,7 +26,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadJSON(ValueError):
-    """Text that is not JSON, or JSON past the bounds above; the message says which, without a file."""
+    """Text that is not JSON, or JSON past the bounds above; the message says which, without a file. `line` and
+    `column` place a syntax error (None otherwise)."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None):
+        super().__init__(reason)
+        self.line, self.column = line, column
 
 
 def parse(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
@@ -34,7 +39,7 @@ def parse(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     try:
         value = json.loads(text, parse_int=_int, parse_float=_float)
     except json.JSONDecodeError as err:
-        raise BadJSON(f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+        raise BadJSON(err.msg, err.lineno, err.colno) from None
     except RecursionError:
         raise BadJSON(f"nested more than {max_depth} deep") from None
     except UnicodeDecodeError as err:
@@ -53,7 +58,9 @@ def read(path: Path, what: str = "", max_depth: int = MAX_DEPTH) -> Any:
     try:
         return parse(text, max_depth)
     except BadJSON as err:
-        raise UserError(f"cannot read {path}{f' ({what})' if what else ''}: {err}") from None
+        where = f" at line {err.line} column {err.column}" if err.line else ""
+        kind = "not valid JSON: " if err.line else ""
+        raise UserError(f"cannot read {path}{f' ({what})' if what else ''}: {kind}{err}{where}") from None
 
 
 def read_object(path: Path, what: str = "", max_depth: int = MAX_DEPTH) -> dict[str, Any]:
@@ -62,6 +69,11 @@ def read_object(path: Path, what: str = "", max_depth: int = MAX_DEPTH) -> dict[
     if not isinstance(value, dict):
         raise UserError(f"cannot read {path}{f' ({what})' if what else ''}: expected a JSON object, found {kind(value)}")
     return value
+
+
+def place(path: Path, line: int | None, err: BadJSON) -> str:
+    """``FILE:LINE[:COL]`` of a bad JSON value read from line `line` of `path` (one value a line, as in JSONL)."""
+    return f"{path}:{line}" + (f":{err.column}" if err.column else "")
 
 
 def kind(value: Any) -> str:

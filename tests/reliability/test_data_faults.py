@@ -24,6 +24,7 @@ from runtools import GPT_TINY, SPECS, sets
 Record = Callable[..., None]
 SENTIMENT = str(SPECS / "bert-tiny-sentiment.toml")
 LATIN1 = "caf\xe9".encode("latin-1")  # 'café' in Latin-1: not UTF-8
+DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
 def _docs(n: int) -> list[str]:
@@ -49,6 +50,13 @@ PRETRAINING: dict[str, tuple[str, bytes, list[str], str]] = {
     "missing field": ("field.jsonl", b'{"text": "ok"}\n{"body": "no text"}\n', ["data.source=jsonl"],
                       "{f}:2: record has no text field 'text'"),
     "not an object": ("list.jsonl", b'["text"]\n', ["data.source=jsonl"], "{f}:1: record has no text field 'text'"),
+    # hostile lines (issue 23, 8): tracebacks before (RecursionError, ValueError, UnicodeEncodeError later on)
+    "a line nested 100,000 deep": ("deep.jsonl", b'{"text": "ok"}\n{"text": ' + DEEP + b"}\n", ["data.source=jsonl"],
+                                   "{f}:2: invalid JSON: nested more than 64 deep"),
+    "a 5,000-digit number": ("huge.jsonl", b'{"text": "ok", "n": ' + b"9" * 5000 + b"}\n", ["data.source=jsonl"],
+                             "{f}:1: invalid JSON: an integer of 5000 digits (at most 40)"),
+    "a lone surrogate": ("surrogate.jsonl", b'{"text": "ok \\ud800"}\n', ["data.source=jsonl"],
+                         "{f}:1: invalid JSON: a string holds a lone UTF-16 surrogate"),
 }
 
 
@@ -99,6 +107,14 @@ TASK: dict[str, tuple[str, bytes, list[str], str]] = {
     "label outside the declared set": ("labels.jsonl", b'{"text": "ok", "label": "positive"}\n{"text": "meh", "label": "neutral"}\n',
                                        ['tasks.sentiment.labels=["negative", "positive"]'], "{f}:2: unknown label 'neutral'"),
     "ragged CSV row": ("rows.csv", b"text,label\nok,positive\nmeh\n", [], "{f}:3: 1 columns, but the header names 2"),
+    "a line nested 100,000 deep": ("deep.jsonl", b'{"text": "ok", "label": "positive"}\n{"text": ' + DEEP + b"}\n", [],
+                                   "{f}:2: invalid JSON: nested more than 64 deep"),
+    "a 5,000-digit number": ("huge.jsonl", b'{"text": "ok", "label": "positive", "n": ' + b"9" * 5000 + b"}\n", [],
+                             "{f}:1: invalid JSON: an integer of 5000 digits"),
+    "a lone surrogate": ("surrogate.jsonl", b'{"text": "ok \\udc80", "label": "positive"}\n', [],
+                         "{f}:1: invalid JSON: a string holds a lone UTF-16 surrogate"),
+    "a CSV header naming a column twice": ("twice.csv", b"text,label,text\nok,positive,again\n", [],
+                                           "{f}:1: the header row names a column twice"),
 }
 
 
@@ -121,6 +137,34 @@ def test_task_data_fault_is_named_before_training(capsys: pytest.CaptureFixture[
         assert_clean_error(done, expected.format(f=bad))
         assert not (out / "checkpoints").exists()
     _count(tally, f"task: {case}")
+
+
+def test_hostile_lines_are_skipped_and_counted_when_declared(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    good = [json.dumps({"text": doc}).encode() for doc in _docs(12)]
+    hostile = [b'{"text": ' + DEEP + b"}", b'{"text": "x", "n": ' + b"9" * 5000 + b"}", b'{"text": "\\ud800"}']
+    file = tmp_path / "docs.jsonl"
+    file.write_bytes(b"\n".join(good[:4] + hostile + good[4:]) + b"\n")
+    done = run_main(capsys, "train", GPT_TINY, "--out", str(tmp_path / "run"), "--quiet",
+                    *sets("data.source=jsonl", f'data.path="{file}"', "train.steps=2", "train.save_every=2",
+                          "train.eval_every=2", "data.on_bad_record=skip"))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"data: 3 bad records skipped (first: {file}:5: invalid JSON: nested more than 64 deep" in done.stdout, done.stdout
+
+
+def test_a_byte_order_mark_is_no_part_of_a_field_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A CSV (and a JSONL file) saved with a BOM reads its first field name without it."""
+    from specc.runtime.formats.peek import first_record
+    from specc.runtime.formats.record import ReadOptions
+    from specc.runtime.formats.tables import delimited, jsonl
+
+    csv_file, jsonl_file = tmp_path / "bom.csv", tmp_path / "bom.jsonl"
+    csv_file.write_bytes(b"\xef\xbb\xbftext,label\nok,positive\n")
+    jsonl_file.write_bytes(b'\xef\xbb\xbf{"text": "ok", "label": "positive"}\n')
+    opts = ReadOptions(needs=("text", "label"))
+    assert list(delimited(csv_file, "csv", opts).records[0].fields) == ["text", "label"]
+    assert list(jsonl(jsonl_file, opts).records[0].fields) == ["text", "label"]
+    first = first_record(jsonl_file, "jsonl", opts)
+    assert first is not None and list(first.fields) == ["text", "label"]
 
 
 _CASES: set[str] = set()

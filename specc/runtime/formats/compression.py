@@ -90,7 +90,7 @@ def open_stored(path: Path) -> Stored:
 
 def open_text(path: Path) -> IO[str]:
     """The decompressed text (UTF-8, universal newlines kept as written: csv needs newline="")."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="")  # a leading BOM is no field's
 
 
 def decompress_errors() -> tuple[type[BaseException], ...]:

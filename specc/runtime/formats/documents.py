@@ -12,11 +12,11 @@ stops the run or counts it.
 from __future__ import annotations
 
 import collections
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from specc import jsonfile
 from specc.runtime.errors import UserError
 from specc.runtime.formats.compression import COMPRESSED, Stored, compression_of, decompress_errors, full_suffix, inner_suffix, \
     open_stored
@@ -127,7 +127,8 @@ def lines(path: Path, bad: Bad, opened: Opened | None = None) -> Iterator[tuple[
                     raise
                 raise UserError(f"{path}: cannot decompress ({err})") from None
             try:
-                yield n, raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads them
+                # as text mode reads them; a leading byte-order mark is no text's (nor a field name's)
+                yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8").replace("\r\n", "\n").replace("\r", "\n")
             except UnicodeDecodeError as err:
                 bad(f"{path}:{n}:{err.start + 1}: not UTF-8 text ({err.reason})")
 
@@ -155,9 +156,9 @@ def jsonl_documents(path: Path, text_field: str, bad: Bad, opened: Opened | None
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            bad(f"{path}:{n}:{err.colno}: invalid JSON: {err.msg}")
+            record = jsonfile.parse(line)
+        except jsonfile.BadJSON as err:
+            bad(f"{jsonfile.place(path, n, err)}: invalid JSON: {err}")
             continue
         text = _field(record, text_field)
         if not isinstance(text, str):

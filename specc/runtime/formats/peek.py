@@ -12,10 +12,10 @@ reports a missing field at its record.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Callable
 
+from specc import jsonfile
 from specc.runtime.errors import UserError
 from specc.runtime.formats import format_of
 from specc.runtime.formats.compression import compression_of, decompress_errors, open_binary
@@ -47,7 +47,7 @@ def _first_line(path: Path, skip_blank: bool) -> tuple[int, str] | None:
     with open_binary(path) as fh:
         for n, raw in enumerate(fh, 1):
             if raw.strip() or not skip_blank:
-                return n, raw.decode("utf-8")
+                return n, raw.decode("utf-8-sig" if n == 1 else "utf-8")  # a leading BOM is no field name's
     return None
 
 
@@ -57,9 +57,9 @@ def _jsonl(path: Path, opts: ReadOptions) -> Record | None:
         return None
     n, line = first
     try:
-        value = json.loads(line.rstrip("\r\n"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}:{n}:{err.colno}: invalid JSON: {err.msg}") from None
+        value = jsonfile.parse(line.rstrip("\r\n"))
+    except jsonfile.BadJSON as err:
+        raise UserError(f"{jsonfile.place(path, n, err)}: invalid JSON: {err}") from None
     if not isinstance(value, dict):
         raise UserError(f"{path}:{n}: each line must be a JSON object, got {type(value).__name__}")
     return Record(value, f"{path}:{n}")

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from specc import jsonfile
 from specc.runtime.errors import UserError
 from specc.runtime.formats.compression import open_text
 from specc.runtime.formats.record import ReadOptions, Record, Table
@@ -15,9 +15,9 @@ from specc.runtime.formats.record import ReadOptions, Record, Table
 def squad(path: Path, opts: ReadOptions) -> Table:
     try:
         with open_text(path) as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+            doc = jsonfile.parse(fh.read())
+    except jsonfile.BadJSON as err:
+        raise UserError(f"{jsonfile.place(path, err.line, err) if err.line else path}: invalid JSON: {err}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise UserError(f"{path}: not SQuAD JSON (expected an object with a 'data' list)")
     records = list(_questions(path, doc["data"]))

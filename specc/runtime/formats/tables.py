@@ -10,10 +10,10 @@ file must never lose its first example to a header silently.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Iterator
 
+from specc import jsonfile
 from specc.runtime.errors import UserError
 from specc.runtime.formats.compression import open_binary, open_text
 from specc.runtime.formats.record import ReadOptions, Record, Table
@@ -28,9 +28,9 @@ def jsonl(path: Path, opts: ReadOptions) -> Table:
                 blank += 1
                 continue
             try:
-                value = json.loads(line.rstrip("\r\n"))
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{n}:{err.colno}: invalid JSON: {err.msg}") from None
+                value = jsonfile.parse(line.rstrip("\r\n"))
+            except jsonfile.BadJSON as err:
+                raise UserError(f"{jsonfile.place(path, n, err)}: invalid JSON: {err}") from None
             if not isinstance(value, dict):
                 raise UserError(f"{path}:{n}: each line must be a JSON object, got {type(value).__name__}")
             records.append(Record(value, f"{path}:{n}"))
