@@ -144,6 +144,11 @@ def at_step(run_dir: Path, step: int | None) -> Path:
     return found
 
 
+def describe(ckpt: Path) -> str:
+    """What eval, generate and predict print (on stderr) before they use a checkpoint: its folder and step."""
+    return f"checkpoint: {ckpt} (step {load_state(ckpt).step})"
+
+
 def require_latest(run_dir: Path) -> Path:
     found = latest(run_dir)
     if found is None:

@@ -151,7 +151,8 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     result = Trainer(plan, run_dir, tok, resume=resume is not None, quiet=quiet, workload=workload).run()
     if not distributed.ranks().main:
         return FinetuneOutcome(run_dir, result, [], transfer)
-    say(f"done: {result.steps} steps in {result.seconds:.1f} s" + (" — stopped early" if result.stopped_early else ""))
+    say(f"done: {result.steps} steps{result.resumed_note()} in {result.seconds:.1f} s"
+        + (" — stopped early" if result.stopped_early else ""))
     say(write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png"))
 
     scored = checkpoint.best(run_dir)
@@ -306,11 +307,16 @@ def load_task_run(run_dir: str | Path, device: str = "auto", step: int | None = 
     return TaskRun(setup, runner, _load(setup.graph, ckpt, device), ckpt)
 
 
+def _announce(run: TaskRun) -> None:
+    distributed.note(checkpoint.describe(run.ckpt))
+
+
 def evaluate_run(run_dir: str, data: str | None = None, split: str = "validation", as_json: bool = False,
                  say: Callable[[str], None] = print, step: int | None = None, last: bool = False) -> Evaluation:
     """A fine-tuned run's metrics on a labelled file (fields as the task declares), or on one of its own splits
     (of its best checkpoint, unless `step` or `last` choose another)."""
     run = load_task_run(run_dir, step=step, last=last)
+    _announce(run)
     task = run.setup.task
     if data is not None:
         table = read_split(str(Path(data).resolve()), task.params.data, Path.cwd())
@@ -336,6 +342,8 @@ def predict(run_dir: str, input_path: str, output: str | None = None, quiet: boo
     """Predictions for every record of a JSONL or plain-text file, written as JSONL (stdout without `output`),
     by the run's best checkpoint unless `step` or `last` choose another."""
     run = load_task_run(run_dir, step=step, last=last)
+    if not quiet:
+        _announce(run)
     task = run.setup.task
     fields = task.params.data
     text_field = str(getattr(fields, "text", None) or getattr(fields, "source", None) or getattr(fields, "tokens", "text"))

@@ -112,9 +112,15 @@ def _sample(plan: Plan, run_dir: Path, tok: TextTokenizer) -> str:
     return cfg.sample_prompt + tok.decode(ids)
 
 
+def done_line(r: TrainResult) -> str:
+    """The run's steps in all; a resumed run's tokens and time are this session's, and it says so."""
+    return (f"done: {r.steps} steps{r.resumed_note()}, {r.tokens:,} tokens in {r.seconds:.1f} s ({r.tokens_per_s:,.0f} "
+            f"tokens/s; {100 * r.data_fraction:.1f}% of step time building batches)"
+            + (" — stopped early" if r.stopped_early else ""))
+
+
 def _summary(r: TrainResult, uni: float | None, picture: str, sample: str | None, say: Callable[[str], None]) -> None:
-    say(f"done: {r.steps} steps, {r.tokens:,} tokens in {r.seconds:.1f} s ({r.tokens_per_s:,.0f} tokens/s; "
-        f"{100 * r.data_fraction:.1f}% of step time building batches)" + (" — stopped early" if r.stopped_early else ""))
+    say(done_line(r))
     if r.val:
         line = f"validation loss {r.val['val_loss']:.3f}"
         if "val_ppl" in r.val:
@@ -127,10 +133,13 @@ def _summary(r: TrainResult, uni: float | None, picture: str, sample: str | None
         say("sample:\n" + sample)
 
 
-def load_model(run_dir: str | Path, device: str = "auto", step: int | None = None, last: bool = False
-               ) -> tuple[SpecModel, Plan, TextTokenizer]:
-    """A run's model (weights from its chosen checkpoint, architecture from its stored spec)."""
+def load_model(run_dir: str | Path, device: str = "auto", step: int | None = None, last: bool = False,
+               announce: bool = False) -> tuple[SpecModel, Plan, TextTokenizer]:
+    """A run's model (weights from its chosen checkpoint, architecture from its stored spec); with `announce`,
+    the checkpoint used is named on stderr."""
     plan, ckpt, tok = load_run(run_dir, step, last)
+    if announce:
+        distributed.note(checkpoint.describe(ckpt))
     model = compile_model(plan.graph, pick_device(device), init=False)
     load_run_weights(ckpt, model, plan.graph)
     model.eval()
@@ -140,7 +149,7 @@ def load_model(run_dir: str | Path, device: str = "auto", step: int | None = Non
 def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool = False, step: int | None = None,
                  last: bool = False) -> dict[str, float]:
     """Held-out loss (and perplexity for LMs) of a run's latest checkpoint on its validation split."""
-    model, plan, tok = load_model(run_dir, step=step, last=last)
+    model, plan, tok = load_model(run_dir, step=step, last=last, announce=True)
     cfg = plan.config.train
     store = token_store(plan.corpus(), "val", tok)
     src = BatchSource(plan.objectives, store, tok, cfg.seq_len, cfg.seed + 7919)
@@ -154,7 +163,7 @@ def evaluate_run(run_dir: str, say: Callable[[str], None] = print, as_json: bool
 
 
 def generate(run_dir: str, prompt: str, sampling: Sampling, say: Callable[[str], None] = print) -> str:
-    model, plan, tok = load_model(run_dir)
+    model, plan, tok = load_model(run_dir, announce=True)
     if plan.objectives.seq2seq:
         start = getattr(tok.specials, plan.objectives.decoder_start)
         ids = generate_seq2seq(model, tok.encode(prompt) + [tok.specials.eos], start, sampling, tok.specials.eos, tok.specials.pad)

@@ -51,6 +51,13 @@ class TrainResult:
     stopped_early: bool = False
     eval_seconds: float = 0.0  # outside `seconds`: evaluations and checkpoints
     save_seconds: float = 0.0
+    resumed_from: int | None = None  # the step a resumed run continued from (`steps` counts the whole run)
+
+    def resumed_note(self) -> str:
+        """", resumed at step N: this session M steps" for a resumed run (its tokens and time are this session's)."""
+        if self.resumed_from is None:
+            return ""
+        return f", resumed at step {self.resumed_from}: this session {self.steps - self.resumed_from} steps"
 
 
 @dataclass
@@ -92,7 +99,7 @@ class Trainer:
         model.train()
         bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet or not me.main, dynamic_ncols=True, desc="train")
         timer = _Timer()
-        result = TrainResult(self.run_dir, state.step, 0, 0.0)
+        result = TrainResult(self.run_dir, state.step, 0, 0.0, resumed_from=state.step if ckpt is not None else None)
         with _CtrlC() as ctrl_c:
             while state.step < cfg.steps:
                 sums, event = self._step(engine, optimizer, work, state, split, device, timer)
@@ -159,6 +166,7 @@ class Trainer:
 
             check_resume(ckpt, self.plan.graph, state.arch_hash)
         load_run_weights(ckpt, model, self.plan.graph)
+        distributed.note(f"resuming from step {state.step} ({ckpt})")
         return state, ckpt
 
     def _step(self, engine: Engine, optimizer: torch.optim.Optimizer, work: Workload, state: TrainState,
