@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # a full disk, a read-only folder, a path through a file: the system's word and the file
+        print(f"error: {_os_message(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -87,6 +90,11 @@ def _is_node_error(err: Exception) -> bool:
     """A model's node failed on its input (`NodeError`): only possible once the compiler was imported."""
     modules = sys.modules.get("specc.compiler.modules")
     return modules is not None and isinstance(err, modules.NodeError)
+
+
+def _os_message(err: OSError) -> str:
+    files = " → ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    return f"{files}: {err.strerror or err}" if files else str(err)
 
 
 if __name__ == "__main__":

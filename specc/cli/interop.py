@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 from typing import Any
 
+from specc.atomic import atomic_dir, write_text
 from specc.cli.common import add_checkpoint_args
 from specc.diagnostics import UserError
 from specc.frontend.formats import FORMATS, convert_text
@@ -54,14 +54,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     except WeightMapError as err:
         raise UserError(f"{err}\n(pass --skip PREFIX to leave a task head's tensors out on purpose)") from None
     imp = pre.imported
+    text = imp.text if out.suffix == ".toml" else convert_text(imp.text, "imported.toml", out.suffix)
+    loaded = not args.no_weights and _has_weights(source)
+    if loaded:  # the checkpoint first, the spec that names it after: a failure leaves neither half-made
+        save_imported(ckpt, imp.graph, pre.model, source, imp.hf_class.name, force=args.force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(imp.text if out.suffix == ".toml" else convert_text(imp.text, "imported.toml", out.suffix))
+    write_text(out, text)
     count = sum(p.numel() for p in pre.model.parameters())
     print(f"specc import-hf: {source} ({imp.hf_class.name}) → {out}")
     print(f"  spec: the structure of specs/{imp.template}, {count:,} parameters")
-    loaded = not args.no_weights and _has_weights(source)
     if loaded:
-        save_imported(ckpt, imp.graph, pre.model, source, imp.hf_class.name, force=args.force)
         tok = "with its tokenizer.json" if (source / "tokenizer.json").is_file() else "no tokenizer.json in the source"
         print(f"  weights: → {ckpt} (a step-0 checkpoint; {tok})")
     elif not args.no_weights:
@@ -76,17 +78,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from specc.hf import export_model, write_hf_dir
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        if not args.force:
-            raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
-        shutil.rmtree(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
     graph, model, ckpt = load_checkpoint_model(Path(args.run), args.step, args.last)
     exported = export_model(graph, model)
     origin = source_config(ckpt)
     for key in _CARRIED:  # token ids an imported checkpoint's config had, unless the architecture fixes them
         if origin.get(key) is not None and key not in exported.config:
             exported.config[key] = origin[key]
-    files = write_hf_dir(out, exported, checkpoint_tokenizer(ckpt))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(out, replace=True) as tmp:  # whole or not at all; an old export is replaced only by a complete one
+        files = write_hf_dir(tmp, exported, checkpoint_tokenizer(ckpt))
     print(f"specc export-hf: {ckpt} → {out} as {exported.hf_class.name} (model_type {exported.family.model_type})")
     print(f"  wrote {', '.join(f.name for f in files)}")
     return 0
