@@ -19,7 +19,7 @@ from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
 from specc.expr import Number
 from specc.graph.adapters import resolve_adapters
 from specc.graph.types import BlockInstance, Group, LayerGraph, Node
-from specc.ops.base import REGISTRY, OpRecord, Shape, ShapeError
+from specc.ops.base import REGISTRY, OpRecord, ParamError, Shape, ShapeError, fmt_shape
 from specc.raw import RawSpec
 from specc.schema import BlockSpec, ModelSpec, NodeSpec, resolve_params
 from specc.schema.validate import number
@@ -275,7 +275,7 @@ class _Builder:
             shape = record.shape(params, shapes)
         except ShapeError as err:
             at = path + (err.param,) if err.param and err.param in spec.op_params() else path + ("in",)
-            self.diags.error("E040", f"shape mismatch in '{qname}': {err}", self.raw.value_span(at))
+            self.diags.error("E040", f"shape mismatch in '{qname}': {err}", self.raw.value_span(at), self._sources(inputs))
             return None
         ties = self._tie_spec(spec, path)
         for own in ties:
@@ -287,6 +287,16 @@ class _Builder:
         for src in inputs.values():
             self.g.add_edge(src, qname)
         return node
+
+    def _sources(self, inputs: dict[str, str]) -> str:
+        """Where each input's shape comes from: "x is 'h.1.out' (add) [batch, seq, 32]"."""
+        parts = []
+        for name, source in inputs.items():
+            node = self.nodes.get(source)
+            made = f"({node.op})" if node is not None else "(a model input)"
+            shape = self.shapes.get(source)
+            parts.append(f"{name} is '{source}' {made} {fmt_shape(shape) if shape is not None else ''}".rstrip())
+        return "the sizes come from: " + "; ".join(parts)
 
     def _bind_inputs(self, spec: NodeSpec, record: OpRecord[Any], scope: _Scope, path: tuple) -> dict[str, str] | None:
         names = [i.name for i in record.inputs]
@@ -327,15 +337,27 @@ class _Builder:
         try:
             return record.params.model_validate(values)
         except ValidationError as err:
+            # The exceptions of the params' own validators, in order: which parameter to change, and how.
+            rules = [e["ctx"]["error"] for e in err.errors() if e["type"] == "value_error"
+                     and isinstance(e.get("ctx", {}).get("error"), ParamError)]
             for d in diagnostics_from(err, self.raw, record.params, path):
                 if d.code == "E010":
                     d = Diagnostic("E010", f"op '{record.name}' has no parameter '{d.message.split(chr(39))[1]}'", d.span, d.hint)
                 elif d.code == "E013":
                     d = Diagnostic("E013", f"op '{record.name}' needs parameter '{d.message.split(chr(39))[1]}'", d.span, d.hint)
                 elif d.code == "E014" and "Value error" in d.message:
-                    d = Diagnostic("E041", d.message.split("Value error, ")[-1], self.raw.key_span(path), d.hint)
+                    d = self._rule_broken(d, rules.pop(0) if rules else None, spec, path)
                 self.diags.extend([d])
             return None
+
+    def _rule_broken(self, d: Diagnostic, rule: ParamError | None, spec: NodeSpec, path: tuple) -> Diagnostic:
+        """E041 at the value of the parameter the rule names (the node when the spec leaves it to its default)."""
+        message = d.message.split("Value error, ")[-1]
+        if rule is None:
+            return Diagnostic("E041", message, self.raw.key_span(path), d.hint)
+        given = rule.param in spec.op_params()
+        span = self.raw.value_span(path + (rule.param,)) if given else self.raw.key_span(path)
+        return Diagnostic("E041", message, span, rule.hint)
 
     def _tie_spec(self, spec: NodeSpec, path: tuple) -> dict[str, str]:
         if spec.tie is None:

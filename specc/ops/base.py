@@ -41,6 +41,22 @@ class ShapeError(Exception):
         self.param = param
 
 
+class ParamError(ValueError):
+    """Parameters that do not fit together: `param` is the one to change, `hint` says what would fit.
+
+    Raised by a params model's validator; pydantic keeps the exception, so the graph builder can put the
+    caret on that parameter's value (E041) and show the hint.
+    """
+
+    def __init__(self, message: str, param: str, hint: str | None = None):
+        super().__init__(message)
+        self.param, self.hint = param, hint
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
 @dataclass(frozen=True)
 class OpInput:
     name: str

@@ -7,7 +7,9 @@ from typing import Literal, Mapping
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
-from specc.ops.base import Example, OpParams, OpRecord, Shape, ShapeError, fmt_shape, inputs, register
+from specc.ops.base import (
+    Example, OpParams, OpRecord, ParamError, Shape, ShapeError, divisors, fmt_shape, inputs, register,
+)
 
 INIT_STD = "std of the normal init of the weights (default: the spec's init.std)"
 
@@ -37,11 +39,17 @@ class AttentionParams(OpParams):
     @model_validator(mode="after")
     def _divides(self) -> Self:
         if self.head_dim is None and self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+            counts = ", ".join(map(str, divisors(self.d_model)))
+            raise ParamError(f"d_model {self.d_model} is not divisible by heads {self.heads}", "heads",
+                             f"heads must divide d_model {self.d_model}: {counts} (or set head_dim)")
         if self.heads % self.n_kv:
-            raise ValueError(f"heads {self.heads} is not divisible by kv_heads {self.n_kv}")
+            counts = ", ".join(map(str, divisors(self.heads)))
+            raise ParamError(f"heads {self.heads} is not divisible by kv_heads {self.n_kv}", "kv_heads",
+                             f"kv_heads must divide heads {self.heads}: {counts}")
         if self.position == "rotary" and self.hd % 2:
-            raise ValueError(f"rotary positions need an even head_dim, got {self.hd}")
+            raise ParamError(f"rotary positions need an even head_dim, got {self.hd}",
+                             "head_dim" if self.head_dim is not None else "heads",
+                             "rotary turns pairs of features: pick heads (or head_dim) so that head_dim is even")
         return self
 
     @property
