@@ -219,7 +219,8 @@ def child_train(folder: Path, tok_file: Path, steps: int, rounds: int) -> dict[s
             step(fixed)
 
     variants = {"loaded": loaded, "in_memory": in_memory}
-    loaded(), in_memory()  # warm-up
+    loaded()  # warm-up
+    in_memory()
     times: dict[str, list[float]] = {k: [] for k in variants}
     for r in range(rounds):
         for name in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
