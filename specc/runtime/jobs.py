@@ -81,6 +81,9 @@ def train(spec_path: str, out: str | None, resume: str | None, sets: Sequence[st
     sample = _sample(plan, run_dir, tok) if plan.objectives.decoder_only and plan.config.train.sample_tokens else None
     clock.lap("sample")
     _summary(result, uni, picture, sample, say)
+    if sample is not None:
+        for line in expectations(params, result, len(train_store), spec_path, run_dir):
+            say(line)
     say(clock.line())
     return TrainOutcome(result, uni, sample, picture, clock.phases)
 
@@ -131,6 +134,35 @@ def _summary(r: TrainResult, uni: float | None, picture: str, sample: str | None
     say(picture)
     if sample is not None:
         say("sample:\n" + sample)
+
+
+TOKENS_PER_PARAMETER = 20  # about what compute-optimal training sees (Hoffmann et al., 2022)
+
+
+def expectations(params: int, r: TrainResult, corpus: int, spec_path: str, run_dir: Path) -> list[str]:
+    """What a causal LM this small, trained this briefly, can show in its sample, and what to run next;
+    nothing when the run saw a compute-optimal number of tokens."""
+    session = r.steps - (r.resumed_from or 0)  # `tokens` are this session's, `steps` the whole run's
+    per_step = r.tokens / session if session > 0 else 0.0
+    seen = round(per_step * r.steps)
+    if seen >= TOKENS_PER_PARAMETER * params or not seen:
+        return []
+    longer = 10 * r.steps
+    minutes = longer * per_step / max(r.tokens_per_s, 1e-9) / 60
+    return [f"what to expect: {_amount(params)} parameters have seen {_amount(seen)} tokens ({seen / corpus:.1f} passes "
+            f"over {_amount(corpus)} training tokens), where compute-optimal training would see about "
+            f"{_amount(TOKENS_PER_PARAMETER * params)}: the sample shows the corpus's frequent words, spelling and "
+            "layout, not yet grammar or facts. Validation perplexity against the unigram baseline says how far past "
+            "word frequencies it got.",
+            "next:",
+            f"  specc train {spec_path} --out {run_dir}-long --set train.steps={longer}   # 10 x longer: about {minutes:.0f} "
+            "minutes at this run's speed",
+            "  [data] source = \"auto\", path = \"my-corpus/\"   # your own text: .txt/.md/.jsonl/.parquet, compressed or not",
+            f"  specc generate {run_dir} --prompt \"...\"   # or specc eval {run_dir}: probe what it learned"]
+
+
+def _amount(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1_000_000 else f"{n:,}"
 
 
 def load_model(run_dir: str | Path, device: str = "auto", step: int | None = None, last: bool = False,
