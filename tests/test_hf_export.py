@@ -142,16 +142,38 @@ def test_spec_without_a_transformers_class_is_refused_with_reasons() -> None:
     graph = specc.load_graph(SPECS / "transformer-tiny.toml")
     with pytest.raises(NotRepresentable) as err:
         export_model(graph, specc.compile_model(graph))
-    text = str(err.value)
-    assert text.startswith("no transformers class represents this spec:")
-    assert "gpt2: expected a 'embedding' node 'wte', found no such node" in text
-    assert "t5: expected a 'embedding' node 'shared', found a 'embedding'" not in text
+    lines = str(err.value).splitlines()
+    assert lines[:5] == [
+        "no transformers class represents this spec: no supported family (bart, bert, distilbert, gpt2, llama, roberta, "
+        "t5) has this architecture",
+        "the closest is bart (as in the shipped bart-base.toml); what blocks it:",
+        "  - uses sinusoidal_positions ×2, which bart has none of",
+        "  - bart has learned_positions ×2, which the spec has none of",
+        "  - feed_forward activation: 'relu' in the spec, 'gelu' in bart",
+    ]
+    assert lines[5].startswith("the other families: ") and "gpt2 (gpt2-small.toml): " in lines[5]
+
+
+def test_an_encoder_no_family_has_is_refused_with_the_closest_family() -> None:
+    """The newcomer's pre-LN RMSNorm / rotary / GQA / SwiGLU encoder: no node-name mismatches, the blocking differences."""
+    graph = specc.load_graph(SPECS.parent / "tests" / "objective_specs" / "mlm-without-segments.spec")
+    with pytest.raises(NotRepresentable) as err:
+        export_model(graph, specc.compile_model(graph))
+    lines = str(err.value).splitlines()
+    assert lines[1:5] == [
+        "the closest is llama (as in the shipped smollm2-135m.toml); what blocks it:",
+        "  - uses mlm_head ×1, which llama has none of",
+        "  - llama has lm_head ×1, which the spec has none of",
+        "  - attention causal: False in the spec, True in llama",
+    ]
+    assert "found no such node" not in str(err.value)
 
 
 def test_a_changed_reference_spec_names_what_differs() -> None:
     # GPT-2 with a pre-norm LayerNorm that has no bias: no GPT-2 config holds it.
     graph = specc.load_graph(SPECS / "gpt-tiny.toml", ["blocks.decoder_layer.nodes.ln_1.bias=false"])
-    with pytest.raises(NotRepresentable, match=r"gpt2 \(GPT2LMHeadModel\): node 'h\.0\.ln_1': bias False ≠ True"):
+    with pytest.raises(NotRepresentable, match=r"the closest is gpt2 \(GPT2LMHeadModel\); what blocks it:\n"
+                                               r"  - layer_norm bias: False / True in the spec, True in gpt2\n"):
         export_model(graph, specc.compile_model(graph))
 
 

@@ -42,18 +42,18 @@ class Exported:
 
 def export_model(graph: LayerGraph, model: nn.Module) -> Exported:
     """The `transformers` config and state dict of a compiled spec; `NotRepresentable` if no class holds it."""
-    view, reasons = GraphView(graph), []
+    view, near, refused = GraphView(graph), [], []
     for family in FAMILIES.values():
         try:
             cls_name, config = family.to_config(view)
             config = {"architectures": [cls_name], **config}
             back = spec_from_config(config).graph
         except (NotRepresentable, HFImportError) as err:
-            reasons.append(f"{family.model_type}: {err}")
+            refused.append(f"{family.model_type}: {err}")
             continue
-        diff = differences(signature(graph), signature(back))
+        diff = architecture_differences(signature(graph), signature(back), family.model_type)
         if diff:
-            reasons.append(f"{family.model_type} ({cls_name}): " + "; ".join(diff[:6]) + (" ..." if len(diff) > 6 else ""))
+            near.append((len(diff), family.model_type, cls_name, diff))
             continue
         cls = family.cls(cls_name)
         assert cls is not None, f"{family.model_type} wrote an unknown class {cls_name}"
@@ -61,7 +61,97 @@ def export_model(graph: LayerGraph, model: nn.Module) -> Exported:
         for name in cls.zeros:
             state[name] = torch.zeros(1, config["vocab_size"])
         return Exported(family, cls, config, state)
-    raise NotRepresentable("no transformers class represents this spec:\n" + "\n".join(f"  {r}" for r in reasons))
+    if not near:  # no family's config reader took it: compare with each family's shipped spec instead
+        return _refuse_by_reference(graph, refused)
+    raise NotRepresentable(refusal(near, refused))
+
+
+def _refuse_by_reference(graph: LayerGraph, refused: list[str]) -> Exported:
+    ranked = sorted(nearest_by_reference(graph))
+    if not ranked:
+        raise NotRepresentable(refusal([], refused))
+    _, family, name, diff = ranked[0]
+    others = [f"{t} ({n}): {len(d)} differences" for _, t, n, d in ranked[1:]]
+    raise NotRepresentable(refusal([(len(diff), family, f"as in the shipped {name}", diff)], others))
+
+
+# A shipped spec of each family, to measure how far an architecture that no family's config reader takes is from it.
+REFERENCE_SPECS = {"gpt2": "gpt2-small.toml", "bert": "bert-base.toml", "roberta": "roberta-base.toml",
+                   "distilbert": "distilbert-base.toml", "llama": "smollm2-135m.toml", "t5": "t5-v1_1-small.toml",
+                   "bart": "bart-base.toml"}
+
+
+def nearest_by_reference(graph: LayerGraph) -> list[tuple[int, str, str, list[str]]]:
+    """(differences, family, its reference spec, the differences) against each family's shipped spec, comparing
+    ops and their settings (choices and flags, not sizes), so that node names do not count."""
+    from specc import load_graph
+    from specc.frontend.bases import shipped_specs
+
+    root = shipped_specs()
+    if root is None:
+        return []
+    ours = _settings(signature(graph))
+    out = []
+    for family, name in REFERENCE_SPECS.items():
+        if family in FAMILIES and (root / name).exists():
+            diff = architecture_differences(ours, _settings(signature(load_graph(root / name))), family)
+            out.append((len(diff), family, name, diff))
+    return out
+
+
+def _settings(sig: dict[str, Any]) -> dict[str, Any]:
+    """A signature with only the settings that are no size (choices, flags; whether kv_heads / head_dim are set)."""
+    def keep(value: Any) -> Any:
+        return value if isinstance(value, (bool, str)) or value is None else "set"
+
+    nodes = {n: (op, {k: keep(v) for k, v in params.items()}, inputs, ties)
+             for n, (op, params, inputs, ties) in sig["nodes"].items()}
+    return {**sig, "nodes": nodes}
+
+
+def refusal(near: list[tuple[int, str, str, list[str]]], refused: list[str]) -> str:
+    """No family has the architecture: the closest (fewest differences) and what blocks it, then the others."""
+    families = ", ".join(sorted(FAMILIES))
+    lines = [f"no transformers class represents this spec: no supported family ({families}) has this architecture"]
+    if near:
+        _, model_type, cls_name, diff = min(near)
+        lines.append(f"the closest is {model_type} ({cls_name}); what blocks it:")
+        lines += [f"  - {d}" for d in diff[:8]] + ([f"  - ... ({len(diff) - 8} more)"] if len(diff) > 8 else [])
+        others = [f"{t}: {len(d)} differences" for _, t, _, d in sorted(near)[1:]] + refused
+    else:
+        others = refused
+    if others:
+        lines.append("the other families: " + "; ".join(others))
+    lines.append("export-hf writes only what transformers rebuilds exactly; `specc import-hf` of a model of the "
+                 "closest family shows the spec it would need")
+    return "\n".join(lines)
+
+
+def architecture_differences(ours: dict[str, Any], theirs: dict[str, Any], family: str) -> list[str]:
+    """How the spec's architecture differs from the family's: ops it uses that the family lacks (and the
+    reverse) and op settings, before naming and wiring (`differences`, node by node)."""
+    mine, other = _ops(ours), _ops(theirs)
+    out = [f"uses {op} ×{len(mine[op])}, which {family} has none of" for op in mine if op not in other]
+    out += [f"{family} has {op} ×{len(other[op])}, which the spec has none of" for op in other if op not in mine]
+    for op in (o for o in mine if o in other):  # how many of each is a matter of depth, a size: not compared
+        for key in sorted({k for p in mine[op] + other[op] for k in p}):
+            a, b = _values(mine[op], key), _values(other[op], key)
+            if a != b:
+                out.append(f"{op} {key}: {a} in the spec, {b} in {family}")
+    if out:
+        return out
+    return [f"same ops and settings, named or wired differently: {d}" for d in differences(ours, theirs)[:4]]
+
+
+def _ops(sig: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for op, params, _, _ in sig["nodes"].values():
+        found.setdefault(op, []).append(params)
+    return found
+
+
+def _values(params: list[dict[str, Any]], key: str) -> str:
+    return " / ".join(sorted({repr(p.get(key)) for p in params}))
 
 
 def signature(graph: LayerGraph) -> dict[str, Any]:
