@@ -28,14 +28,15 @@ def inner_suffix(path: Path) -> str:
 
 def full_suffix(path: Path) -> str:
     """The suffix as a user writes it in a report: ``.jsonl.gz``, ``.md``, or the name itself when it has none."""
-    return (inner_suffix(path) + compression_of(path)) if compression_of(path) else (path.suffix.lower() or "(no suffix)")
+    kind = compression_of(path)
+    return inner_suffix(path) + kind if kind else (path.suffix.lower() or "(no suffix)")
 
 
 def open_binary(path: Path) -> IO[bytes]:
     """The file's decompressed bytes, streamed (a corpus larger than memory is never read whole)."""
     kind = compression_of(path)
     if kind == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads bytes like any IO[bytes]
     if kind == ".bz2":
         return bz2.open(path, "rb")
     if kind == ".xz":
