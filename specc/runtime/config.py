@@ -72,8 +72,12 @@ class TrainConfig(Section):
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     weight_decay: float = Field(default=0.01, ge=0)
     no_decay: list[Literal["bias", "norm", "embedding"]] = ["bias", "norm", "embedding"]
+    # adamw: fused AdamW (betas, eps); adafactor: torch.optim.Adafactor (factored second moments, no first
+    # moment: a fraction of AdamW's state); sgd: SGD with `momentum`.
+    optimizer: Literal["adamw", "adafactor", "sgd"] = "adamw"
     betas: Annotated[tuple[float, float], BeforeValidator(_tuple)] = (0.9, 0.95)
     eps: float = Field(default=1e-8, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
     clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU; fp16 is refused (check_precision)

@@ -1,4 +1,5 @@
-"""AdamW with declared weight-decay exclusions, and the learning-rate schedule."""
+"""The optimizer ([train] optimizer: AdamW, Adafactor or SGD) with declared weight-decay exclusions, and the
+learning-rate schedule."""
 
 from __future__ import annotations
 
@@ -49,9 +50,14 @@ def freeze(model: nn.Module, scales: Mapping[str, float] | None) -> None:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> torch.optim.Optimizer:
-    # The fused kernel is several times faster than the per-tensor loop, on CPU too.
-    try:
-        return torch.optim.AdamW(param_groups(model, cfg, scales), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
+    """The declared optimizer over `param_groups`; its state dict saves and resumes as any torch optimizer's."""
+    groups = param_groups(model, cfg, scales)
+    try:  # AdamW's fused kernel is several times faster than the per-tensor loop, on CPU too
+        if cfg.optimizer == "adafactor":
+            return torch.optim.Adafactor(groups, lr=cfg.lr)
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
     except (ValueError, TypeError) as err:  # torch's own domain checks (a beta outside [0, 1), a negative lr)
         raise UserError(f"the optimizer refuses the [train] settings: {err}") from None
 
