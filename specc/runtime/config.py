@@ -87,6 +87,9 @@ class TrainConfig(Section):
     activation_checkpointing: list[str] = []
     parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard each repeated layer (FSDP2)
     seed: int = 0
+    # Experiment trackers besides metrics.jsonl, each only when named: "tensorboard", "mlflow", "wandb"
+    # (specc.runtime.trackers; each an extra: pip install 'specc[mlflow]').
+    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = []
     log_every: int = Field(default=10, gt=0)
     eval_every: int = Field(default=100, gt=0)
     eval_batches: int = Field(default=10, gt=0)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from specc import jsonfile
 from specc.atomic import write_bytes
 from specc.runtime import checkpoint
 from specc.runtime.errors import UserError
+from specc.runtime.trackers import open_trackers
 
 
 def repair(path: Path, resume_step: int, warn: Callable[[str], None]) -> list[bytes]:
@@ -79,11 +80,10 @@ def _keep_aside(path: Path, lines: list[bytes]) -> None:
 class MetricsLog:
     """`metrics.jsonl`, one line per logging step; on resume, repaired and cut back to the checkpoint's step.
 
-    The same scalars also go to TensorBoard event files (``<run>/tensorboard``)
-    when the `tensorboard` package is installed; without it nothing changes.
+    The same scalars also go to the trackers `[train] loggers` names (specc.runtime.trackers).
     """
 
-    def __init__(self, path: Path, resume_step: int, warn: Callable[[str], None]):
+    def __init__(self, path: Path, resume_step: int, warn: Callable[[str], None], loggers: Sequence[str] = ()):
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,7 @@ class MetricsLog:
             self.fh = open(path, "a", encoding="utf-8")
         except OSError as err:
             self._failed(err)
-        self.board = _tensorboard(path.parent / "tensorboard", resume_step)
+        self.trackers = open_trackers(loggers, path.parent, resume_step)
 
     def write(self, record: dict[str, Any]) -> None:
         try:
@@ -100,18 +100,17 @@ class MetricsLog:
             self.fh.flush()
         except OSError as err:
             self._failed(err)
-        if self.board is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self.board.add_scalar(key, value, record["step"])
+        scalars = {k: float(v) for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
+        for tracker in self.trackers:
+            tracker.log(scalars, record["step"])
 
     def close(self) -> None:
         try:
             self.fh.close()
         except OSError as err:
             self._failed(err)
-        if self.board is not None:
-            self.board.close()
+        for tracker in self.trackers:
+            tracker.close()
 
     def _failed(self, err: OSError) -> None:
         """Stop the run: a log that cannot be written is a run that cannot be followed (the checkpoints are intact)."""
@@ -119,15 +118,3 @@ class MetricsLog:
         kept = f"the last complete checkpoint, {before.name}, is intact; resume from it once there is room" if before \
             else "no checkpoint was written yet"
         raise UserError(f"cannot write {self.path}: {err.strerror or err}; {kept}") from None
-
-
-def _tensorboard(folder: Path, resume_step: int) -> Any:
-    """A SummaryWriter when `tensorboard` is installed, else None (it is an optional extra)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorboard") is None:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    # purge_step drops events past the checkpoint, as the JSONL log does on resume.
-    return SummaryWriter(str(folder), purge_step=resume_step or None)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from specc.canonical import architecture_hash, runtime_hash
 from specc.compiler import compile_model
-from specc.runtime import checkpoint, distributed, guard
+from specc.runtime import checkpoint, distributed, guard, trackers
 from specc.runtime.checkpoint import TrainState
 from specc.runtime.runlog import MetricsLog
 from specc.runtime.errors import UserError
@@ -75,6 +75,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         cfg = self.plan.config.train
+        trackers.require(cfg.loggers)  # a named tracker that is not installed stops the run before anything is written
         me = distributed.ranks()
         split = distributed.split_batch(cfg.batch_size, cfg.grad_accum, me)
         device = distributed.device_for(pick_device(cfg.device))
@@ -95,7 +96,7 @@ class Trainer:
             engine.load(ckpt, optimizer, cfg.seed, state.step)
         else:
             engine.seed(cfg.seed, state.step)
-        log = MetricsLog(self.run_dir / "metrics.jsonl", state.step, distributed.note) if me.main else _NoLog()
+        log = MetricsLog(self.run_dir / "metrics.jsonl", state.step, distributed.note, cfg.loggers) if me.main else _NoLog()
         model.train()
         bar = tqdm(total=cfg.steps, initial=state.step, disable=self.quiet or not me.main, dynamic_ncols=True, desc="train")
         timer = _Timer()

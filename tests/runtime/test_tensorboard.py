@@ -1,4 +1,4 @@
-"""TensorBoard events are written next to metrics.jsonl when `tensorboard` is installed."""
+"""TensorBoard events are written next to metrics.jsonl when [train] loggers names "tensorboard"."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def test_training_writes_tensorboard_scalars(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    overrides = [s for s in TINY if not s.startswith("train.steps")] + ["train.steps=6", "train.eval_every=3"]
+    overrides = [s for s in TINY if not s.startswith("train.steps")] + ["train.steps=6", "train.eval_every=3",
+                                                                                'train.loggers=["tensorboard"]']
     train(GPT_TINY, str(out), None, overrides, quiet=True, say=lambda _: None)
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
