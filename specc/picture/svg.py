@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 import networkx as nx
 
-from specc.picture.view import Box, View
+from specc.picture.view import Box, Edge, View
 
 CHAR_W, LINE_H, PAD, GAP_X, GAP_Y, MARGIN = 7.0, 15.0, 8.0, 28.0, 46.0, 24.0
 LABEL_CHAR_W, LABEL_H = 5.6, 11.0  # font-size 9 text: a generous width per character, and its height
@@ -117,7 +117,7 @@ def _ranks(v: View) -> dict[str, int]:
     return rank
 
 
-def _waypoints(flows: list, ranks: dict[str, int]) -> tuple[list[list[str]], dict[str, int]]:
+def _waypoints(flows: list[Edge], ranks: dict[str, int]) -> tuple[list[list[str]], dict[str, int]]:
     """Each edge as [src, waypoints..., dst]: one waypoint in every rank strictly between its ends."""
     ranks = dict(ranks)
     chains = []
@@ -142,9 +142,9 @@ def _order(v: View, chains: list[list[str]], ranks: dict[str, int]) -> list[list
     preds: dict[str, list[str]] = {n: [] for n in ranks}
     succs: dict[str, list[str]] = {n: [] for n in ranks}
     for chain in chains:
-        for a, b in zip(chain, chain[1:]):
-            preds[b].append(a)
-            succs[a].append(b)
+        for up, down in zip(chain, chain[1:]):
+            preds[down].append(up)
+            succs[up].append(down)
     for sweep in range(6):
         neighbours = preds if sweep % 2 == 0 else succs
         sequence = range(1, len(rows)) if sweep % 2 == 0 else range(len(rows) - 2, -1, -1)
