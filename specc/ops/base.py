@@ -30,7 +30,7 @@ class OpParams(BaseModel):
     """Base of every op's parameter schema: unknown keys are errors."""
 
     # strict: `true` is not the integer 1 and 4.5 is not the integer 4 (a float field still takes an int).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class ShapeError(Exception):

@@ -23,6 +23,14 @@ def _tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value  # TOML has arrays, not tuples
 
 
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]  # Adam's moment decay: torch refuses one outside [0, 1)
+
+
+def held_out_every(val_fraction: float) -> int:
+    """Every n-th document of a corpus is held out for validation (n from the declared fraction)."""
+    return max(2, round(1 / val_fraction))
+
+
 class TokenizerConfig(Section):
     kind: Literal["bpe", "wordpiece", "unigram"] = "bpe"
     vocab_size: int = Field(default=0, ge=0)  # 0: the spec's `vocab` param
@@ -75,7 +83,7 @@ class TrainConfig(Section):
     # adamw: fused AdamW (betas, eps); adafactor: torch.optim.Adafactor (factored second moments, no first
     # moment: a fraction of AdamW's state); sgd: SGD with `momentum`.
     optimizer: Literal["adamw", "adafactor", "sgd"] = "adamw"
-    betas: Annotated[tuple[float, float], BeforeValidator(_tuple)] = (0.9, 0.95)
+    betas: Annotated[tuple[Beta, Beta], BeforeValidator(_tuple)] = (0.9, 0.95)
     eps: float = Field(default=1e-8, gt=0)
     momentum: float = Field(default=0.9, ge=0, lt=1)
     clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
@@ -86,7 +94,7 @@ class TrainConfig(Section):
     # backward instead of keeping them from the forward: less memory for about one more forward of each.
     activation_checkpointing: list[str] = []
     parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard each repeated layer (FSDP2)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # numpy's generators refuse a negative seed
     # Experiment trackers besides metrics.jsonl, each only when named: "tensorboard", "mlflow", "wandb"
     # (specc.runtime.trackers; each an extra: pip install 'specc[mlflow]').
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = []
@@ -113,6 +121,27 @@ def check_precision(train: TrainConfig, span: Span | None) -> list[Diagnostic]:
     return [Diagnostic("E088", "precision \"fp16\" is not supported: fp16 gradients underflow without loss scaling, "
                        "which specc does not do", span, "use \"bf16\" (the same memory and speed on GPUs that have it, "
                        "with fp32's range, so no scaling is needed) or \"fp32\"")]
+
+
+def check_positions(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """A training sequence must fit the model's learned positions (an index past them is no number at all)."""
+    from specc.ops.embedding import PositionParams
+
+    lens = [n.params.max_len - n.params.offset for n in graph.nodes.values() if isinstance(n.params, PositionParams)]
+    if lens and train.seq_len > min(lens):
+        return [Diagnostic("E080", f"seq_len {train.seq_len} exceeds the model's {min(lens)} positions", span,
+                           f"set seq_len to at most {min(lens)}")]
+    return []
+
+
+def check_held_out(data: DataConfig, span: Span | None) -> list[Diagnostic]:
+    """With `max_documents`, the validation split must get at least one document."""
+    every = held_out_every(data.val_fraction)
+    if data.max_documents is not None and data.max_documents < every:
+        return [Diagnostic("E014", f"data.max_documents {data.max_documents} leaves no validation document: "
+                           f"val_fraction {data.val_fraction:g} holds out every {every}th", span,
+                           f"set max_documents to at least {every}, or raise val_fraction")]
+    return []
 
 
 def check_checkpointing(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

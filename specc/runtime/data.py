@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from specc.runtime.config import DataConfig
+from specc.runtime.config import DataConfig, held_out_every
 from specc.runtime.errors import UserError
 from specc.runtime.formats.compression import Stored
 from specc.runtime.formats.documents import Listing, corpus_files, file_documents, kind_of
@@ -76,7 +76,7 @@ class Corpus:
 
     def _is_val(self, index: int) -> bool:
         # Every k-th document, with k from the declared fraction: deterministic and streamable.
-        every = max(2, round(1 / self.cfg.val_fraction))
+        every = held_out_every(self.cfg.val_fraction)
         return index % every == every - 1
 
     def _all(self, skipped: Skipped, meter: _Meter) -> Iterator[str]:

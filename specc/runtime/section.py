@@ -29,7 +29,7 @@ __all__ = ["Section", "validate_section"]
 class Section(BaseModel):
     """Base of every runtime section's model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False)
 
 
 S = TypeVar("S", bound=BaseModel)

@@ -35,7 +35,9 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
     for e in err.errors():
         if e["type"] not in ("extra_forbidden", "missing"):
             kinds_at.setdefault(prefix + _clean_loc(e["loc"], base), []).append(e["type"])
-    type_paths = set(kinds_at)
+    # Paths with an error deeper inside them (every proper prefix of an error's path): a set, so that an array of
+    # thousands of wrong items costs linear time, not quadratic.
+    above = {q[:i] for q in kinds_at for i in range(len(q))}
     for e in err.errors():
         loc = _clean_loc(e["loc"], base)
         path = prefix + loc
@@ -48,7 +50,7 @@ def diagnostics_from(err: ValidationError, raw: RawSpec, root: type[BaseModel], 
         elif kind != "missing":
             # A union reports once per member: say once what each member would take. A member that got
             # further into the value (an array of the wrong items) reports deeper; that message wins.
-            if path in seen or any(len(q) > len(path) and q[: len(path)] == path for q in type_paths):
+            if path in seen or path in above:
                 continue
             seen.add(path)
             wants = [w for w in dict.fromkeys(_TYPE_NAMES.get(k) for k in kinds_at[path]) if w]

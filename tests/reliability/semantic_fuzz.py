@@ -1,0 +1,371 @@
+"""The semantic fuzzer: specs that parse but mean nothing, through every command that reads a spec.
+
+Inputs are the reference specs mutated by `semantic_mutate` (values per field
+type, structure, duplicated keys). Each input goes through the stages of
+`specc check` (parse → validate → build_graph → the runtime sections against
+the architecture); one that passes is compiled (on the CPU with its
+initialisation when small, else on the meta device) and hashed; a sample also
+runs the `summary`, `hash`, `diff` (against its seed) and `explain` commands
+in-process, and a smaller sample a 2-step `specc train` at toy size.
+
+The oracle: every input ends in success or in diagnostics that name the file
+(with a line where the mistake is written in it) or one clear error line;
+never another exception, a traceback or "internal error" from a command, a
+stage that runs past `HANG_S` seconds, or a run folder left half-written.
+
+    python tests/reliability/semantic_fuzz.py --inputs 100000 --seed 1 [--minutes 60] [--report r.json] [--findings DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import semantic_mutate as sm  # noqa: E402
+
+HANG_S = 60.0  # past this (wall clock) any stage counts as hung
+SMALL_MODEL = 5_000_000  # parameters: compiled for real on the CPU, with its initialisation; larger ones on meta
+# A valid spec may unroll 4096 x 2 layers; compiling is linear in the graph and already fuzzed by spec_fuzz.py:
+# graphs larger than this are checked and hashed but not compiled, so one input cannot take minutes.
+COMPILE_NODES = 5_000
+SEEDS = ["gpt-tiny.toml", "bert-tiny.toml", "t5-tiny.toml", "llama-tiny.toml", "bart-tiny.toml", "transformer-tiny.toml",
+         "bert-tiny-tasks.toml", "bert-tiny-qa.toml", "bert-tiny-ner.toml", "bert-tiny-sentiment.toml",
+         "gpt-tiny-translate.toml", "t5-tiny-translate.toml", "gpt2-small.toml", "bert-base-pretraining.toml",
+         "t5-small-translate.toml", "roberta-base-mlm.toml"]
+TRAINABLE = {"gpt-tiny.toml", "bert-tiny.toml", "t5-tiny.toml", "llama-tiny.toml"}
+TOY = ["params.layers=1", "params.d_model=32", "params.heads=2", "params.vocab=512", "data.max_documents=24",
+       "train.steps=2", "train.batch_size=2", "train.seq_len=16", "train.warmup=0", "train.eval_every=2",
+       "train.eval_batches=1", "train.save_every=2", "train.log_every=1", "train.sample_tokens=0"]
+
+
+@dataclass
+class Seed:
+    name: str
+    data: dict[str, Any]
+    fields: list[sm.Field_]
+    graph: Any  # its LayerGraph, for `diff`
+
+
+@dataclass
+class Outcome:
+    kind: str  # "ok" | "diagnostics" | "user_error" | "finding"
+    stage: str  # the last stage run
+    detail: str = ""
+    commands: list[str] = field(default_factory=list)  # the commands run in-process beyond check
+    trained: bool = False
+
+
+class _Finding(Exception):
+    def __init__(self, stage: str, detail: str):
+        super().__init__(detail)
+        self.stage, self.detail = stage, detail
+
+
+class _Hung(BaseException):
+    """Raised by the alarm in a stage past HANG_S (a BaseException: no `except Exception` swallows it)."""
+
+
+def load_seeds(folder: Path) -> dict[str, Seed]:
+    """The seeds, resolved, with their fields; `folder` holds copies of specs/ (mutants are written there)."""
+    from specc.frontend import parse
+    from specc.graph import build_graph
+    from specc.schema import validate
+
+    out = {}
+    for name in SEEDS:
+        raw = parse(folder / name)
+        out[name] = Seed(name, raw.data, sm.seed_fields(raw.data), build_graph(validate(raw)))
+    return out
+
+
+def spec_folder(tmp: Path) -> Path:
+    folder = tmp / "specs"
+    folder.mkdir()
+    for p in (ROOT / "specs").iterdir():
+        if p.suffix in (".toml", ".spec"):
+            (folder / p.name).write_bytes(p.read_bytes())
+    return folder
+
+
+def write_mutant(m: sm.Mutant, folder: Path, rng: random.Random) -> Path:
+    """The mutant's spec file in `folder` (the seed's own copy when it only carries --set arguments)."""
+    if m.sets:
+        return folder / m.seed
+    path = folder / "mutant.toml"
+    if m.overlay is not None:
+        text = sm.to_toml({"format": 1, "extends": m.seed, **m.overlay})
+    else:
+        text = sm.to_toml(m.data)
+    for edit in m.text_edits:
+        text = sm.edit_text(text, edit, rng)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- the stages ------------------------------------------------------------------------------------
+def _guarded(stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)`, with anything but a user-facing error (and a hang) turned into a `_Finding`."""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, HANG_S)
+    try:
+        return fn(*args)
+    except _Hung:
+        raise _Finding(stage, f"over {HANG_S:.0f} s") from None
+    except _Finding:
+        raise
+    except Exception as err:  # noqa: BLE001 - the fuzzer's job is to catch what the code did not
+        raise _Finding(stage, _describe(err)) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise _Hung()
+
+
+def _check(path: Path, sets: list[str]) -> Any:
+    """What `specc check` does: the graph, or "diagnostics" / "user_error" (checked for place)."""
+    from specc.diagnostics import SpecError, UserError
+    from specc.frontend import parse
+    from specc.graph import build_graph
+    from specc.schema import validate
+
+    try:
+        graph = build_graph(validate(parse(path, sets)))
+        if graph.spec.sections:
+            from specc.runtime.session import plan
+
+            plan(graph.spec, path.parent, graph)
+    except SpecError as err:
+        check_diagnostics(err, path)
+        return "diagnostics"
+    except UserError as err:
+        if not str(err).strip():
+            raise _Finding("check", "a UserError with no message") from None
+        return "user_error"
+    return graph
+
+
+def check_diagnostics(err: Any, path: Path) -> None:
+    """Every diagnostic has a code, a message and a file; one in the mutant's file has a line inside it."""
+    if not err.diagnostics:
+        raise _Finding("check", "a SpecError without diagnostics")
+    lines = path.read_text(encoding="utf-8", errors="replace").count("\n") + 1
+    for d in err.diagnostics:
+        if not (d.code.startswith("E") and d.message and d.span is not None and d.span.file):
+            raise _Finding("check", f"a diagnostic without a place: {d.code} {d.message}")
+        if d.span.file == str(path) and d.span.line > lines:
+            raise _Finding("check", f"a span past the end of the file: {d.render()}")
+    if "Traceback" in err.render():
+        raise _Finding("check", "a traceback in a rendered diagnostic")
+
+
+def _compile(graph: Any, real: bool) -> str:
+    """On the meta device; when `real` and the model is small, as `specc compile` builds it (CPU, initialised)."""
+    from specc.compiler import NodeError, compile_model
+    from specc.diagnostics import SpecError
+
+    small = real and graph.param_count() <= SMALL_MODEL
+    try:
+        compile_model(graph, None if small else "meta", init=small)
+    except SpecError as err:
+        check_diagnostics(err, Path(graph.spec.raw.file))
+        return "diagnostics"
+    except NodeError:
+        return "user_error"
+    return "ok"
+
+
+def _hash(graph: Any) -> None:
+    from specc.canonical import hashes
+
+    hashes(graph)
+
+
+def run_command(argv: list[str]) -> tuple[int, str]:
+    """A `specc` command in-process: its exit status; a finding if it printed a traceback or an internal error."""
+    from specc.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse refusing an argument
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    text = err.getvalue()
+    if "Traceback" in text or "internal error" in text or code not in (0, 1):
+        raise _Finding(argv[0], f"exit {code}: {text.strip().splitlines()[-1][:200] if text.strip() else ''}")
+    if code == 1 and not text.strip():
+        raise _Finding(argv[0], "exit 1 with nothing said")
+    return code, text
+
+
+def _train(path: Path, sets: list[str], work: Path) -> None:
+    """A 2-step `specc train` at toy size; afterwards the run folder holds only complete checkpoints."""
+    out = work / "run"
+    code, _ = run_command(["train", str(path), "--out", str(out), *sum((["--set", s] for s in [*TOY, *sets]), [])])
+    if out.exists():
+        leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".tmp")]
+        checkpoints = [p for p in (out / "checkpoints").glob("*") if p.is_dir()]
+        torn = [p.name for p in checkpoints if not (p / "COMPLETE").exists()]
+        if leftovers or torn:
+            raise _Finding("train", f"exit {code}; half-written run folder: {leftovers + torn}")
+        import shutil
+
+        shutil.rmtree(out)
+
+
+# -- one input -------------------------------------------------------------------------------------
+def check_input(m: sm.Mutant, seed: Seed, folder: Path, rng: random.Random, commands: float, train: float) -> Outcome:
+    """Run mutant `m` through the stages; `commands` and `train` are the chances of the sampled extras."""
+    path = write_mutant(m, folder, rng)
+    stage = "check"
+    done: list[str] = []
+    trained = False
+    try:
+        found = _guarded("check", _check, path, m.sets)
+        kind = found if isinstance(found, str) else "ok"
+        if kind == "ok" and len(found.nodes) <= COMPILE_NODES:
+            stage = "compile"
+            kind = _guarded("compile", _compile, found, rng.random() < commands)
+            stage = "hash"
+            _guarded("hash", _hash, found)
+        sets = sum((["--set", s] for s in m.sets), [])
+        if rng.random() < commands:  # (hash and diff take no --set: their mutant is the seed's own file then)
+            for argv in (["summary", str(path), *sets], ["hash", str(path)], ["diff", str(folder / seed.name), str(path)]):
+                stage = argv[0]
+                _guarded(stage, run_command, argv)
+                done.append(stage)
+        if rng.random() < commands / 5:  # explain reads every value: the slowest command
+            stage = "explain"
+            _guarded("explain", run_command, ["explain", str(path), *sets])
+            done.append("explain")
+        if kind == "ok" and seed.name in TRAINABLE and rng.random() < train:
+            stage = "train"
+            with tempfile.TemporaryDirectory(prefix="specc-sem-train-") as work:
+                _guarded("train", _train, path, m.sets, Path(work))
+            trained = True
+        return Outcome(kind, stage, commands=done, trained=trained)
+    except _Finding as finding:
+        return Outcome("finding", finding.stage, finding.detail, done, trained)
+
+
+def _describe(err: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if "/specc/" in f.filename]
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(err).__name__}: {str(err)[:200]}{where}"
+
+
+# -- campaigns -------------------------------------------------------------------------------------
+@dataclass
+class Tally:
+    inputs: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    mutations: Counter = field(default_factory=Counter)  # by kind: value, drop, dangling, cycle, section, text
+    sections: Counter = field(default_factory=Counter)  # value mutations by section
+    forms: Counter = field(default_factory=Counter)  # file, extends, --set
+    commands: Counter = field(default_factory=Counter)
+    trained: int = 0
+    findings: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, m: sm.Mutant, outcome: Outcome, text: str) -> None:
+        self.inputs += 1
+        self.outcomes[outcome.kind] += 1
+        self.mutations.update(m.kinds)
+        self.sections.update(path[0] if len(path) > 1 else "top" for path, _ in m.values)
+        self.forms["--set" if m.sets else "extends" if m.overlay is not None else "file"] += 1
+        self.commands.update(["check"] + outcome.commands)
+        self.trained += outcome.trained
+        if outcome.kind == "finding":
+            self.findings.append({"seed": m.seed, "stage": outcome.stage, "detail": outcome.detail,
+                                  "labels": "; ".join(m.labels), "input": text[:4000], "sets": " ".join(m.sets)})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "outcomes": dict(self.outcomes), "mutations": dict(self.mutations),
+                "sections": dict(self.sections), "forms": dict(self.forms), "commands": dict(self.commands),
+                "trained": self.trained, "findings": self.findings}
+
+    def line(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        return f"{self.inputs} inputs ({kinds}); {len(self.findings)} findings; {self.trained} trained"
+
+
+def mutants(seeds: dict[str, Seed], count: int, seed: int) -> Iterator[tuple[sm.Mutant, random.Random]]:
+    rng = random.Random(seed)
+    names = sorted(seeds)
+    for _ in range(count):
+        s = seeds[rng.choice(names)]
+        yield sm.mutate(s.name, s.data, s.fields, rng), rng
+
+
+def campaign(count: int, seed: int, commands: float = 0.05, train: float = 0.002, minutes: float | None = None,
+             findings_dir: Path | None = None, progress: Path | None = None) -> Tally:
+    """`count` inputs (or as many as fit in `minutes`); each finding's spec is kept in `findings_dir`."""
+    tally = Tally()
+    deadline = time.monotonic() + 60 * minutes if minutes else None
+    with tempfile.TemporaryDirectory(prefix="specc-semantic-") as tmp:
+        folder = spec_folder(Path(tmp))
+        seeds = load_seeds(folder)
+        for n, (m, rng) in enumerate(mutants(seeds, count, seed)):
+            outcome = check_input(m, seeds[m.seed], folder, rng, commands, train)
+            path = folder / (m.seed if m.sets else "mutant.toml")
+            text = path.read_text(encoding="utf-8", errors="replace")
+            tally.add(m, outcome, text)
+            if outcome.kind == "finding" and findings_dir is not None:
+                findings_dir.mkdir(parents=True, exist_ok=True)
+                (findings_dir / f"finding-{seed}-{n}.toml").write_text(text)
+                (findings_dir / f"finding-{seed}-{n}.txt").write_text(json.dumps(tally.findings[-1], indent=1))
+            if progress is not None and tally.inputs % 500 == 0:
+                progress.write_text(json.dumps({**tally.as_dict(), "findings": len(tally.findings)}) + "\n")
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    return tally
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inputs", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=None, help="stop after this long (the tally says how many ran)")
+    ap.add_argument("--commands", type=float, default=0.05, help="share of inputs also run through summary/hash/diff")
+    ap.add_argument("--train", type=float, default=0.002, help="share of trainable inputs that check also trained")
+    ap.add_argument("--report", type=Path, help="write the tally as JSON here")
+    ap.add_argument("--findings", type=Path, help="keep each finding's input in this folder")
+    ap.add_argument("--progress", type=Path, help="rewrite this file with the running tally every 500 inputs")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    tally = campaign(args.inputs, args.seed, args.commands, args.train, args.minutes, args.findings, args.progress)
+    report = {**tally.as_dict(), "seed": args.seed, "wall_s": round(time.perf_counter() - started, 1)}
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=1))
+    print(tally.line(), f"in {report['wall_s']} s")
+    for f in tally.findings[:30]:
+        print(f"  {f['seed']} [{f['stage']}] {f['detail']}\n      {f['labels']}")
+    return 1 if tally.findings else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

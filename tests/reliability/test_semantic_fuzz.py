@@ -1,0 +1,89 @@
+"""Semantic fuzzing: specs that parse but mean nothing end in success or located diagnostics, in every command.
+
+`semantic_fuzz.campaign` mutates values per field type and structure across
+every section of the reference specs and runs check, compile, hash, and (on a
+sample) summary, hash, diff, explain and a 2-step train. CI runs
+`SPECC_SEMANTIC_INPUTS` inputs (default 200) with seed `SPECC_SEMANTIC_SEED`
+(random unless given; printed); `--runslow` runs `SPECC_SEMANTIC_LONG_INPUTS`
+(default 5,000). The 10^5-input campaign is the script itself:
+``python tests/reliability/semantic_fuzz.py --inputs 100000`` (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tomllib
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import semantic_fuzz
+import semantic_mutate as sm
+
+CI_INPUTS = int(os.environ.get("SPECC_SEMANTIC_INPUTS", "200"))
+LONG_INPUTS = int(os.environ.get("SPECC_SEMANTIC_LONG_INPUTS", "5000"))
+Record = Callable[..., None]  # the `tally` fixture
+
+
+def _seed() -> int:
+    return int(os.environ.get("SPECC_SEMANTIC_SEED", random.SystemRandom().randrange(2**32)))
+
+
+def _campaign(tally: Record, count: int, name: str, commands: float, train: float) -> None:
+    seed = _seed()
+    found = semantic_fuzz.campaign(count, seed, commands=commands, train=train)
+    tally(name, seed=seed, inputs=found.inputs, outcomes=dict(found.outcomes), mutations=dict(found.mutations),
+          commands=dict(found.commands), trained=found.trained, findings=len(found.findings))
+    shown = "\n".join(f"  {f['seed']} [{f['stage']}] {f['detail']}\n    {f['labels']}" for f in found.findings[:10])
+    assert not found.findings, f"SPECC_SEMANTIC_SEED={seed}: {found.line()}\n{shown}"
+    assert found.outcomes["ok"] > 0 and found.outcomes["diagnostics"] > 0  # neither all broken nor all missed
+    assert {"value", "drop", "dangling", "cycle", "section", "text"} <= set(found.mutations)
+
+
+def test_semantic_campaign(tally: Record) -> None:
+    _campaign(tally, CI_INPUTS, "semantic fuzz (CI)", commands=0.05, train=0.0)
+
+
+@pytest.mark.slow
+def test_long_semantic_campaign(tally: Record) -> None:
+    _campaign(tally, LONG_INPUTS, "semantic fuzz (long)", commands=0.05, train=0.02)
+
+
+# -- the mutator itself ------------------------------------------------------------------------------
+def test_every_section_has_fields_to_mutate() -> None:
+    """The fields come from each section's schema (set in the seed or not) and from every op a node names."""
+    data = {"model": {"nodes": {"e": {"op": "embedding", "in": "tokens", "vocab": 8, "dim": 4}}},
+            "objective": {"mlm": {}}, "tasks": {"t": {"type": "classification", "head": "x"}}}
+    paths = {f.path: f for f in sm.seed_fields(data)}
+    assert paths[("init", "std")].kind == "float" and paths[("train", "steps")].kind == "int"
+    assert paths[("tokenizer", "kind")].kind == "enum" and "bpe" in paths[("tokenizer", "kind")].members
+    assert paths[("train", "betas")].kind == "list" and paths[("train", "loss_spike", "factor")].kind == "float"
+    assert paths[("objective", "mlm", "mask_prob")].kind == "float"
+    assert paths[("tasks", "t", "train", "lr")].kind == "float" and paths[("tasks", "t", "data", "max_train")].kind == "int"
+    assert paths[("model", "nodes", "e", "init_std")].kind == "float" and paths[("model", "nodes", "e", "in")].kind == "ref"
+
+
+def test_written_toml_reads_back_as_the_table() -> None:
+    data = {"format": 1, "params": {"x": float("inf"), "y": -0.0, "s": 'a"b\\c\x00'},
+            "model": {"nodes": {"a": {"op": "add", "in": ["b", "c"], "with": {"k": 1e-320}}}}, "train": {"betas": [0.9, 1.0]}}
+    back = tomllib.loads(sm.to_toml(data))
+    assert back == data
+
+
+@pytest.mark.parametrize("edit", ["dup_line", "dup_header"])
+def test_duplicated_keys_do_not_parse(edit: str) -> None:
+    text = sm.to_toml({"format": 1, "train": {"lr": 1.0}, "data": {"source": "default"}})
+    with pytest.raises(tomllib.TOMLDecodeError):
+        tomllib.loads(sm.edit_text(text, edit, random.Random(0)))
+
+
+def test_one_input_that_was_a_traceback(tmp_path: Path) -> None:
+    """[init] std = "(-1) ** 0.5" (issue 16): a located diagnostic now, through the fuzzer's own oracle."""
+    folder = semantic_fuzz.spec_folder(tmp_path)
+    seeds = {"gpt-tiny.toml": semantic_fuzz.Seed("gpt-tiny.toml", {}, [], None)}
+    m = sm.Mutant("gpt-tiny.toml", {}, ["value:init.std"], [(("init", "std"), '"(-1) ** 0.5"')],
+                  overlay={"init": {"std": "(-1) ** 0.5"}})
+    outcome = semantic_fuzz.check_input(m, seeds["gpt-tiny.toml"], folder, random.Random(0), commands=0.0, train=0.0)
+    assert (outcome.kind, outcome.stage) == ("diagnostics", "check"), outcome
