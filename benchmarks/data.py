@@ -18,7 +18,8 @@ import torch
 
 from specc.runtime.tokens import TokenStore, store_from_arrays, token_dtype
 from specc.runtime.loop import BatchSource
-from specc.runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
+from specc.runtime.batch import Batch
+from specc.runtime.objectives import OBJECTIVES, ObjectiveSet
 from specc.runtime.tokenizer import Specials
 
 N_SPECIAL, SENTINELS = 8, 100

@@ -27,7 +27,7 @@ import torch
 
 from specc.compiler import recompute_activations
 from specc.runtime.config import TrainConfig
-from specc.runtime.objectives import LossSums
+from specc.runtime.batch import LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.objectives.vocab_ce import vocab_cross_entropy
 from specc.runtime.optim import make_optimizer

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from specc.runtime.generate import Sampling, generate_causal
-from specc.runtime.objectives import Batch
+from specc.runtime.batch import Batch
 
 from benchmarks.data import Source
 from benchmarks.harness import interleave

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from specc.runtime.config import TrainConfig
-from specc.runtime.objectives import Batch, LossSums, ObjectiveSet
+from specc.runtime.batch import Batch, LossSums
+from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.optim import make_optimizer
 

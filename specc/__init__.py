@@ -15,6 +15,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
+from specc.version import __version__
 from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "parse", "validate", "build_graph", "compile_model", "compile_file", "load_spec", "load_graph", "load_run",
-    "ModelSpec", "LayerGraph", "SpecModel", "SpecError", "Diagnostic", "Span", "NodeError", "LoadedRun",
+    "ModelSpec", "LayerGraph", "SpecModel", "SpecError", "Diagnostic", "Span", "NodeError", "LoadedRun", "__version__",
 ]
-__version__ = "0.1.0"
 
 PathLike = str | os.PathLike[str]
 

@@ -16,6 +16,7 @@ import traceback
 from typing import Callable, Sequence
 
 from specc.diagnostics import SpecError, UserError
+from specc.version import __version__
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     from specc.cli import core
 
     parser = argparse.ArgumentParser(prog="specc", description="Declarative model-spec compiler for Transformers.")
-    parser.add_argument("--version", action="version", version=f"specc {__import__('specc').__version__}")
+    parser.add_argument("--version", action="version", version=f"specc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (core, *_runtime_modules()):
         module.register(sub)

@@ -117,6 +117,11 @@ class Repeat(nn.ModuleList):
         return first
 
 
+def repeated_layers(model: nn.Module) -> list[nn.Module]:
+    """Every layer of every repeated block in `model` (a wrapped model too): the units FSDP shards."""
+    return [layer for module in model.modules() if isinstance(module, Repeat) for layer in module]
+
+
 def recompute_activations(model: nn.Module, blocks: Sequence[str]) -> None:
     """Activation checkpointing on the named block nodes of `model` (each layer of a repeated block on its
     own): in training their intermediate activations are dropped after the forward and recomputed in the

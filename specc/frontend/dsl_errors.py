@@ -19,6 +19,7 @@ from lark import Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from specc.diagnostics import Diagnostic, Span
+from specc.frontend.dsl_grammar import MAX_BRACKETS, TooDeep, grammar
 
 _CLOSER = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
 _OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "__ANON_0": "//", "PERCENT": "%", "__ANON_1": "**"}
@@ -51,8 +52,6 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic:
 
 
 def nesting_diagnostic(token: Token, file: str) -> Diagnostic:
-    from specc.frontend.dsl import MAX_BRACKETS
-
     return Diagnostic("E001", f"brackets nest deeper than {MAX_BRACKETS} levels",
                       Span(file, token.line or 1, token.column or 1, (token.column or 1) + 1))
 
@@ -224,8 +223,6 @@ class _Scan:
 
 def _scan(text: str, upto: int) -> _Scan:
     """Re-lex `text` up to offset `upto`: open brackets, labelled by what they belong to; recent tokens."""
-    from specc.frontend.dsl import TooDeep, grammar
-
     stack: list[_Open] = []
     recent: list[Token] = []
     declaring: str | None = None

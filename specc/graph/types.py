@@ -14,7 +14,6 @@ import networkx as nx
 
 from specc.diagnostics import Span
 from specc.ops.base import REGISTRY, OpParams, OpRecord, Shape
-from specc.ops.records.embedding import PositionParams
 from specc.schema import ModelSpec, TensorType
 
 if TYPE_CHECKING:
@@ -91,7 +90,8 @@ class LayerGraph:
 
     def max_positions(self) -> int | None:
         """The longest sequence the learned position tables hold (None: no such table limits it)."""
-        lens = [n.params.max_len for n in self.nodes.values() if isinstance(n.params, PositionParams)]
+        lens = [getattr(n.params, "max_len") for n in self.nodes.values()  # by the ops' declared capability
+                if "positions" in n.record.capabilities and isinstance(getattr(n.params, "max_len", None), int)]
         return min(lens) if lens else None
 
     def flops_per_token(self, context: int) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from torch import nn
 
 Dim = int | str  # an int size, or a symbolic dimension such as "batch"
+# What an op declares it is, so later stages ask by capability instead of by class or op name:
+#   norm        a normalisation: its parameters take no weight decay (`no_decay = ["norm"]`)
+#   embedding   a lookup table of ids (token, segment) with a `vocab` param: no weight decay ("embedding")
+#   positions   position information (learned table with `max_len`, sinusoid, relative bias): no weight decay
+#   vocab_head  projects to vocabulary logits (LM / MLM heads)
+#   attention   attention, with `causal` and `cross` params
+Capability = Literal["norm", "embedding", "positions", "vocab_head", "attention"]
+NO_DECAY: dict[str, str] = {"norm": "norm", "embedding": "embedding", "positions": "embedding"}  # capability → no_decay kind
 Shape = tuple[Dim, ...]
 P = TypeVar("P", bound="OpParams")
 
@@ -85,7 +93,11 @@ class OpRecord(Generic[P]):
     shape_rule: str = ""  # the output shape in words, for the reference
     example: Example | None = None
     uses_cache: bool = False  # forward takes `cache=` (attention, positions)
-    tags: frozenset[str] = field(default_factory=frozenset)
+    capabilities: frozenset[Capability] = field(default_factory=frozenset)
+
+    def no_decay_kind(self) -> str | None:
+        """The `no_decay` kind ("norm", "embedding") of this op's parameters, if a capability puts them there."""
+        return next((NO_DECAY[c] for c in sorted(self.capabilities) if c in NO_DECAY), None)
 
     def param_count(self, params: P) -> int:
         return sum(math.prod(s) for s in self.param_shapes(params).values())

@@ -106,6 +106,8 @@ class Linear(Initialisable):
 
 
 class LayerNorm(Initialisable):
+    no_decay_kind = "norm"  # also when an op uses it inside (the MLM head's norm): see OpRecord.no_decay_kind
+
     def __init__(self, dim: int, eps: float, bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(dim))
@@ -126,6 +128,8 @@ class LayerNorm(Initialisable):
 
 class RMSNorm(Initialisable):
     """x / rms(x) * w, computed in fp32 as T5 and Llama do."""
+
+    no_decay_kind = "norm"
 
     def __init__(self, dim: int, eps: float):
         super().__init__()
@@ -190,10 +194,6 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 __all__ = ["ACTIVATIONS", "GATED", "Initialisable", "LayerNorm", "Linear", "RMSNorm", "fill_", "normal_", "release"]
-
-
-def activation_names() -> list[str]:
-    return sorted(ACTIVATIONS)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import numpy as np
 
 from specc.lazy import lazy_import
+from specc.runtime.batch import Batch
 from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.tokenizer import Specials
@@ -63,10 +64,6 @@ class Packed:
         data = torch.from_numpy(np.stack(rows))  # (B, T + 1)
         return Batch({"tokens": data[:, :-1].contiguous()}, {"labels": data[:, 1:].contiguous()}, size * self.seq_len)
 
-
-# Last, not first: objectives define their own layouts (MLM's "bert", NSP's "pairs", ...) and
-# register them here on import, so this module must be complete before they load.
-from specc.runtime.objectives.base import Batch  # noqa: E402
 
 if TYPE_CHECKING:
     import torch

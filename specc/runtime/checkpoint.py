@@ -215,12 +215,6 @@ def _check_header(path: Path, expected: Mapping[str, torch.Tensor]) -> None:
                     raise UserError(f"cannot load weights from {path}: tensor {name} {bad}")
 
 
-def load_training(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
-    """Optimizer and RNG state (no pickle code execution: weights_only=True)."""
-    apply_optimizer_state(ckpt, optimizer, load_optimizer_state(ckpt))
-    restore_rng(ckpt)
-
-
 def load_optimizer_state(ckpt: Path) -> dict[str, Any]:
     """``optimizer.pt``: tensors and plain values only (weights_only=True), as `Optimizer.state_dict()` gives them."""
     try:

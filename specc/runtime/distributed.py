@@ -35,7 +35,7 @@ from torch.distributed.constants import default_pg_timeout
 
 from specc.runtime import checkpoint
 from specc.runtime.errors import UserError
-from specc.runtime.objectives import LossSums
+from specc.runtime.batch import LossSums
 
 T = TypeVar("T")
 

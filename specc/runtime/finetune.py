@@ -33,7 +33,7 @@ from specc.runtime.config import RunConfig, load_run_config
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record, read_records
 from specc.runtime.lineage import stored_spec
-from specc.runtime.loop import pick_device
+from specc.runtime.device import pick_device
 from specc.runtime.plot import write_loss_curve
 from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.overrides import check_finetune_sets

@@ -12,6 +12,7 @@ import torch
 
 from specc.compiler import SpecModel
 from specc.graph import LayerGraph
+from specc.graph.queries import max_positions
 from specc.ops import KVCache
 
 
@@ -38,10 +39,6 @@ def pick(logits: torch.Tensor, s: Sampling, gen: torch.Generator) -> torch.Tenso
         drop = probs.cumsum(-1) - probs > s.top_p  # keep the smallest prefix reaching top_p
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
     return torch.multinomial(logits.softmax(-1), 1, generator=gen).squeeze(-1)
-
-
-def max_positions(graph: LayerGraph) -> int | None:
-    return graph.max_positions()
 
 
 @torch.no_grad()

@@ -11,7 +11,6 @@ It has no optimizer state: start training from it with ``--warm-start``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path

@@ -13,8 +13,9 @@ from specc.runtime import checkpoint, distributed
 from specc.runtime.prepare import prepare, token_store
 from specc.runtime.errors import UserError
 from specc.runtime.generate import Sampling, generate_causal, generate_seq2seq
-from specc.runtime.loop import BatchSource, evaluate, perplexity, pick_device, unigram_loss, val_batches
-from specc.runtime.objectives import is_loss
+from specc.runtime.device import perplexity, pick_device
+from specc.runtime.loop import BatchSource, evaluate, unigram_loss, val_batches
+from specc.runtime.batch import is_loss
 from specc.runtime.plot import write_loss_curve
 from specc.runtime.overrides import check_pretrain_sets
 from specc.runtime.session import Plan, load_run, plan_from_spec, tokenizer_for

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 
-import specc
 from specc import jsonfile
 from specc.canonical import hashes, runtime_hash
 from specc.diagnostics import SpecError
@@ -27,6 +26,7 @@ from specc.migrate import upgrade_data
 from specc.raw import RawSpec, SpanTable
 from specc.schema import ModelSpec, validate
 from specc.runtime.errors import UserError
+from specc.version import __version__
 
 FILE = "lineage.json"
 
@@ -39,7 +39,7 @@ def record(graph: LayerGraph, parent: dict[str, Any] | None = None) -> dict[str,
         "spec_sources": dict(spec.raw.sources),
         "hashes": hashes(graph),
         "runtime_hash": runtime_hash(spec),
-        "specc_version": specc.__version__,
+        "specc_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "parent": parent,

@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from specc.runtime.device import autocast, perplexity, pick_device  # noqa: F401  (re-exported)
 from specc.runtime import distributed
 from specc.runtime.batches import LAYOUTS, Layout
 from specc.runtime.config import TrainConfig
 from specc.runtime.tokens import TokenStore
-from specc.runtime.objectives import Batch, LossSums, ObjectiveSet
+from specc.runtime.batch import Batch, LossSums
+from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.tokenizer import TextTokenizer
 
 VAL_SEED_OFFSET = 7919  # validation samples use their own stream, fixed across evaluations
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from specc.runtime.errors import UserError
-
-        raise UserError("[train] device = \"cuda\" but no CUDA device is available")
-    return torch.device(name)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16/fp16 autocast on GPU; CPU runs stay fp32 (bf16 matmuls are far slower on CPUs here)."""
-    if device.type != "cuda" or precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 class BatchSource:
@@ -100,10 +83,6 @@ def evaluate(model: torch.nn.Module, objectives: ObjectiveSet, batches: Iterator
         objectives.loss(outputs, batch, sums)
     model.train(was_training)
     return sums
-
-
-def perplexity(loss: float) -> float:
-    return math.exp(min(loss, 50.0))
 
 
 def unigram_loss(train: TokenStore, val: TokenStore, vocab: int) -> float:

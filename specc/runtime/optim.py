@@ -11,18 +11,17 @@ from torch import nn
 
 from specc.runtime.config import TrainConfig
 from specc.runtime.errors import UserError
-from specc.ops.embedding import Embedding, LearnedPositions, RelativeBias
-from specc.ops.layers import LayerNorm, RMSNorm
 
 
 def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> list[dict]:
     """Decayed and excluded (biases, norms, embeddings as declared in no_decay) parameters, and
     with `scales` (learning-rate multiplier per parameter name) one such pair per multiplier;
     a multiplier of 0 freezes the parameter (it is left out and stops needing gradients)."""
+    # A module's kind is its `no_decay_kind` ("norm", "embedding"), which the compiler sets from its op's declared
+    # capabilities (specc.ops.base.OpRecord.no_decay_kind); any other parameter is a "bias" or a "weight" by name.
     kinds: dict[int, str] = {}
     for module in model.modules():
-        kind = "norm" if isinstance(module, (LayerNorm, RMSNorm)) else \
-            "embedding" if isinstance(module, (Embedding, LearnedPositions, RelativeBias)) else None
+        kind = getattr(module, "no_decay_kind", None)
         for name, p in module.named_parameters(recurse=False):
             kinds.setdefault(id(p), kind or ("bias" if name == "bias" else "weight"))
     if scales is None:

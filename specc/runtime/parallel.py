@@ -27,10 +27,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from specc.compiler import recompute_activations
+from specc.compiler import recompute_activations, repeated_layers
 from specc.runtime import checkpoint, distributed
 from specc.runtime.config import TrainConfig
-from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.batch import Batch, LossSums
 from specc.runtime.workload import Workload
 
 
@@ -148,15 +148,12 @@ def _fully_shard(model: nn.Module, cfg: TrainConfig, device: torch.device) -> No
     """FSDP2: each layer of every repeated block is a unit (gathered for its forward and backward,
     then freed); the rest of the model (embeddings, final norm, heads) is the root unit."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    from specc.compiler.modules import Repeat
 
     policy = MixedPrecisionPolicy()
     if cfg.precision == "bf16" and device.type == "cuda":
         policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-    for module in list(model.modules()):
-        if isinstance(module, Repeat):
-            for layer in module:
-                fully_shard(layer, mp_policy=policy)
+    for layer in repeated_layers(model):
+        fully_shard(layer, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
 
 

@@ -11,6 +11,7 @@ from specc.canonical import canonical_json
 from specc.diagnostics import Diagnostic, SpecError
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
+from specc.graph.queries import token_vocab
 from specc.schema import ModelSpec, validate
 from specc.runtime import checkpoint
 from specc.runtime.budget import check_batch_memory
@@ -96,11 +97,10 @@ def tokenizer_for(p: Plan, corpus: Corpus) -> TextTokenizer:
 
 
 def _check_vocab(p: Plan, tok: TextTokenizer) -> None:
-    sizes = {n.name: n.params.vocab for n in p.graph.nodes.values() if n.op == "embedding" and hasattr(n.params, "vocab")}
-    token_embeddings = [v for k, v in sizes.items() if v >= 16]
-    if token_embeddings and tok.vocab_size > max(token_embeddings):
+    rows = token_vocab(p.graph)
+    if rows is not None and tok.vocab_size > rows:
         raise SpecError([Diagnostic("E065", f"the tokenizer has {tok.vocab_size} tokens but the model's embedding holds "
-                                    f"{max(token_embeddings)}", p.spec.raw.key_span(("tokenizer",)) or p.spec.raw.file_span(),
+                                    f"{rows}", p.spec.raw.key_span(("tokenizer",)) or p.spec.raw.file_span(),
                                     "set [tokenizer] vocab_size to at most the model's vocab")])
 
 

@@ -28,8 +28,8 @@ from specc.runtime import checkpoint, distributed, guard, trackers
 from specc.runtime.checkpoint import TrainState
 from specc.runtime.runlog import MetricsLog
 from specc.runtime.errors import UserError
-from specc.runtime.loop import autocast, pick_device
-from specc.runtime.objectives import LossSums, is_loss
+from specc.runtime.device import autocast, pick_device
+from specc.runtime.batch import LossSums, is_loss
 from specc.runtime.optim import freeze, lr_at, make_optimizer
 from specc.runtime.parallel import Engine
 from specc.runtime.session import Plan

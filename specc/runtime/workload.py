@@ -15,8 +15,10 @@ import torch
 
 from specc.runtime.config import TrainConfig
 from specc.runtime.tokens import TokenStore
-from specc.runtime.loop import VAL_SEED_OFFSET, BatchSource, evaluate_shared, perplexity
-from specc.runtime.objectives import Batch, LossSums, ObjectiveSet, is_loss
+from specc.runtime.device import perplexity
+from specc.runtime.loop import VAL_SEED_OFFSET, BatchSource, evaluate_shared
+from specc.runtime.batch import Batch, LossSums, is_loss
+from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.tokenizer import TextTokenizer
 
 class Workload(Protocol):

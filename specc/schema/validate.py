@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
-from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
+from specc.diagnostics import Collector, Span
 from specc.expr import MAX_INT, ExprError, Number, evaluate, names_in
 from specc.ops.base import Dim
 from specc.raw import RawSpec
@@ -207,6 +207,3 @@ def _tensor_type(text: str, params: Mapping[str, Number], raw: RawSpec, path: tu
             diags.error("E016", f"bad dimension '{part}' in input type", span)
     return TensorType(match.group(1), tuple(dims), bool(match.group(3)))
 
-
-def unknown_name(kind: str, name: str, known: Mapping[str, Any] | list[str], span: Span | None) -> Diagnostic:
-    return Diagnostic("E030" if kind == "op" else "E031", f"unknown {kind} '{name}'", span, did_you_mean(name, list(known)))

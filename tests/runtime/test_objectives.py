@@ -25,7 +25,8 @@ from specc.runtime.prepare import token_store
 from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.loop import BatchSource
-from specc.runtime.objectives import OBJECTIVES, Batch, ObjectiveSet
+from specc.runtime.batch import Batch
+from specc.runtime.objectives import OBJECTIVES, ObjectiveSet
 from specc.runtime.objectives.denoising import infill, permute_sentences, span_lengths
 from specc.runtime.objectives.span_corruption import noise_mask
 from specc.runtime.tokenizer import TextTokenizer, build_tokenizer

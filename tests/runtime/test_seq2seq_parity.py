@@ -33,7 +33,7 @@ from specc.runtime.demos.grammar import translation_pair
 from specc.runtime.finetune import finetune, task_setup
 from specc.runtime.jobs import train
 from specc.runtime.loop import BatchSource
-from specc.runtime.objectives import Batch
+from specc.runtime.batch import Batch
 from specc.runtime.optim import lr_at, param_groups
 from specc.runtime.session import plan_from_spec, tokenizer_for
 from specc.runtime.tasks import load_splits

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import specc
-from specc.runtime.objectives import LossSums
+from specc.runtime.batch import LossSums
 from specc.runtime.objectives import vocab_ce
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.objectives.vocab_ce import linear_cross_entropy_sum, vocab_cross_entropy

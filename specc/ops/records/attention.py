@@ -108,7 +108,7 @@ def _flops(p: AttentionParams, s: Mapping[str, Shape | None], context: int) -> i
 
 
 register(OpRecord(
-    name="attention", params=AttentionParams, inputs=inputs("x", "memory?", "mask?", "bias?"),
+    name="attention", capabilities=frozenset({"attention"}), params=AttentionParams, inputs=inputs("x", "memory?", "mask?", "bias?"),
     shape=_shape, param_shapes=_param_shapes, builder="specc.ops.attention:Attention", flops=_flops, uses_cache=True,
     doc="Multi-head attention (self/cross, causal, GQA/MQA, rotary/ALiBi, additive bias).",
     shape_rule="x [batch, seq, d_model] (memory [batch, src_seq, d_memory], mask [batch, keys], "

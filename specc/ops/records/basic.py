@@ -55,7 +55,7 @@ class RMSNormParams(OpParams):
 
 
 register(OpRecord(
-    name="layer_norm", params=LayerNormParams, inputs=inputs("x"),
+    name="layer_norm", capabilities=frozenset({"norm"}), params=LayerNormParams, inputs=inputs("x"),
     shape=lambda p, s: last_dim(s["x"], p.dim, "layer_norm", "dim"),
     param_shapes=lambda p: {"weight": (p.dim,), **({"bias": (p.dim,)} if p.bias else {})},
     builder="specc.ops.basic:layer_norm", flops=lambda p, s, t: 8 * p.dim,
@@ -64,7 +64,7 @@ register(OpRecord(
     example=Example("ln_1", ("x",), {"dim": "d_model", "eps": 1e-5}),
 ))
 register(OpRecord(
-    name="rms_norm", params=RMSNormParams, inputs=inputs("x"),
+    name="rms_norm", capabilities=frozenset({"norm"}), params=RMSNormParams, inputs=inputs("x"),
     shape=lambda p, s: last_dim(s["x"], p.dim, "rms_norm", "dim"),
     param_shapes=lambda p: {"weight": (p.dim,)},
     builder="specc.ops.basic:rms_norm", flops=lambda p, s, t: 4 * p.dim,

@@ -28,7 +28,7 @@ def _ids_shape(s: Mapping[str, Shape | None], what: str) -> Shape:
 
 
 register(OpRecord(
-    name="embedding", params=EmbeddingParams, inputs=inputs("ids"),
+    name="embedding", capabilities=frozenset({"embedding"}), params=EmbeddingParams, inputs=inputs("ids"),
     shape=lambda p, s: _ids_shape(s, "embedding") + (p.dim,),
     param_shapes=lambda p: {"weight": (p.vocab, p.dim)}, builder="specc.ops.embedding:Embedding",
     doc="Lookup table for token or segment ids: [batch, seq] → [batch, seq, dim].",
@@ -55,7 +55,7 @@ class PositionParams(OpParams):
 
 
 register(OpRecord(
-    name="learned_positions", params=PositionParams, inputs=inputs("ids"),
+    name="learned_positions", capabilities=frozenset({"positions"}), params=PositionParams, inputs=inputs("ids"),
     shape=lambda p, s: (1 if p.pad_id is None else _ids_shape(s, "learned_positions")[0],
                         _ids_shape(s, "learned_positions")[1], p.dim),
     param_shapes=lambda p: {"weight": (p.max_len, p.dim)}, builder="specc.ops.embedding:LearnedPositions",
@@ -71,7 +71,7 @@ class SinusoidParams(OpParams):
 
 
 register(OpRecord(
-    name="sinusoidal_positions", params=SinusoidParams, inputs=inputs("ids"),
+    name="sinusoidal_positions", capabilities=frozenset({"positions"}), params=SinusoidParams, inputs=inputs("ids"),
     shape=lambda p, s: (1, _ids_shape(s, "sinusoidal_positions")[1], p.dim),
     param_shapes=lambda p: {}, builder="specc.ops.embedding:SinusoidalPositions", uses_cache=True,
     doc="Fixed sin/cos positions of Vaswani et al. 2017: [batch, seq] → [1, seq, dim].",
@@ -90,7 +90,7 @@ class RelativeBiasParams(OpParams):
 
 
 register(OpRecord(
-    name="t5_relative_bias", params=RelativeBiasParams, inputs=inputs("ids"),
+    name="t5_relative_bias", capabilities=frozenset({"positions"}), params=RelativeBiasParams, inputs=inputs("ids"),
     shape=lambda p, s: (1, p.heads, _ids_shape(s, "t5_relative_bias")[1], _ids_shape(s, "t5_relative_bias")[1]),
     param_shapes=lambda p: {"weight": (p.buckets, p.heads)}, builder="specc.ops.embedding:RelativeBias",
     uses_cache=True,

@@ -32,7 +32,7 @@ class LMHeadParams(OpParams):
 
 
 register(OpRecord(
-    name="lm_head", params=LMHeadParams, inputs=inputs("x", "select?"),
+    name="lm_head", capabilities=frozenset({"vocab_head"}), params=LMHeadParams, inputs=inputs("x", "select?"),
     shape=lambda p, s: _selected_shape(s["x"], s.get("select"), p.d_model, p.vocab, "lm_head"),
     param_shapes=lambda p: {"weight": (p.vocab, p.d_model), **({"bias": (p.vocab,)} if p.bias else {})},
     builder="specc.ops.heads:LMHead", flops=lambda p, s, t: 2 * p.d_model * p.vocab,
@@ -52,7 +52,7 @@ class MLMHeadParams(OpParams):
 
 
 register(OpRecord(
-    name="mlm_head", params=MLMHeadParams, inputs=inputs("x", "select?"),
+    name="mlm_head", capabilities=frozenset({"vocab_head"}), params=MLMHeadParams, inputs=inputs("x", "select?"),
     shape=lambda p, s: _selected_shape(s["x"], s.get("select"), p.d_model, p.vocab, "mlm_head"),
     param_shapes=lambda p: {
         "transform.weight": (p.d_model, p.d_model), "transform.bias": (p.d_model,),

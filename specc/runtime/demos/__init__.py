@@ -20,36 +20,8 @@ demos depend on the Python version (the same version gives the same data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+# Every demo module registers its demos on import; a missing module is an ImportError here, not a skipped demo.
+from specc.runtime.demos import classify, grammar, reading  # noqa: F401  (registration)
+from specc.runtime.demos.base import DEMOS, Demo
 
-from specc.runtime.tasks import Splits
-
-
-@dataclass(frozen=True)
-class Demo:
-    name: str
-    task_type: str
-    build: Callable[[], Splits]
-    doc: str
-
-
-DEMOS: dict[str, Demo] = {}
-
-
-def register(name: str, task_type: str, doc: str) -> Callable[[Callable[[], Splits]], Callable[[], Splits]]:
-    def add(build: Callable[[], Splits]) -> Callable[[], Splits]:
-        DEMOS[name] = Demo(name, task_type, build, doc)
-        return build
-
-    return add
-
-
-import importlib as _importlib  # noqa: E402
-
-for _name in ("classify", "grammar", "reading"):  # registration; modules not yet written are skipped
-    try:
-        _importlib.import_module(f"specc.runtime.demos.{_name}")
-    except ModuleNotFoundError as _err:
-        if _err.name != f"specc.runtime.demos.{_name}":
-            raise
+__all__ = ["DEMOS", "Demo"]

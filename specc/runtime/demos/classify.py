@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from specc.runtime.demos import register
+from specc.runtime.demos.base import register
 from specc.runtime.demos.text import sentences, split, splits
-from specc.runtime.tasks import Splits
+from specc.runtime.labelled import Splits
 
 # -- generated reviews (sentiment, rating) ----------------------------------------------
 SUBJECTS = [

@@ -7,9 +7,9 @@ import random
 import sys
 import unicodedata
 
-from specc.runtime.demos import register
+from specc.runtime.demos.base import register
 from specc.runtime.demos.text import splits
-from specc.runtime.tasks import Splits
+from specc.runtime.labelled import Splits
 
 
 # -- ner ------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ import random
 import re
 from dataclasses import dataclass
 
-from specc.runtime.demos import register
+from specc.runtime.demos.base import register
 from specc.runtime.demos.text import splits
-from specc.runtime.tasks import Splits
+from specc.runtime.labelled import Splits
 
 NAMES = [
     "Anna", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Karin", "Leon", "Maria",

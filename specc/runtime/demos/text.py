@@ -10,7 +10,6 @@ import ast
 import functools
 import hashlib
 import json
-import os
 import platform
 import random
 import re
@@ -20,7 +19,7 @@ from pathlib import Path
 from specc.atomic import write_text
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record
-from specc.runtime.tasks import Splits
+from specc.runtime.labelled import Splits
 from specc.runtime.tokenizer import cache_dir
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -10,8 +10,10 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.runtime.objectives import causal_lm  # noqa: F401  (registration)
-from specc.runtime.objectives.base import OBJECTIVES, Batch, LossSums, ObjectiveRecord, is_loss
+# Every objective module registers on import; a missing one is an ImportError here, never a skipped objective.
+from specc.runtime.objectives import causal_lm, denoising, mlm, nsp, span_corruption  # noqa: F401  (registration)
+from specc.runtime.batch import Batch, LossSums, is_loss  # re-exported: part of the objective interface
+from specc.runtime.objectives.base import OBJECTIVES, ObjectiveRecord
 from specc.runtime.objectives.needs import missing_from_graph
 from specc.runtime.section import validate_section
 from specc.runtime.tokenizer import Specials
@@ -22,21 +24,6 @@ else:  # imported on first use, so `specc check` runs without torch (specc/lazy.
     torch = lazy_import("torch")
 
 __all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "is_loss", "resolve_objectives"]
-
-
-def _load_optional() -> None:
-    """Objectives in their own modules register on import."""
-    import importlib
-
-    for name in ("mlm", "nsp", "span_corruption", "denoising"):
-        try:
-            importlib.import_module(f"specc.runtime.objectives.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"specc.runtime.objectives.{name}":
-                raise
-
-
-_load_optional()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ architecture that runs at `specc check` time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import numpy as np
@@ -17,6 +17,8 @@ from pydantic import Field
 from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
+from specc.graph.queries import attention_nodes
+from specc.runtime.batch import Batch, LossSums
 from specc.runtime.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.tokenizer import Specials
@@ -29,46 +31,6 @@ else:  # imported on first use, so `specc check` runs without torch (specc/lazy.
 
 class ObjectiveParams(Section):
     weight: float = Field(default=1.0, gt=0, description="this loss's weight in the sum of the objectives' losses")
-
-
-@dataclass
-class Batch:
-    """Model inputs (by graph input name), targets, and bookkeeping."""
-
-    inputs: dict[str, torch.Tensor]
-    targets: dict[str, torch.Tensor] = field(default_factory=dict)
-    tokens: int = 0  # tokens the model reads (for tokens/s)
-
-    def to(self, device: torch.device) -> Batch:
-        move = lambda d: {k: v.to(device, non_blocking=True) for k, v in d.items()}  # noqa: E731
-        return Batch(move(self.inputs), move(self.targets), self.tokens)
-
-
-@dataclass
-class LossSums:
-    """Loss totals that aggregate exactly: sum of per-item losses and item counts."""
-
-    sums: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, name: str, total: float, count: int) -> None:
-        self.sums[name] = self.sums.get(name, 0.0) + total
-        self.counts[name] = self.counts.get(name, 0) + count
-
-    def merge(self, other: LossSums) -> None:
-        for k in other.sums:
-            self.add(k, other.sums[k], other.counts[k])
-
-    def means(self) -> dict[str, float]:
-        return {k: self.sums[k] / max(self.counts[k], 1) for k in self.sums}
-
-
-METRIC_PREFIX = "acc_"  # LossSums entries named so are metrics (accuracies), shown but never summed into the loss
-
-
-def is_loss(name: str) -> bool:
-    """Whether a `LossSums` entry counts toward the loss (not a metric, not the gradient norm)."""
-    return name != "grad_norm" and not name.startswith(METRIC_PREFIX)
 
 
 Prepare = Callable[[Any, Batch, np.random.Generator, Specials, int], None]  # params, batch, rng, specials, vocab size
@@ -104,10 +66,6 @@ def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, sums: LossSums
     count = int((target != -100).sum())
     sums.add(name, float(total.detach()), count)
     return total / max(count, 1)
-
-
-def attention_nodes(graph: LayerGraph) -> list[tuple[str, Any]]:
-    return [(n.name, n.params) for n in graph.nodes.values() if n.op == "attention"]
 
 
 def needs_encoder_decoder(what: str, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Mapping
 from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
-from specc.runtime.objectives.base import Batch, LossSums, ObjectiveParams, ObjectiveRecord, attention_nodes, register
+from specc.graph.queries import attention_nodes
+from specc.runtime.batch import Batch, LossSums
+from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, register
 
 if TYPE_CHECKING:
     import torch

@@ -19,9 +19,8 @@ from specc.graph import LayerGraph
 from specc.runtime.batches import layout, sample_rng
 from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
-from specc.runtime.objectives.base import (
-    METRIC_PREFIX, Batch, LossSums, ObjectiveParams, ObjectiveRecord, cross_entropy_sum, register,
-)
+from specc.runtime.batch import METRIC_PREFIX, Batch, LossSums
+from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, cross_entropy_sum, register
 from specc.runtime.tokenizer import Specials
 
 if TYPE_CHECKING:

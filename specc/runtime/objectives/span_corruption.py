@@ -23,9 +23,8 @@ from specc.graph import LayerGraph
 from specc.runtime.batches import Packed, layout
 from specc.runtime.tokens import TokenStore
 from specc.runtime.errors import UserError
-from specc.runtime.objectives.base import (
-    Batch, LossSums, ObjectiveParams, ObjectiveRecord, Prepare, needs_encoder_decoder, register,
-)
+from specc.runtime.batch import Batch, LossSums
+from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, Prepare, needs_encoder_decoder, register
 from specc.runtime.tokenizer import Specials
 
 if TYPE_CHECKING:

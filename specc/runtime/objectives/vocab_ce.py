@@ -19,7 +19,9 @@ from typing import Any, Mapping
 
 import torch
 
-from specc.runtime.objectives.base import LossSums, cross_entropy_sum
+from specc.runtime.batch import LossSums
+
+from specc.runtime.objectives.base import cross_entropy_sum
 from specc.compiler import DeferredLogits, Outputs
 
 IGNORE = -100

@@ -9,7 +9,7 @@ generic trainer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -19,9 +19,10 @@ from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.runtime.config import TrainConfig, check_checkpointing, check_precision
 from specc.runtime.errors import UserError
-from specc.runtime.labelled import Record
+from specc.runtime.demos import DEMOS
+from specc.runtime.labelled import Record, Splits
 from specc.runtime.metrics import METRICS
-from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.batch import Batch, LossSums
 from specc.runtime.section import validate_section
 from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
 from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
@@ -55,8 +56,6 @@ class DeclaredTask:
 
 def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]:
     """Every ``[tasks.NAME]`` table, validated; all mistakes raised together as a `SpecError`."""
-    from specc.runtime.demos import DEMOS
-
     raw = spec.raw
     declared: Mapping[str, Any] = spec.sections.get("tasks") or {}
     diags = Collector()
@@ -145,21 +144,10 @@ def choose_task(tasks: Mapping[str, DeclaredTask], name: str | None, spec_name: 
 
 
 # -- data ---------------------------------------------------------------------------
-@dataclass
-class Splits:
-    train: list[Record]
-    validation: list[Record]
-    test: list[Record]
-    origin: str  # where the data came from, for the run's summary
-    notes: list[str] = field(default_factory=list)  # what the readers decided or passed over, said before training
-
-
 def load_splits(task: DeclaredTask, base: Path) -> Splits:
     """The task's train / validation / test records; an empty or unreadable split is a `UserError`."""
     d = task.params.data
     if d.demo is not None:
-        from specc.runtime.demos import DEMOS
-
         splits = DEMOS[d.demo].build()
         splits.train = splits.train[: d.max_train] if d.max_train else splits.train
         return splits

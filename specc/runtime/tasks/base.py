@@ -22,7 +22,7 @@ from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
 from specc.runtime.config import TrainConfig
 from specc.runtime.labelled import Record
-from specc.runtime.objectives import Batch, LossSums
+from specc.runtime.batch import Batch, LossSums
 from specc.runtime.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.tokenizer import TextTokenizer

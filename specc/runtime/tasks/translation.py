@@ -19,11 +19,12 @@ from pydantic import Field
 from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
+from specc.graph.queries import attention_nodes
 from specc.runtime.errors import UserError
 from specc.runtime.labelled import Record
 from specc.runtime.metrics import sacrebleu_score
-from specc.runtime.objectives import Batch, LossSums
-from specc.runtime.objectives.base import attention_nodes, cross_entropy_sum
+from specc.runtime.batch import Batch, LossSums
+from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
 from specc.runtime.tokenizer import TextTokenizer
 

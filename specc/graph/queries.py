@@ -1,0 +1,37 @@
+"""Questions the runtime asks of a model's graph, answered from the op records' declared capabilities.
+
+The runtime never names op classes or op names: it asks which nodes can do
+something (`nodes_with(graph, "attention")`), how many positions the model
+reads, how large its token vocabulary is. A new op that declares the
+capability is found by every query without a change here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specc.graph.types import LayerGraph, Node
+from specc.ops.base import Capability
+
+
+def nodes_with(graph: LayerGraph, capability: Capability) -> list[Node]:
+    """The graph's op nodes whose record declares `capability`, in graph order."""
+    return [n for n in graph.nodes.values() if capability in n.record.capabilities]
+
+
+def attention_nodes(graph: LayerGraph) -> list[tuple[str, Any]]:
+    """(name, params) of every attention node; the params say `causal` and `cross`."""
+    return [(n.name, n.params) for n in nodes_with(graph, "attention")]
+
+
+def max_positions(graph: LayerGraph) -> int | None:
+    """The most positions the model can read: the smallest `max_len` of its position tables (None: unbounded)."""
+    return graph.max_positions()
+
+
+def token_vocab(graph: LayerGraph) -> int | None:
+    """Rows of the model's largest token embedding (segment or type embeddings of under 16 rows are not token
+    tables), or None when it has no embedding."""
+    sizes = [n.params.vocab for n in nodes_with(graph, "embedding") if isinstance(getattr(n.params, "vocab", None), int)]
+    tokens = [v for v in sizes if v >= 16]
+    return max(tokens) if tokens else None
