@@ -127,7 +127,7 @@ def _op_module(node: Node) -> nn.Module:
     module = node.record.build(node.params)
     kind = node.record.no_decay_kind()
     if kind is not None:  # what the optimizer reads (`no_decay`); the runtime never looks at op classes
-        module.no_decay_kind = kind
+        setattr(module, "no_decay_kind", kind)  # a plain attribute, not a parameter or submodule
     if isinstance(module, Attention):
         module.cache_key = node.name
     return module

@@ -32,6 +32,12 @@ def max_positions(graph: LayerGraph) -> int | None:
 def token_vocab(graph: LayerGraph) -> int | None:
     """Rows of the model's largest token embedding (segment or type embeddings of under 16 rows are not token
     tables), or None when it has no embedding."""
-    sizes = [n.params.vocab for n in nodes_with(graph, "embedding") if isinstance(getattr(n.params, "vocab", None), int)]
+    sizes = [v for n in nodes_with(graph, "embedding") if (v := _int_param(n, "vocab")) is not None]
     tokens = [v for v in sizes if v >= 16]
     return max(tokens) if tokens else None
+
+
+def _int_param(node: Node, name: str) -> int | None:
+    """The op parameter `name` of `node` when its op has one and it is an integer."""
+    value = getattr(node.params, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
