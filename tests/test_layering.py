@@ -47,6 +47,7 @@ LAYERS: list[set[str]] = [
     {"compiler"},
     {"smoke", "hf", "diff"},
     *({group} for group, _ in RUNTIME_GROUPS),
+    {"reference"},  # `specc ops`: reads the op, objective and task registries
     {"cli"},
     {"<package>"},  # specc/__init__.py (the public API) and __main__.py
 ]

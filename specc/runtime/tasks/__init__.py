@@ -208,7 +208,7 @@ class TaskWorkload:
         return self.runner.loss(outputs, batch, sums)
 
     def evaluate(self, model: torch.nn.Module, device: torch.device, cfg: TrainConfig) -> dict[str, float]:
-        from specc.runtime.loop import autocast, perplexity  # torch's side: not needed to resolve a task
+        from specc.runtime.device import autocast, perplexity  # torch's side: not needed to resolve a task
 
         was_training = model.training
         model.eval()
