@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = {name: {"time": t.as_dict(), "tokens_per_s": n_tokens / t.median,
                    "mfu": flops / t.median / (args.peak_tflops * 1e12), "vs_transformers": hf_t / t.median,
                    "first_loss": first[name], "peak_gib": peaks[name] / 2**30} for name, t in timings.items()}
-    result = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)", "torch": torch.__version__, "batch": args.batch, "seq": args.seq,
+    result = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)", "torch": torch.__version__,
+              "batch": args.batch, "seq": args.seq,
               "peak_tflops": args.peak_tflops, "flops_per_step": flops, "variants": rows,
               "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None, "seconds": time.perf_counter() - start,
               "setup_and_compile_s": compile_s}

@@ -58,7 +58,8 @@ def outside(rows: list[dict[str, Any]]) -> list[str]:
 
 def build(rows: list[dict[str, Any]], front: dict[str, Any] | None) -> list[str]:
     out = ["### Build time (published sizes)", "",
-           "| architecture | params | transformers from_config ms | specc spec → module ms | ratio | random fill alone ms | specc stages ms (parse / validate / graph / modules / init) |",
+           "| architecture | params | transformers from_config ms | specc spec → module ms | ratio | random fill alone ms "
+           "| specc stages ms (parse / validate / graph / modules / init) |",
            "|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         v = r["variants"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from specc.diagnostics import UserError
+from specc.diagnostics import UserError as UserError  # re-exported: the CLI's commands raise it
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.schema import ModelSpec, validate

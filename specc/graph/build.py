@@ -20,7 +20,6 @@ from specc.expr import Number
 from specc.graph.adapters import resolve_adapters
 from specc.graph.types import BlockInstance, Group, LayerGraph, Node
 from specc.ops.base import REGISTRY, OpRecord, ParamError, Shape, ShapeError, fmt_shape
-from specc.raw import RawSpec
 from specc.schema import BlockSpec, ModelSpec, NodeSpec, resolve_params
 from specc.schema.validate import number
 from specc.schema.errors import diagnostics_from
@@ -246,7 +245,7 @@ class _Builder:
         for local in order:
             spec = block.nodes[local]
             if spec.op is None:
-                self.diags.error("E037", f"nodes inside a block must name an 'op' (blocks do not nest yet)",
+                self.diags.error("E037", "nodes inside a block must name an 'op' (blocks do not nest yet)",
                                  self.raw.key_span(path + (local,)))
                 return None
             node = self._node(f"{prefix}.{local}", spec, scope, path + (local,))
@@ -318,7 +317,7 @@ class _Builder:
         missing = [i.name for i in record.inputs if not i.optional and i.name not in given]
         if missing:
             self.diags.error("E038", f"op '{record.name}' needs input '{missing[0]}'", self.raw.key_span(path),
-                             f"add in = ... naming the node it reads")
+                             "add in = ... naming the node it reads")
             return None
         if any(ref not in scope.refs for ref in given.values()):
             return None  # reported by _order

@@ -23,7 +23,6 @@ from safetensors.torch import load_file
 from reltools import assert_clean_error, run_main
 from runtools import GPT_TINY, sets
 from specc.runtime import checkpoint
-from specc.runtime.errors import UserError
 from specc.runtime.workload import Pretraining
 
 Record = Callable[..., None]

@@ -117,7 +117,7 @@ class ClassificationRunner(_Sequence):
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         assert self.labels is not None
         probs = torch.from_numpy(self.logits(model, features, device, progress)).softmax(-1).numpy()
-        return [{"label": self.labels[int(p.argmax())], "probs": {l: round(float(x), 6) for l, x in zip(self.labels, p)}}
+        return [{"label": self.labels[int(p.argmax())], "probs": {label: round(float(x), 6) for label, x in zip(self.labels, p)}}
                 for p in probs]
 
     def value(self, prediction: Mapping[str, Any]) -> Any:

@@ -210,7 +210,8 @@ def _coverage(side: str, encoded: Sequence[list[int]], words: int, unk: int | No
             f"({100 * unknown / max(pieces, 1):.2f} %), longest {longest} tokens; ")
     if not cut:
         return line + f"none cut by {key} {length}"
-    return line + f"{cut} of {len(encoded)} ({100 * cut / len(encoded):.1f} %) cut by {key} {length} (raise it to {longest + extra} to keep them whole)"
+    return line + (f"{cut} of {len(encoded)} ({100 * cut / len(encoded):.1f} %) cut by {key} {length} "
+                   f"(raise it to {longest + extra} to keep them whole)")
 
 
 register(TaskType("translation", TranslationParams, TranslationRunner,
