@@ -286,7 +286,8 @@ def _prune(root: Path, keep: int, best: int = 0) -> None:
     """Keep the newest `keep` complete checkpoints (and the best one's, step `best`, when not 0); remove the
     temporary directories of saves that died before their rename (this save's own is renamed by now)."""
     done = sorted(d for d in root.iterdir() if d.name.startswith("step-") and (d / MARKER).exists())
-    for old in [d for d in done[:-keep] if not best or d.name != f"step-{best:08d}"]:  # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
+    # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
+    for old in [d for d in done[:-keep] if not best or d.name != f"step-{best:08d}"]:
         os.replace(old, root / f".tmp-old-{old.name}-{os.getpid()}")
     for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
         shutil.rmtree(old, ignore_errors=True)
