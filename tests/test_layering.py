@@ -23,21 +23,21 @@ SPECC = Path(__file__).resolve().parent.parent / "specc"
 
 # The runtime's files are grouped here, in dependency order (a group is a set of modules of specc/runtime/).
 RUNTIME_GROUPS: list[tuple[str, set[str]]] = [
-    ("runtime", {"errors", "registry", "section", "config", "device", "batch"}),
+    ("runtime", {"errors", "registry", "section", "config", "device", "batch", "budget", "optim_state"}),
     ("runtime.data", {"formats", "labelled", "tokenizer", "data", "tokens", "prepare", "batches", "demos"}),
-    ("runtime.runs", {"checkpoint", "lineage", "transfer", "interop"}),
+    ("runtime.runs", {"checkpoint", "runlog", "lineage", "transfer", "interop"}),
     ("runtime.inference", {"generate", "beam"}),
     ("runtime.objectives", {"objectives"}),
     ("runtime.tasks", {"metrics", "tasks"}),
     ("runtime.distributed", {"distributed"}),
     ("runtime.train", {"loop", "optim", "guard", "workload", "overrides", "session", "parallel", "trainer", "warm_start",
-                       "plot", "allocator", "jobs", "finetune", "merge"}),
+                       "plot", "allocator", "jobs", "finetune", "merge", "inspect_data"}),
 ]
 GROUP_OF = {f"runtime.{m}": group for group, members in RUNTIME_GROUPS for m in members}
 
 LAYERS: list[set[str]] = [
     {"atomic", "diagnostics", "version", "lazy", "hostmem"},  # no specc imports at all (hostmem: the machine's memory)
-    {"jsonfile"},  # bounded JSON reading
+    {"jsonfile", "tensorcheck"},  # bounded JSON reading; tensor checks
     {"ops"},  # the layer library: records, shape rules, builders, capabilities
     {"raw", "expr"},
     {"frontend"},  # TOML and DSL front ends
