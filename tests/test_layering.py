@@ -31,7 +31,7 @@ RUNTIME_GROUPS: list[tuple[str, set[str]]] = [
     ("runtime.tasks", {"metrics", "tasks"}),
     ("runtime.distributed", {"distributed"}),
     ("runtime.train", {"loop", "optim", "guard", "workload", "overrides", "session", "parallel", "trainer", "warm_start",
-                       "plot", "allocator", "jobs", "finetune", "merge", "inspect_data"}),
+                       "plot", "allocator", "jobs", "finetune", "merge", "inspect_data", "loading"}),
 ]
 GROUP_OF = {f"runtime.{m}": group for group, members in RUNTIME_GROUPS for m in members}
 
