@@ -23,7 +23,7 @@ SPECC = Path(__file__).resolve().parent.parent / "specc"
 
 # The runtime's files are grouped here, in dependency order (a group is a set of modules of specc/runtime/).
 RUNTIME_GROUPS: list[tuple[str, set[str]]] = [
-    ("runtime", {"errors", "registry", "section", "config", "device", "batch", "budget", "optim_state"}),
+    ("runtime", {"errors", "registry", "section", "config", "device", "batch", "budget", "optim_state", "trackers"}),
     ("runtime.data", {"formats", "labelled", "tokenizer", "data", "tokens", "prepare", "batches", "demos"}),
     ("runtime.runs", {"checkpoint", "runlog", "lineage", "transfer", "interop"}),
     ("runtime.inference", {"generate", "beam"}),

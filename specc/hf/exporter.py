@@ -84,7 +84,9 @@ REFERENCE_SPECS = {"gpt2": "gpt2-small.toml", "bert": "bert-base.toml", "roberta
 def nearest_by_reference(graph: LayerGraph) -> list[tuple[int, str, str, list[str]]]:
     """(differences, family, its reference spec, the differences) against each family's shipped spec, comparing
     ops and their settings (choices and flags, not sizes), so that node names do not count."""
-    from specc import load_graph
+    from specc.frontend import parse
+    from specc.graph import build_graph
+    from specc.schema import validate
     from specc.frontend.bases import shipped_specs
 
     root = shipped_specs()
@@ -94,7 +96,7 @@ def nearest_by_reference(graph: LayerGraph) -> list[tuple[int, str, str, list[st
     out = []
     for family, name in REFERENCE_SPECS.items():
         if family in FAMILIES and (root / name).exists():
-            diff = architecture_differences(ours, _settings(signature(load_graph(root / name))), family)
+            diff = architecture_differences(ours, _settings(signature(build_graph(validate(parse(root / name))))), family)
             out.append((len(diff), family, name, diff))
     return out
 
