@@ -115,8 +115,11 @@ def test_cli_refuses_bad_sizes_as_usage_errors(argv: list[str]) -> None:
     assert info.value.code == 2
 
 
-def test_cli_compile_of_a_tensor_too_large_to_exist_is_a_diagnostic() -> None:
+@pytest.mark.parametrize("sets", [["params.d_model=1000000000000", "params.heads=1"],
+                                  # one dimension past 2**63: heads x head_dim (semantic fuzzing, issue 16)
+                                  ["params.layers=1", "blocks.decoder_layer.nodes.attn.head_dim=9223372036854775807"]])
+def test_cli_compile_of_a_tensor_too_large_to_exist_is_a_diagnostic(sets: list[str]) -> None:
     """A weight of 10**12 x 4 * 10**12 elements overflows even on the meta device (found by fuzzing)."""
-    code, out, err = _cli("compile", SPEC, "--set", "params.d_model=1000000000000", "--set", "params.heads=1")
+    code, out, err = _cli("compile", SPEC, *(arg for s in sets for arg in ("--set", s)))
     assert code == 1 and out == "" and "Traceback" not in err
     assert err.startswith(f"{SPEC}: error[E050]: a parameter of the model has more elements than a tensor can hold")

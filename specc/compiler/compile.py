@@ -25,7 +25,9 @@ def compile_model(graph: LayerGraph, device: str | torch.device | None = None, i
         with torch.device("meta"):
             model = _build(graph)
             attach(model, graph)
-    except RuntimeError as err:  # a tensor of more than 2**63 elements cannot exist, even on the meta device
+    # A tensor of more than 2**63 elements cannot exist, even on the meta device: torch says so with a RuntimeError,
+    # or, for one dimension past 2**63 (heads x head_dim), a TypeError from unpacking the size.
+    except (RuntimeError, TypeError) as err:
         if "overflow" not in str(err).lower():
             raise
         raise SpecError([Diagnostic("E050", "a parameter of the model has more elements than a tensor can hold "
