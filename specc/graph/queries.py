@@ -29,6 +29,12 @@ def max_positions(graph: LayerGraph) -> int | None:
     return graph.max_positions()
 
 
+def usable_positions(graph: LayerGraph) -> int | None:
+    """Positions a sequence may use: each position table's `max_len` less its `offset` (BART's 2), the smallest."""
+    lens = [v - (_int_param(n, "offset") or 0) for n in nodes_with(graph, "positions") if (v := _int_param(n, "max_len")) is not None]
+    return min(lens) if lens else None
+
+
 def token_vocab(graph: LayerGraph) -> int | None:
     """Rows of the model's largest token embedding (segment or type embeddings of under 16 rows are not token
     tables), or None when it has no embedding."""

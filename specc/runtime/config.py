@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
+from specc.graph.queries import usable_positions
 from specc.schema import ModelSpec
 from specc.runtime.section import Section, validate_section
 
@@ -125,12 +126,10 @@ def check_precision(train: TrainConfig, span: Span | None) -> list[Diagnostic]:
 
 def check_positions(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
     """A training sequence must fit the model's learned positions (an index past them is no number at all)."""
-    from specc.ops.embedding import PositionParams
-
-    lens = [n.params.max_len - n.params.offset for n in graph.nodes.values() if isinstance(n.params, PositionParams)]
-    if lens and train.seq_len > min(lens):
-        return [Diagnostic("E080", f"seq_len {train.seq_len} exceeds the model's {min(lens)} positions", span,
-                           f"set seq_len to at most {min(lens)}")]
+    limit = usable_positions(graph)
+    if limit is not None and train.seq_len > limit:
+        return [Diagnostic("E080", f"seq_len {train.seq_len} exceeds the model's {limit} positions", span,
+                           f"set seq_len to at most {limit}")]
     return []
 
 
