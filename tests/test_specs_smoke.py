@@ -7,6 +7,8 @@ touching this file. Full-size specs are shrunk with the same overrides
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import io
 from pathlib import Path
@@ -39,7 +41,8 @@ def test_spec_compiles_and_trains_a_step(path: Path) -> None:
     assert graph.param_count() <= MAX_SHRUNK_PARAMS, f"shrinking left {graph.param_count():,} parameters"
     torch.manual_seed(0)
     model = specc.compile_model(graph)
-    assert sum(p.numel() for p in model.parameters()) == graph.param_count()
+    adapters = sum(math.prod(s) for s in graph.adapters.parameter_names().values()) if graph.adapters else 0
+    assert sum(p.numel() for p in model.parameters()) == graph.param_count() + adapters  # LoRA's are not the architecture's
     model.train()
     outputs = model(**example_inputs(graph, batch=2, seq=8))
     assert set(outputs) == set(graph.outputs)
