@@ -14,7 +14,7 @@ import pytest
 
 import folder_fuzz
 
-CASES = int(os.environ.get("SPECC_FOLDER_FUZZ_CASES", "4"))
+CASES = int(os.environ.get("SPECC_FOLDER_FUZZ_CASES", "2"))
 
 
 def _campaign(cases: list[folder_fuzz.Case], seed: int, cli_env: dict[str, str], tally: Callable[..., None]) -> None:
