@@ -38,7 +38,7 @@ def _messages(path: Path) -> dict[str, str]:
     """A catalog's English → German messages. `GNUTranslations` parses the .mo file; its `_catalog`
     is the only way the standard library exposes every entry."""
     with path.open("rb") as f:
-        catalog = gettext.GNUTranslations(f)._catalog  # noqa: SLF001
+        catalog = gettext.GNUTranslations(f)._catalog
     return {k: v for k, v in catalog.items() if isinstance(k, str) and isinstance(v, str)}
 
 

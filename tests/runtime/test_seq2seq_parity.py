@@ -13,14 +13,15 @@ in the recipe, never in the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
-
 from runtools import SPECS, metrics
+
 from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import LayerGraph
@@ -28,13 +29,13 @@ from specc.hf.rules import ARCHITECTURES
 from specc.hf.weights import export_state_dict
 from specc.runtime import checkpoint
 from specc.runtime.config import TrainConfig
-from specc.runtime.prepare import token_store
 from specc.runtime.demos.grammar import translation_pair
 from specc.runtime.finetune import finetune, task_setup
 from specc.runtime.jobs import train
 from specc.runtime.loop import BatchSource
 from specc.runtime.batch import Batch
 from specc.runtime.optim import lr_at, param_groups
+from specc.runtime.prepare import token_store
 from specc.runtime.session import plan_from_spec, tokenizer_for
 from specc.runtime.tasks import load_splits
 from specc.runtime.tasks.base import epoch_index

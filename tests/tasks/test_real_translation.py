@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import SPECS
 
 from benchmarks.mt_corpus import CATALOGS, SIZES, build, write
-from helpers import SPECS
 from specc.runtime.finetune import finetune
 
 pytestmark = pytest.mark.slow

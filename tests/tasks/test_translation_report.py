@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from helpers import TINY_T5, records, runner
 
-
 ROWS = records({"src": "Return the value", "tgt": "Gib den Wert zurück"},
                {"src": "Open the file and return a stream of the words in the string", "tgt": "Öffne die Datei"})
 
