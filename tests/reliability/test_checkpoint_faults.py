@@ -144,8 +144,9 @@ def _torch_writer_fails(*args: Any, **kwargs: Any) -> None:
 
 
 INJECTIONS: dict[str, tuple[str, Callable[..., Any]]] = {
-    "model.safetensors": ("specc.runtime.checkpoint.save_model", _enospc),
-    "optimizer.pt (torch's error)": ("specc.runtime.checkpoint.torch.save", _torch_writer_fails),
+    # checkpoint.py imports torch and safetensors.torch on first use (specc/lazy.py), so their own functions are patched
+    "model.safetensors": ("safetensors.torch.save_model", _enospc),
+    "optimizer.pt (torch's error)": ("torch.save", _torch_writer_fails),
     "state.json": ("pathlib.Path.write_text", _enospc),
     "fsync": ("specc.atomic.os.fsync", _enospc),
     "rename": ("specc.atomic.os.replace", _enospc),
