@@ -289,6 +289,15 @@ def _prune(root: Path, keep: int, best: int = 0) -> None:
     # renamed first, so a kill inside rmtree cannot leave a torn "complete" checkpoint
     for old in [d for d in done[:-keep] if not best or d.name != f"step-{best:08d}"]:
         os.replace(old, root / f".tmp-old-{old.name}-{os.getpid()}")
-    for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
-        shutil.rmtree(old, ignore_errors=True)
+    discard_leftovers(root.parent)
+
+
+def discard_leftovers(run_dir: Path) -> None:
+    """Remove what saves killed midway left in the run's checkpoints folder: temporaries never renamed, and old
+    checkpoints renamed out of the way but not yet deleted. A resume does this first: a kill inside the last save
+    leaves no later save to clean up after it."""
+    root = run_dir / "checkpoints"
+    if root.is_dir():
+        for old in [d for d in root.iterdir() if d.name.startswith(".tmp-")]:
+            shutil.rmtree(old, ignore_errors=True)
 

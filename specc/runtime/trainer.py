@@ -167,6 +167,8 @@ class Trainer:
 
             check_resume(ckpt, self.plan.graph, state.arch_hash)
         load_run_weights(ckpt, model, self.plan.graph)
+        if distributed.ranks().main:
+            checkpoint.discard_leftovers(self.run_dir)
         distributed.note(f"resuming from step {state.step} ({ckpt})")
         return state, ckpt
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import random
 import signal
 import subprocess
@@ -96,6 +97,19 @@ def assert_every_complete_checkpoint_loads(run: Path) -> None:
 
 def leftovers(run: Path) -> list[str]:
     return sorted(str(p.relative_to(run)) for p in run.rglob("*") if ".tmp" in p.name)
+
+
+def test_a_resume_clears_what_a_kill_inside_the_last_save_left(reference: tuple[Path, list[int]], tmp_path: Path) -> None:
+    """A kill after the last save renamed an old checkpoint out of the way, before it deleted it: no later save
+    is left to clean up, so the resume does (found by a drawn kill at line 104 of 110 in the last save)."""
+    out = tmp_path / "run"
+    shutil.copytree(reference[0], out)
+    root = out / "checkpoints"
+    os.replace(root / f"step-{STEPS - 2:08d}", root / f".tmp-old-step-{STEPS - 2:08d}-12230")
+    (root / f".tmp-step-{STEPS:08d}-777").mkdir()
+    train(out, resume=True)
+    assert leftovers(out) == []
+    assert_identical(out, reference[0], "resumed at the last step")
 
 
 # -- SIGKILL inside a checkpoint write ------------------------------------------------------------------
