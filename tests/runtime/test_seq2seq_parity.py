@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from hf_twin import replay, same_adamw
 from runtools import SPECS, metrics
 
 from specc.compiler import compile_model
@@ -34,7 +35,6 @@ from specc.runtime.finetune import finetune, task_setup
 from specc.runtime.jobs import train
 from specc.runtime.loop import BatchSource
 from specc.runtime.batch import Batch
-from specc.runtime.optim import lr_at, param_groups
 from specc.runtime.prepare import token_store
 from specc.runtime.session import plan_from_spec, tokenizer_for
 from specc.runtime.tasks import load_splits
@@ -46,7 +46,6 @@ transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 STEPS = 12
-REL_TOL = 1e-4
 TRAIN = [f"train.steps={STEPS}", "train.batch_size=8", "train.lr=3e-3", "train.warmup=3", "train.schedule=linear",
          "train.weight_decay=0.01", "train.clip=1.0", "train.log_every=1", "train.eval_every=1000", "train.save_every=1000"]
 T5_SMALL = ["params.layers=1", "params.d_model=32", "params.heads=2", "params.head_dim=16", "params.d_ff=64",
@@ -89,16 +88,7 @@ def hf_twin(arch: str, graph: LayerGraph, cfg: TrainConfig) -> tuple[torch.nn.Mo
             "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}
     assert not unexpected and set(missing) <= tied | {"final_logits_bias"}, (missing, unexpected)  # bias: zeros
     assert hf.get_input_embeddings().weight is hf.get_output_embeddings().weight
-    decayed = {id(p) for p in param_groups(init, cfg)[0]["params"]}
-    ours = dict(init.named_parameters())
-    target = {src: rule.target for rule in rules for src in rule.sources}
-    groups: list[dict[str, Any]] = [{"params": [], "weight_decay": cfg.weight_decay}, {"params": [], "weight_decay": 0.0}]
-    covered = set()
-    for name, p in hf.named_parameters():
-        groups[0 if id(ours[target[name]]) in decayed else 1]["params"].append(p)
-        covered.add(id(ours[target[name]]))
-    assert decayed and decayed <= covered  # every decayed specc tensor has its transformers twin(s) decayed
-    return hf.train(), torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    return hf, same_adamw(hf, init, rules, cfg)
 
 
 def hf_loss(hf: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -107,24 +97,6 @@ def hf_loss(hf: torch.nn.Module, batch: Batch) -> torch.Tensor:
     logits = hf(input_ids=x["src"], attention_mask=x.get("src_mask"), decoder_input_ids=x["tgt"],
                 decoder_attention_mask=x.get("tgt_mask")).logits
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.targets["labels"].reshape(-1))
-
-
-def replay(hf: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, batches: Iterator[Batch],
-           logged: list[dict[str, Any]]) -> None:
-    """Train `hf` on `batches` and compare each step with specc's logged loss, learning rate and gradient norm."""
-    for step, (line, batch) in enumerate(zip(logged, batches)):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        loss = hf_loss(hf, batch)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(hf.parameters(), cfg.clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        assert line["lr"] == pytest.approx(lr_at(step, cfg), rel=1e-12)
-        rel = abs(line["loss"] - loss.item()) / abs(loss.item())
-        assert rel <= REL_TOL, f"step {step + 1}: specc {line['loss']:.7f}, transformers {loss.item():.7f} (rel {rel:.2e})"
-        assert line["grad_norm"] == pytest.approx(float(norm), rel=1e-3), f"step {step + 1}: gradient norms differ"
-    assert logged[-1]["loss"] < logged[0]["loss"] - 0.3  # it did learn: not a comparison of two flat lines
 
 
 def pairs_file(path: Path, n: int, seed: int) -> str:
@@ -173,7 +145,7 @@ def test_translation_finetune_matches_transformers(case: str, tmp_path: Path) ->
                                   for k in range(first, first + cfg.batch_size)])
 
     hf, optimizer = hf_twin(arch, setup.graph, cfg)
-    replay(hf, optimizer, cfg, batches(), logged)
+    replay(hf, optimizer, cfg, batches(), logged, hf_loss)
 
 
 def test_bart_denoising_pretraining_matches_transformers(tmp_path: Path) -> None:
@@ -192,4 +164,4 @@ def test_bart_denoising_pretraining_matches_transformers(tmp_path: Path) -> None
     source = BatchSource(plan.objectives, token_store(corpus, "train", tok), tok, cfg.seq_len, cfg.seed)
     batches: Callable[[], Iterator[Batch]] = lambda: (source.get(s * cfg.batch_size, cfg.batch_size) for s in range(STEPS))
     hf, optimizer = hf_twin("bart", plan.graph, cfg)
-    replay(hf, optimizer, cfg, batches(), logged)
+    replay(hf, optimizer, cfg, batches(), logged, hf_loss)

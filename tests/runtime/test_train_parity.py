@@ -20,9 +20,10 @@ import torch.nn.functional as F
 from specc.runtime.prepare import token_store
 from specc.runtime.jobs import train
 from specc.runtime.loop import BatchSource
-from specc.runtime.optim import lr_at, param_groups
 from specc.runtime.session import plan_from_spec, tokenizer_for
+from hf_twin import replay, same_adamw
 from runtools import GPT_TINY, metrics
+from specc.runtime.objectives import Batch
 from specc.compiler import compile_model
 from specc.hf.rules import ARCHITECTURES
 from specc.hf.weights import export_state_dict
@@ -37,7 +38,6 @@ SETS = [  # `--set` overrides of gpt-tiny.toml: 2 layers of width 32, no dropout
     "train.schedule=cosine", "train.weight_decay=0.1", "train.clip=1.0", "train.log_every=1", "train.eval_every=100",
     "train.eval_batches=1", "train.save_every=100", "train.sample_tokens=0",
 ]
-REL_TOL = 1e-4
 
 
 def gpt2_like(params: dict) -> torch.nn.Module:
@@ -67,35 +67,17 @@ def test_twenty_steps_match_gpt2lmheadmodel(tmp_path: Path) -> None:
     assert set(missing) <= {"lm_head.weight"} and not unexpected, (missing, unexpected)
     assert hf.lm_head.weight is hf.transformer.wte.weight  # tied, like the spec's lm_head
 
-    # the same AdamW groups: an HF parameter decays iff the specc parameter it maps to does
-    decayed = {id(p) for p in param_groups(init, cfg)[0]["params"]}
-    specc_params = dict(init.named_parameters())
-    target = {src: rule.target for rule in rules for src in rule.sources}
-    groups: list[dict] = [{"params": [], "weight_decay": cfg.weight_decay}, {"params": [], "weight_decay": 0.0}]
-    for name, p in hf.named_parameters():
-        groups[0 if id(specc_params[target[name]]) in decayed else 1]["params"].append(p)
-    assert len(groups[0]["params"]) == len(param_groups(init, cfg)[0]["params"]) > 0
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    optimizer = same_adamw(hf, init, rules, cfg)  # a parameter decays iff the specc one it maps to does
 
     # the same batches, in the same order
     corpus = plan.corpus()
     tok = tokenizer_for(plan, corpus)
     source = BatchSource(plan.objectives, token_store(corpus, "train", tok), tok, cfg.seq_len, cfg.seed)
 
-    hf.train()
-    for step, logged in enumerate(ours):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        batch = source.get(step * cfg.batch_size, cfg.batch_size)
-        logits = hf(input_ids=batch.inputs["tokens"]).logits  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.targets["labels"].reshape(-1))
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(hf.parameters(), cfg.clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    batches = (source.get(step * cfg.batch_size, cfg.batch_size) for step in range(STEPS))
+    replay(hf, optimizer, cfg, batches, ours, causal_lm_loss)
 
-        assert logged["lr"] == pytest.approx(lr_at(step, cfg), rel=1e-12)
-        rel = abs(logged["loss"] - loss.item()) / abs(loss.item())
-        assert rel <= REL_TOL, f"step {step + 1}: specc {logged['loss']:.7f}, transformers {loss.item():.7f} (rel {rel:.2e})"
-        assert logged["grad_norm"] == pytest.approx(float(norm), rel=1e-3), f"step {step + 1}: gradient norms differ"
-    assert ours[-1]["loss"] < ours[0]["loss"] - 0.3  # it did learn: the comparison is not of two flat lines
+
+def causal_lm_loss(hf: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    logits = hf(input_ids=batch.inputs["tokens"]).logits  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.targets["labels"].reshape(-1))
