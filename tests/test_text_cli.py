@@ -98,7 +98,7 @@ def test_convert_both_ways_through_files(folder: Path) -> None:
 
 def test_convert_to_stdout_picks_the_other_form() -> None:
     code, out, _ = run("convert", "specs/gpt-tiny.spec")
-    assert code == 0 and out.startswith("# A tiny GPT-2") and '\n[train]\nsteps = 600\n' in out
+    assert code == 0 and out.startswith("# A tiny GPT-2") and '\n[train]\nsteps = 300\n' in out
     code, out, _ = run("convert", "specs/gpt-tiny.spec", "--to", "spec")
     assert out == (SPECS / "gpt-tiny.spec").read_text()
 
