@@ -15,11 +15,11 @@ import csv
 from pathlib import Path
 from typing import Callable
 
-from specc import jsonfile
 from specc.runtime.errors import UserError
 from specc.runtime.formats import format_of
 from specc.runtime.formats.compression import compression_of, decompress_errors, open_binary
 from specc.runtime.formats.record import ReadOptions, Record
+from specc.runtime.formats.tables import jsonl_record
 
 Peeker = Callable[[Path, ReadOptions], Record | None]
 
@@ -56,13 +56,7 @@ def _jsonl(path: Path, opts: ReadOptions) -> Record | None:
     if first is None:
         return None
     n, line = first
-    try:
-        value = jsonfile.parse(line.rstrip("\r\n"))
-    except jsonfile.BadJSON as err:
-        raise UserError(f"{jsonfile.place(path, n, err)}: invalid JSON: {err}") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path}:{n}: each line must be a JSON object, got {type(value).__name__}")
-    return Record(value, f"{path}:{n}")
+    return jsonl_record(path, n, line)
 
 
 def _delimited(kind: str) -> Peeker:

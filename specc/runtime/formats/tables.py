@@ -27,13 +27,7 @@ def jsonl(path: Path, opts: ReadOptions) -> Table:
             if not line.strip():
                 blank += 1
                 continue
-            try:
-                value = jsonfile.parse(line.rstrip("\r\n"))
-            except jsonfile.BadJSON as err:
-                raise UserError(f"{jsonfile.place(path, n, err)}: invalid JSON: {err}") from None
-            if not isinstance(value, dict):
-                raise UserError(f"{path}:{n}: each line must be a JSON object, got {type(value).__name__}")
-            records.append(Record(value, f"{path}:{n}"))
+            records.append(jsonl_record(path, n, line))
     return Table(records, [f"{path}: {blank} blank line{'s' * (blank != 1)} passed over"] if blank else [])
 
 
@@ -105,3 +99,14 @@ def first_bad_line(path: Path) -> str:
             except UnicodeDecodeError as err:
                 return f"{path}:{n}:{err.start + 1}"
     return str(path)
+
+
+def jsonl_record(path: Path, n: int, line: str) -> Record:
+    """Line `n` of a JSONL file as a record; anything but a JSON object is a `FILE:LINE` error."""
+    try:
+        value = jsonfile.parse(line.rstrip("\r\n"))
+    except jsonfile.BadJSON as err:
+        raise UserError(f"{jsonfile.place(path, n, err)}: invalid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}:{n}: each line must be a JSON object, got {type(value).__name__}")
+    return Record(value, f"{path}:{n}")
