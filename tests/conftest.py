@@ -4,6 +4,10 @@ Every test runs with ``SPECC_CACHE`` set to one temporary folder per session
 (tokenizers, token stores and demo text are built once into it and reused),
 never ~/.cache/specc. A directory's conftest may override these fixtures by
 name (tests/reliability does).
+
+Every random draw in the default run is repeatable: hypothesis is derandomized (profile ``ci``) and the
+seeded campaigns use fixed seeds, so a CI failure is a change's doing and replays exactly.
+``SPECC_HYPOTHESIS_PROFILE=explore`` and the ``SPECC_*_SEED`` variables explore beyond them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from typing import Callable, Iterator
 
 import pytest
 import torch
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("SPECC_HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -61,8 +61,11 @@ class ParamError(ValueError):
         self.param, self.hint = param, hint
 
 
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+def divisors(n: int, upto: int = 4096) -> str:
+    """n's divisors up to `upto`, listed for a hint ("1, 2, 4, 8", then "…" past the bound). The bound keeps
+    a hostile n (2**63 - 1) from meaning a scan of 2**63 numbers."""
+    shown = ", ".join(str(d) for d in range(1, min(n, upto) + 1) if n % d == 0)
+    return shown + (", …" if n > upto else "")
 
 
 @dataclass(frozen=True)

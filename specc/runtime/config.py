@@ -25,6 +25,9 @@ def _tuple(value: Any) -> Any:
 
 
 Beta = Annotated[float, Field(ge=0.0, lt=1.0)]  # Adam's moment decay: torch refuses one outside [0, 1)
+# The share of documents (or examples) held out when no validation split is given. The floor keeps 1 / fraction
+# a finite count: 1e-320 is positive yet its reciprocal overflows to inf.
+HeldOutFraction = Annotated[float, Field(ge=1e-6, lt=0.5)]
 
 
 def held_out_every(val_fraction: float) -> int:
@@ -52,7 +55,7 @@ class DataConfig(Section):
     path: str | None = None  # a file or a folder of files
     include: list[str] = []  # a folder's files to read, as globs relative to it ("**/*.md"); default: the source's suffixes
     text_field: str = "text"
-    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    val_fraction: HeldOutFraction = 0.1
     max_documents: int | None = Field(default=None, gt=0)
     on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
     shard_bytes: int = Field(default=64_000_000, gt=0)  # input per token-store shard (specc.runtime.prepare)

@@ -115,7 +115,7 @@ def test_a_resume_clears_what_a_kill_inside_the_last_save_left(reference: tuple[
 # -- SIGKILL inside a checkpoint write ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def draws(reference: tuple[Path, list[int]]) -> list[tuple[int, int]]:
-    seed = int(os.environ.get("SPECC_TEST_SEED", random.SystemRandom().randrange(2**32)))
+    seed = int(os.environ.get("SPECC_TEST_SEED", "23"))  # fixed in CI; set it to draw others
     print(f"kills inside checkpoint writes drawn with SPECC_TEST_SEED={seed}")
     rng = random.Random(seed)
     counts = reference[1]

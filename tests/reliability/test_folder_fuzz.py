@@ -1,5 +1,5 @@
-"""The run-folder / HF-folder / data fuzzer (folder_fuzz.py) in CI: a seeded handful of (damage, command) pairs per
-run, new each run and printed (SPECC_FOLDER_FUZZ_SEED replays one); `--runslow` runs every pair. The oracle is
+"""The run-folder / HF-folder / data fuzzer (folder_fuzz.py) in CI: a seeded handful of (damage, command) pairs, the
+same each run so CI is repeatable (SPECC_FOLDER_FUZZ_SEED draws others); `--runslow` runs every pair. The oracle is
 folder_fuzz.run_case's: exit status 0 or 1, no traceback, no crash signal, no hang, nothing written outside the
 target, the undamaged checkpoints byte-identical."""
 
@@ -24,7 +24,7 @@ def _campaign(cases: list[folder_fuzz.Case], seed: int, cli_env: dict[str, str],
 
 
 def test_a_seeded_handful_of_damaged_folders(cli_env: dict[str, str], tally: Callable[..., None]) -> None:
-    seed = int(os.environ.get("SPECC_FOLDER_FUZZ_SEED") or random.randrange(2**31))
+    seed = int(os.environ.get("SPECC_FOLDER_FUZZ_SEED") or 959369332)
     print(f"SPECC_FOLDER_FUZZ_SEED={seed}")
     _campaign(random.Random(seed).sample(folder_fuzz.all_cases(), CASES), seed, cli_env, tally)
 

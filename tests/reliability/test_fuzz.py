@@ -7,7 +7,8 @@ Three sources of inputs, all through `spec_fuzz.check_input` (the stages of
   numbers, `1e309`, NUL bytes, invalid UTF-8, long lines, expression bombs);
 - hypothesis, drawing mutations of the real specs (so failures shrink);
 - a seeded raw-bytes mutator over the real specs: `SPECC_FUZZ_INPUTS` inputs
-  (CI default 600), seed `SPECC_FUZZ_SEED` (random unless given; printed).
+  (CI default 600), seed `SPECC_FUZZ_SEED` (fixed unless given, so CI is
+  repeatable; the long campaigns explore other seeds).
 
 The long campaign (`--runslow`, `SPECC_FUZZ_LONG_INPUTS`, default 20,000) is
 the same mutator, longer; `python tests/reliability/spec_fuzz.py` runs one
@@ -41,7 +42,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _seed() -> int:
-    return int(os.environ.get("SPECC_FUZZ_SEED", random.SystemRandom().randrange(2**32)))
+    return int(os.environ.get("SPECC_FUZZ_SEED", "2048381214"))
 
 
 # -- the inputs the issue names ------------------------------------------------------------------

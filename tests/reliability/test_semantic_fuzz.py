@@ -4,7 +4,7 @@
 every section of the reference specs and runs check, compile, hash, and (on a
 sample) summary, hash, diff, explain and a 2-step train. CI runs
 `SPECC_SEMANTIC_INPUTS` inputs (default 200) with seed `SPECC_SEMANTIC_SEED`
-(random unless given; printed); `--runslow` runs `SPECC_SEMANTIC_LONG_INPUTS`
+(fixed unless given, so CI is repeatable; printed); `--runslow` runs `SPECC_SEMANTIC_LONG_INPUTS`
 (default 5,000). The 10^5-input campaign is the script itself:
 ``python tests/reliability/semantic_fuzz.py --inputs 100000`` (docs/reliability.md).
 """
@@ -28,7 +28,7 @@ Record = Callable[..., None]  # the `tally` fixture
 
 
 def _seed() -> int:
-    return int(os.environ.get("SPECC_SEMANTIC_SEED", random.SystemRandom().randrange(2**32)))
+    return int(os.environ.get("SPECC_SEMANTIC_SEED", "16"))
 
 
 def _campaign(tally: Record, count: int, name: str, commands: float, train: float) -> None:

@@ -36,7 +36,7 @@ VOLATILE = {"tokens_per_s", "elapsed"}  # wall-clock fields; everything else in 
 
 @pytest.fixture(scope="module")
 def rng() -> random.Random:
-    seed = int(os.environ.get("SPECC_TEST_SEED", random.SystemRandom().randrange(2**32)))
+    seed = int(os.environ.get("SPECC_TEST_SEED", "20"))  # fixed in CI; set it to draw others
     print(f"kill steps drawn with SPECC_TEST_SEED={seed}")
     return random.Random(seed)
 

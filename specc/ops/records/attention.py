@@ -39,11 +39,11 @@ class AttentionParams(OpParams):
     @model_validator(mode="after")
     def _divides(self) -> Self:
         if self.head_dim is None and self.d_model % self.heads:
-            counts = ", ".join(map(str, divisors(self.d_model)))
+            counts = divisors(self.d_model)
             raise ParamError(f"d_model {self.d_model} is not divisible by heads {self.heads}", "heads",
                              f"heads must divide d_model {self.d_model}: {counts} (or set head_dim)")
         if self.heads % self.n_kv:
-            counts = ", ".join(map(str, divisors(self.heads)))
+            counts = divisors(self.heads)
             raise ParamError(f"heads {self.heads} is not divisible by kv_heads {self.n_kv}", "kv_heads",
                              f"kv_heads must divide heads {self.heads}: {counts}")
         if self.position == "rotary" and self.hd % 2:

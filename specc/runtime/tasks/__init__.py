@@ -17,7 +17,7 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.runtime.config import TrainConfig, check_checkpointing, check_precision
+from specc.runtime.config import TrainConfig, check_checkpointing, check_precision, held_out_every
 from specc.runtime.errors import UserError
 from specc.runtime.demos import DEMOS
 from specc.runtime.labelled import Record, Splits
@@ -164,7 +164,7 @@ def load_splits(task: DeclaredTask, base: Path) -> Splits:
     if d.validation is not None:
         validation = read(d.validation)
     else:  # every k-th training example is held out, deterministically
-        every = max(2, round(1 / d.val_fraction))
+        every = held_out_every(d.val_fraction)
         validation = [r for i, r in enumerate(train) if i % every == every - 1]
         train = [r for i, r in enumerate(train) if i % every != every - 1]
         if not validation:

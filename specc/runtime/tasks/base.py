@@ -20,7 +20,7 @@ from pydantic import BeforeValidator, Field
 from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
-from specc.runtime.config import TrainConfig
+from specc.runtime.config import HeldOutFraction, TrainConfig
 from specc.runtime.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.registry import Registry
@@ -73,7 +73,7 @@ class TaskData(Section):
                                       "header row; CoNLL column names")
     label_names: list[str] | None = Field(default=None, min_length=1, description="names of integer label ids in the "
                                           "data (id i is the i-th name)")
-    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5, description="share of train held out when there is no "
+    val_fraction: HeldOutFraction = Field(default=0.1, description="share of train held out when there is no "
                                 "validation split")
     max_train: int | None = Field(default=None, gt=0, description="use only the first N training examples")
 
