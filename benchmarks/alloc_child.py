@@ -1,4 +1,4 @@
-"""One process of the allocator lever: one library, with glibc's default malloc or `specc.runtime.allocator`'s.
+"""One process of the allocator lever: one library, with glibc's default malloc or `specc.runtime.train.allocator`'s.
 
 `python -m benchmarks.alloc_child default|tuned specc|transformers|hand-written [--tiny] [--reps N]` times the
 causal-LM training step, GPT's inference forward and BERT's (MLM logits) at the small shape and prints
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from specc.runtime.allocator import tune_malloc
+from specc.runtime.train.allocator import tune_malloc
 
 BENCHES = ("gpt train", "gpt forward", "bert forward")  # what each child times, in the order the tables show
 NAMES = {"specc": "specc", "transformers": "transformers sdpa", "hand-written": "hand-written"}

@@ -13,7 +13,7 @@ import torch
 
 import specc
 from specc.runtime.config import TrainConfig
-from specc.runtime.optim import make_optimizer
+from specc.runtime.train.optim import make_optimizer
 from specc.compiler import compile_model, initialize
 from specc.frontend import parse
 from specc.graph import build_graph

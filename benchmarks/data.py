@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specc.runtime.tokens import TokenStore, store_from_arrays, token_dtype
-from specc.runtime.loop import BatchSource
+from specc.runtime.data.tokens import TokenStore, store_from_arrays, token_dtype
+from specc.runtime.train.loop import BatchSource
 from specc.runtime.batch import Batch
 from specc.runtime.objectives import OBJECTIVES, ObjectiveSet
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 N_SPECIAL, SENTINELS = 8, 100
 SENTENCE_END = 7

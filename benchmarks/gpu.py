@@ -30,7 +30,7 @@ from specc.runtime.config import TrainConfig
 from specc.runtime.batch import LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.objectives.vocab_ce import vocab_cross_entropy
-from specc.runtime.optim import make_optimizer
+from specc.runtime.train.optim import make_optimizer
 
 from benchmarks.harness import interleave, peak_bytes
 from benchmarks.models import BASE, TINY, build

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from specc.runtime.generate import Sampling, generate_causal
+from specc.runtime.inference.generate import Sampling, generate_causal
 from specc.runtime.batch import Batch
 
 from benchmarks.data import Source

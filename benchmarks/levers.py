@@ -5,7 +5,7 @@
 - fused AdamW: one optimizer step, fused against foreach and per-tensor;
 - allocator: the step and the forward of `transformers` and specc in child
   processes with glibc's default malloc and with the settings
-  `specc.runtime.allocator` applies (which `specc` commands use), alternated;
+  `specc.runtime.train.allocator` applies (which `specc` commands use), alternated;
 - dropout: the step at p = 0.1 against p = 0 (CPU SDPA leaves its flash path);
 - GELU: the fused tanh GELU against `transformers`' composite `gelu_new`;
 - activation checkpointing: specc's step with every layer recomputed in the
@@ -82,7 +82,7 @@ def dropout(shape: Shape, reps: int) -> dict[str, Any]:
 
 def allocator(pairs: int, reps: int, tiny: bool = False) -> dict[str, Any]:
     """Causal-LM step, GPT forward and BERT forward of `transformers`, the hand-written model and specc, each in fresh processes of its own, with
-    glibc's default malloc and with `specc.runtime.allocator`'s settings, alternated; medians over the processes."""
+    glibc's default malloc and with `specc.runtime.train.allocator`'s settings, alternated; medians over the processes."""
     libraries = ("transformers", "hand-written", "specc")
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {lib: [] for lib in libraries} for m in ("default", "tuned")}
     for _ in range(pairs):

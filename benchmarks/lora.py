@@ -3,7 +3,7 @@
 For gpt2-small (causal LM loss) and bert-base (a 2-way classification head on the pooler) at their published
 sizes, one training step of each variant on the same batch: full fine-tuning (every parameter, fused AdamW)
 and LoRA (rank 8, alpha 16, on every attention and feed-forward projection; the rest frozen, a new head
-trained in full), built through the runtime's own path (`[adapters.lora]`, `specc.runtime.optim`). Reported:
+trained in full), built through the runtime's own path (`[adapters.lora]`, `specc.runtime.train.optim`). Reported:
 median step time (min-max) over `--reps` steps after one warm-up step, peak training memory, trainable
 parameters and optimizer-state bytes.
 
@@ -35,7 +35,7 @@ from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.graph.subgraph import subgraph
 from specc.runtime.config import TrainConfig
-from specc.runtime.optim import freeze, make_optimizer
+from specc.runtime.train.optim import freeze, make_optimizer
 from specc.schema import validate
 
 from benchmarks.harness import peak_bytes, time_once
@@ -116,7 +116,7 @@ def measure(family: str, lora: bool, tiny: bool, reps: int, batch: int, seq: int
 
 def accuracy(source: str, steps: int) -> dict[str, float]:
     """Validation accuracy of the sentiment demo fine-tuned fully and with LoRA from `source`, `steps` each."""
-    from specc.runtime.finetune import finetune
+    from specc.runtime.train.finetune import finetune
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ For each size, on a generated corpus (JSONL files of documents recombined from s
 CPython's documentation and the standard library's docstrings, so the text is real-ish and
 never one line repeated):
 
-- preparation throughput (`specc.runtime.prepare`: read, split, encode, shard, write) as a
+- preparation throughput (`specc.runtime.data.prepare`: read, split, encode, shard, write) as a
   ratio to the raw `tokenizers` ceiling on the same documents with the same cores: the same
   tokenizer's `encode_batch` (and `encode_batch_fast`, which preparation uses) over the texts
   already in memory, nothing read or written;
@@ -97,7 +97,7 @@ def generate(folder: Path, size: int, pool: list[str], seed: int = 0) -> Path:
 
 def _corpus(folder: Path) -> Any:
     from specc.runtime.config import DataConfig
-    from specc.runtime.data import Corpus
+    from specc.runtime.data.corpus import Corpus
 
     return Corpus(DataConfig(source="jsonl", path=str(folder)), folder)
 
@@ -111,7 +111,7 @@ def child_sentences(out: Path) -> dict[str, Any]:
 
 def child_tokenizer(folder: Path, out: Path, sample: int, vocab: int) -> dict[str, Any]:
     from specc.runtime.config import TokenizerConfig
-    from specc.runtime.tokenizer import build_tokenizer
+    from specc.runtime.data.tokenizer import build_tokenizer
 
     corpus = _corpus(folder)
     t0 = time.perf_counter()
@@ -121,8 +121,8 @@ def child_tokenizer(folder: Path, out: Path, sample: int, vocab: int) -> dict[st
 
 
 def child_prepare(folder: Path, tok_file: Path) -> dict[str, Any]:
-    from specc.runtime.prepare import prepare
-    from specc.runtime.tokenizer import TextTokenizer
+    from specc.runtime.data.prepare import prepare
+    from specc.runtime.data.tokenizer import TextTokenizer
 
     tok = TextTokenizer.load(tok_file)
     t0 = time.perf_counter()
@@ -137,7 +137,7 @@ def child_prepare(folder: Path, tok_file: Path) -> dict[str, Any]:
 def child_ceiling(folder: Path, tok_file: Path, limit: int | None) -> dict[str, Any]:
     """encode_batch and encode_batch_fast over the corpus's documents, read into memory a chunk at a time
     (reading untimed), in batches of `BATCH_CHARS` as preparation makes them; alternating which goes first."""
-    from specc.runtime.tokenizer import TextTokenizer
+    from specc.runtime.data.tokenizer import TextTokenizer
 
     tok = TextTokenizer.load(tok_file).tok
     timed = {"encode_batch": 0.0, "encode_batch_fast": 0.0}
@@ -183,11 +183,11 @@ def child_train(folder: Path, tok_file: Path, steps: int, rounds: int) -> dict[s
     import torch
 
     from specc.compiler import compile_model
-    from specc.runtime.optim import make_optimizer
-    from specc.runtime.prepare import prepare
-    from specc.runtime.session import plan_from_spec
-    from specc.runtime.tokenizer import TextTokenizer
-    from specc.runtime.workload import Pretraining
+    from specc.runtime.train.optim import make_optimizer
+    from specc.runtime.data.prepare import prepare
+    from specc.runtime.train.session import plan_from_spec
+    from specc.runtime.data.tokenizer import TextTokenizer
+    from specc.runtime.train.workload import Pretraining
 
     torch.manual_seed(0)
     tok = TextTokenizer.load(tok_file)

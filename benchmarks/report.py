@@ -108,7 +108,7 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
         for bench in BENCHES:
             for name in a[bench]:
                 x, y = a[bench][name], b[bench][name]
-                out.append(f"| malloc settings (`specc.runtime.allocator`) | {bench} ({name}), fresh processes, faults "
+                out.append(f"| malloc settings (`specc.runtime.train.allocator`) | {bench} ({name}), fresh processes, faults "
                            f"{x['faults']:,.0f} → {y['faults']:,.0f} | {x['s'] * 1e3:,.1f} ms | {y['s'] * 1e3:,.1f} ms | "
                            f"{x['s'] / y['s']:.2f} |")
     if "gelu" in data:
@@ -136,10 +136,10 @@ def levers(data: dict[str, Any], train_rows: list[dict[str, Any]]) -> list[str]:
 def as_launched(data: dict[str, Any]) -> list[str]:
     """specc as its commands run it (malloc settings applied) against the others with glibc's defaults."""
     a, b = data["default"], data["tuned"]
-    out = ["### As launched: specc with `specc.runtime.allocator`, the others with glibc's default malloc", "",
+    out = ["### As launched: specc with `specc.runtime.train.allocator`, the others with glibc's default malloc", "",
            "Separate processes, one library each, alternated; medians over processes (the in-process tables above give "
            "every variant the same, default allocator).", "",
-           "| benchmark | transformers sdpa ms | hand-written ms | specc ms (default malloc) | specc ms (specc.runtime.allocator) "
+           "| benchmark | transformers sdpa ms | hand-written ms | specc ms (default malloc) | specc ms (specc.runtime.train.allocator) "
            "| × transformers | × hand-written |", "|---|---:|---:|---:|---:|---:|---:|"]
     for bench in BENCHES:
         hf, hand = a[bench]["transformers sdpa"]["s"], a[bench]["hand-written"]["s"]

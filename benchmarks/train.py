@@ -3,7 +3,7 @@
 Every variant trains on the same batch from the same weights, so their first
 losses must agree; `loss_rel_diff` records how far apart they are. specc's
 step is the trainer's: the compiled model, the objectives' own loss (the
-chunked vocabulary cross-entropy), `specc.runtime.optim`'s optimizer.
+chunked vocabulary cross-entropy), `specc.runtime.train.optim`'s optimizer.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from specc.runtime.config import TrainConfig
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.objectives.base import cross_entropy_sum
-from specc.runtime.optim import make_optimizer
+from specc.runtime.train.optim import make_optimizer
 
 from benchmarks.data import Source, hf_labels
 from benchmarks.harness import interleave, peak_bytes

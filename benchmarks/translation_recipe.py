@@ -28,10 +28,10 @@ import torch
 
 from specc.compiler import compile_model
 from specc.frontend import parse
-from specc.runtime.finetune import _runner, task_setup
+from specc.runtime.train.finetune import _runner, task_setup
 from specc.runtime.objectives import LossSums
-from specc.runtime.optim import lr_at, param_groups
-from specc.runtime.session import tokenizer_for
+from specc.runtime.train.optim import lr_at, param_groups
+from specc.runtime.train.session import tokenizer_for
 from specc.runtime.tasks import load_splits
 from specc.runtime.tasks.base import epoch_index
 from specc.schema import validate

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from specc.compiler import NodeError, SpecModel, compile_model
-    from specc.runtime.loading import LoadedRun, load_run
+    from specc.runtime.train.loading import LoadedRun, load_run
 
 __all__ = [
     "parse", "validate", "build_graph", "compile_model", "compile_file", "load_spec", "load_graph", "load_run",
@@ -37,7 +37,7 @@ PathLike = str | os.PathLike[str]
 # Names that need torch, imported when first asked for (PEP 562).
 _LAZY = {
     "compile_model": "specc.compiler", "SpecModel": "specc.compiler", "NodeError": "specc.compiler",
-    "load_run": "specc.runtime.loading", "LoadedRun": "specc.runtime.loading",
+    "load_run": "specc.runtime.train.loading", "LoadedRun": "specc.runtime.train.loading",
 }
 
 

@@ -30,7 +30,7 @@ def test_the_corpus_is_deterministic_varied_and_grows_from_its_start(tmp_path: P
 
 def test_prepare_and_ceiling_report_what_the_table_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from specc.runtime.config import TokenizerConfig
-    from specc.runtime.tokenizer import build_tokenizer
+    from specc.runtime.data.tokenizer import build_tokenizer
 
     monkeypatch.setenv("SPECC_CACHE", str(tmp_path / "cache"))
     folder = prep.generate(tmp_path / "corpus", 80_000, POOL)

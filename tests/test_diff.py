@@ -16,9 +16,9 @@ from specc.canonical import canonical_json
 from specc.cli import main
 from specc.diff import diff_graphs, render_markdown, render_text, to_json
 from specc.graph import LayerGraph
-from specc.runtime import checkpoint, lineage
-from specc.runtime.checkpoint import TrainState
-from specc.runtime.warm_start import load_fitting
+from specc.runtime.runs import checkpoint, lineage
+from specc.runtime.runs.checkpoint import TrainState
+from specc.runtime.train.warm_start import load_fitting
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

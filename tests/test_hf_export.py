@@ -81,7 +81,7 @@ source = "default"
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two tiny causal-LM runs trained by specc: GPT-2 structure and Llama structure."""
-    from specc.runtime.jobs import train
+    from specc.runtime.train.jobs import train
 
     root = tmp_path_factory.mktemp("runs")
     (root / "llama-run.toml").write_text(LLAMA_RUN.format(base=os.path.relpath(SPECS / "llama-tiny.toml", root)))
@@ -95,8 +95,8 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @torch.no_grad()
 def test_export_hf_of_a_trained_run_loads_in_transformers(trained_runs: dict[str, Path], run: str, cls: str,
                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from specc.runtime.interop import load_checkpoint_model
-    from specc.runtime.session import load_run
+    from specc.runtime.runs.interop import load_checkpoint_model
+    from specc.runtime.train.session import load_run
 
     out = tmp_path / "exported"
     assert main(["export-hf", str(trained_runs[run]), "-o", str(out)]) == 0
@@ -123,7 +123,7 @@ def test_export_hf_of_a_trained_run_loads_in_transformers(trained_runs: dict[str
 def test_import_of_an_export_is_the_same_spec(trained_runs: dict[str, Path], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """specc run → export-hf → import-hf: the same architecture, the same weights."""
-    from specc.runtime.interop import load_checkpoint_model
+    from specc.runtime.runs.interop import load_checkpoint_model
 
     assert main(["export-hf", str(trained_runs["gpt"]), "-o", str(tmp_path / "hf")]) == 0
     assert main(["import-hf", str(tmp_path / "hf"), "-o", str(tmp_path / "gpt.toml")]) == 0
@@ -194,7 +194,7 @@ def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "nowhere: not a directory" in capsys.readouterr().err
     graph = specc.load_graph(SPECS / "transformer-tiny.toml")
     run = tmp_path / "transformer-run"
-    from specc.runtime.interop import save_imported  # any complete checkpoint will do
+    from specc.runtime.runs.interop import save_imported  # any complete checkpoint will do
     save_imported(run, graph, specc.compile_model(graph), tmp_path / "hf", "none")
     assert main(["export-hf", str(run), "-o", str(tmp_path / "z")]) == 1
     assert "error: no transformers class represents this spec:" in capsys.readouterr().err

@@ -2,10 +2,10 @@
 code from data.
 
 `LAYERS` lists every unit of `specc/` from the bottom up: a unit is a package
-or module under `specc/` (``frontend``, ``diagnostics``), or one group of the
-runtime's modules (`RUNTIME_GROUPS`: ``runtime`` is its core — errors, registry,
-section, config, device, batch — then data, runs, inference, objectives, tasks,
-distributed, train). A unit may import
+or module under `specc/` (``frontend``, ``diagnostics``), or one sub-package of
+the runtime (`RUNTIME_GROUPS`: ``runtime`` is its core, the modules at the top of
+specc/runtime/ — errors, registry, section, config, device, batch — then the
+packages data, runs, inference, objectives, tasks, distributed, train). A unit may import
 itself and any unit of a lower layer; units of one layer are independent of
 each other. Checked statically with `ast`, so imports inside functions count
 too; every file of `specc/` must belong to a unit.
@@ -21,19 +21,9 @@ import pytest
 
 SPECC = Path(__file__).resolve().parent.parent / "specc"
 
-# The runtime's files are grouped here, in dependency order (a group is a set of modules of specc/runtime/).
-RUNTIME_GROUPS: list[tuple[str, set[str]]] = [
-    ("runtime", {"errors", "registry", "section", "config", "device", "batch", "budget", "optim_state", "trackers"}),
-    ("runtime.data", {"formats", "labelled", "tokenizer", "data", "tokens", "prepare", "batches", "demos"}),
-    ("runtime.runs", {"checkpoint", "runlog", "lineage", "transfer", "interop"}),
-    ("runtime.inference", {"generate", "beam"}),
-    ("runtime.objectives", {"objectives"}),
-    ("runtime.tasks", {"metrics", "tasks"}),
-    ("runtime.distributed", {"distributed"}),
-    ("runtime.train", {"loop", "optim", "guard", "workload", "overrides", "session", "parallel", "trainer", "warm_start",
-                       "plot", "allocator", "jobs", "finetune", "merge", "inspect_data", "loading"}),
-]
-GROUP_OF = {f"runtime.{m}": group for group, members in RUNTIME_GROUPS for m in members}
+# The runtime's sub-packages, in dependency order; ``runtime`` is the modules at the top of specc/runtime/.
+RUNTIME_GROUPS = ["runtime", "runtime.data", "runtime.runs", "runtime.inference", "runtime.objectives",
+                  "runtime.tasks", "runtime.distributed", "runtime.train"]
 
 LAYERS: list[set[str]] = [
     {"atomic", "diagnostics", "version", "lazy", "hostmem"},  # no specc imports at all (hostmem: the machine's memory)
@@ -46,7 +36,7 @@ LAYERS: list[set[str]] = [
     {"canonical", "summary", "migrate", "explain", "shrink", "picture"},  # read a graph or a spec
     {"compiler"},
     {"smoke", "hf", "diff"},
-    *({group} for group, _ in RUNTIME_GROUPS),
+    *({group} for group in RUNTIME_GROUPS),
     {"reference"},  # `specc ops`: reads the op, objective and task registries
     {"cli"},
     {"<package>"},  # specc/__init__.py (the public API) and __main__.py
@@ -57,7 +47,7 @@ FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "execfile"}
 
 
 def module_of(path: Path) -> str:
-    """`specc/runtime/data/corpus.py` → ``specc.runtime.data.corpus``; a package is its `__init__`."""
+    """`specc/runtime/data/corpus/corpus.py` → ``specc.runtime.data.corpus.corpus``; a package is its `__init__`."""
     parts = path.relative_to(SPECC.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -71,7 +61,10 @@ def unit_of(module: str) -> str | None:
     if not rest or rest == ["__main__"]:
         return "<package>"
     if rest[0] == "runtime":
-        return "runtime" if len(rest) == 1 else GROUP_OF.get(".".join(rest[:2]))
+        group = ".".join(rest[:2])
+        if group in RUNTIME_GROUPS:
+            return group
+        return "runtime" if len(rest) <= 2 and (SPECC / "runtime" / f"{rest[-1]}.py").is_file() else None
     return rest[0] if rest[0] in LEVEL else None
 
 

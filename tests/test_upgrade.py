@@ -92,7 +92,7 @@ def test_a_key_written_in_several_places_is_refused(format_2: None) -> None:
 
 
 def test_a_checkpoint_of_an_older_format_still_loads(tmp_path: Path) -> None:
-    from specc.runtime.lineage import stored_graph
+    from specc.runtime.runs.lineage import stored_graph
 
     (tmp_path / "spec.json").write_text(json.dumps(parse_text(OLD, "old.toml").data))
     graph = stored_graph(tmp_path)

@@ -57,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from specc.frontend.bases import env_search_paths
 
         args.search_paths += env_search_paths()
-    if args.command in RUNS_MODELS:  # a process-wide setting, so the launcher's: see specc/runtime/allocator.py
-        from specc.runtime.allocator import tune_malloc
+    if args.command in RUNS_MODELS:  # a process-wide setting, so the launcher's: see specc/runtime/train/allocator.py
+        from specc.runtime.train.allocator import tune_malloc
 
         tune_malloc()
     try:

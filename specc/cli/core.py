@@ -58,7 +58,7 @@ def _check(args: argparse.Namespace) -> int:
     graph = load_graph_args(args)
     if graph.spec.sections:
         # The runtime sections ([train], [objective], ...) are checked against the architecture too.
-        from specc.runtime.session import plan
+        from specc.runtime.train.session import plan
 
         plan(graph.spec, Path(args.spec).resolve().parent, graph)  # the graph is built once
     if "tasks" in graph.spec.sections:

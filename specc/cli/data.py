@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from specc.runtime.inspect_data import inspect
+    from specc.runtime.train.inspect_data import inspect
 
     inspect(args.spec, args.task, args.sets, args.search_paths)
     return 0

@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from specc.runtime.interop import save_imported
+    from specc.runtime.runs.interop import save_imported
     from specc.hf import WeightMapError, load_pretrained
 
     source, out = Path(args.source), Path(args.out)
@@ -74,7 +74,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from specc.runtime.interop import checkpoint_tokenizer, load_checkpoint_model, source_config
+    from specc.runtime.runs.interop import checkpoint_tokenizer, load_checkpoint_model, source_config
     from specc.hf import export_model, write_hf_dir
 
     out = Path(args.out)

@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from specc.runtime import distributed
-    from specc.runtime.jobs import train
+    from specc.runtime.train.jobs import train
 
     check_launch_args(args)
     if args.warm_start and (args.resume or not args.out):
@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with distributed.session():
         resume = args.resume
         if args.warm_start:
-            from specc.runtime.warm_start import warm_start
+            from specc.runtime.train.warm_start import warm_start
 
             resume = args.out
             if not distributed.restart_count():  # a restarted job continues the run the first attempt began
@@ -72,8 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from specc.runtime.finetune import evaluate_run as evaluate_task, is_task_run
-    from specc.runtime.jobs import evaluate_run
+    from specc.runtime.train.finetune import evaluate_run as evaluate_task, is_task_run
+    from specc.runtime.train.jobs import evaluate_run
 
     if is_task_run(args.run):
         evaluate_task(args.run, args.data, args.split, as_json=args.json, step=args.step, last=args.last)
@@ -85,8 +85,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from specc.runtime.generate import Sampling
-    from specc.runtime.jobs import generate
+    from specc.runtime.inference.generate import Sampling
+    from specc.runtime.train.jobs import generate
 
     check_sampling(args)
     generate(args.run, args.prompt, Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed))

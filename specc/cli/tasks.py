@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from specc.runtime import distributed
-    from specc.runtime.finetune import finetune
+    from specc.runtime.train.finetune import finetune
 
     check_launch_args(args)
     if args.nproc:
@@ -54,7 +54,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from specc.runtime.merge import merge_run
+    from specc.runtime.train.merge import merge_run
 
     ckpt, layers = merge_run(args.run, args.out, args.step, args.last)
     print(f"merged {layers} LoRA layers into the base weights → {ckpt}")
@@ -62,7 +62,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from specc.runtime.finetune import predict
+    from specc.runtime.train.finetune import predict
 
     predict(args.run, args.input, args.output, quiet=args.quiet, step=args.step, last=args.last)
     return 0

@@ -96,7 +96,7 @@ class Side:
 def load_side(path: str, search_paths: list[str]) -> Side:
     target = Path(path)
     if target.is_dir():
-        from specc.runtime import checkpoint, lineage
+        from specc.runtime.runs import checkpoint, lineage
 
         ckpt = checkpoint.require_latest(target)
         graph = lineage.stored_graph(ckpt)
@@ -264,7 +264,7 @@ def cmd_git_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_warm_start(args: argparse.Namespace) -> int:
-    from specc.runtime.warm_start import warm_start
+    from specc.runtime.train.warm_start import warm_start
 
     done = warm_start(args.checkpoint, args.spec, args.out, args.sets, args.search_paths, args.mapping)
     print(done.report())

@@ -58,12 +58,12 @@ class DataConfig(Section):
     val_fraction: HeldOutFraction = 0.1
     max_documents: int | None = Field(default=None, gt=0)
     on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
-    shard_bytes: int = Field(default=64_000_000, gt=0)  # input per token-store shard (specc.runtime.prepare)
+    shard_bytes: int = Field(default=64_000_000, gt=0)  # input per token-store shard (specc.runtime.data.prepare)
 
 
 class LossSpike(Section):
     """[train.loss_spike]: a loss above `factor` x the mean of the last `window` steps is a spike; its update
-    is skipped or applied (`action`); `patience` spikes in a row stop the run (specc.runtime.guard)."""
+    is skipped or applied (`action`); `patience` spikes in a row stop the run (specc.runtime.train.guard)."""
 
     window: int = Field(default=50, ge=2)
     factor: float = Field(default=3.0, gt=1.0)

@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.constants import default_pg_timeout
 
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from specc.runtime.errors import UserError
 from specc.runtime.batch import LossSums
 

@@ -43,9 +43,9 @@ def test_validation_sums_over_processes_exactly(cli: Run, two_processes: tuple[P
     assert logged["val_ppl"] == pytest.approx(alone["val_ppl"], rel=1e-9, abs=0)
 
     # Per-batch totals, to show that a mean of per-process means would differ (the test can fail).
-    from specc.runtime.loop import BatchSource, evaluate, val_ranges
-    from specc.runtime.prepare import token_store
-    from specc.runtime.jobs import load_model
+    from specc.runtime.train.loop import BatchSource, evaluate, val_ranges
+    from specc.runtime.data.prepare import token_store
+    from specc.runtime.train.jobs import load_model
 
     model, plan, tok = load_model(two, "cpu")
     cfg = plan.config.train

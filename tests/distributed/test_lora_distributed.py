@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from specc.runtime.demos import DEMOS
+from specc.runtime.data.demos import DEMOS
 
 SPEC = "specs/bert-tiny-sentiment.toml"
 T = "sentiment"

@@ -8,7 +8,7 @@ import torch
 from specc.runtime.distributed import BatchSplit, Ranks, any_rank, from_rank0, ranks, split_batch, sum_over_ranks
 from specc.runtime.errors import UserError
 from specc.runtime.batch import LossSums
-from specc.runtime.parallel import _Forward, _keyed_by_index, _keyed_by_name, _leaves_parameters_out
+from specc.runtime.train.parallel import _Forward, _keyed_by_index, _keyed_by_name, _leaves_parameters_out
 
 
 @pytest.mark.parametrize("batch, accum, world, micro, per_rank_accum", [

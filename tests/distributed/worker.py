@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from specc.runtime import distributed, jobs
+from specc.runtime import distributed
+
+from specc.runtime.train import jobs
 from specc.runtime.errors import UserError
 from specc.cli import main
 
@@ -35,7 +37,7 @@ def at(spec: str | None) -> tuple[int, int] | None:
 
 
 def plan(fail: tuple[int, int] | None, kill: tuple[int, int] | None) -> None:
-    """Wrap `specc.runtime.jobs.train` so that the trainer's `on_step` hook carries out the plan."""
+    """Wrap `specc.runtime.train.jobs.train` so that the trainer's `on_step` hook carries out the plan."""
     rank = int(os.environ.get("RANK", "0"))
 
     def on_step(step: int) -> None:

@@ -39,7 +39,7 @@ def compile_one(path: str, search_paths: list[str]) -> str:
     try:
         graph = build_graph(validate(parse(path, (), search_paths)))
         if graph.spec.sections:
-            from specc.runtime.session import plan
+            from specc.runtime.train.session import plan
 
             plan(graph.spec, Path(path).resolve().parent, graph)
         small = graph.param_count() < 5_000_000

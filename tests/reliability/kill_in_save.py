@@ -2,7 +2,7 @@
 
     python kill_in_save.py --save K --line N -- <specc train args>
 
-Counts the source lines executed inside `specc.runtime.checkpoint` and `specc.atomic` while the K-th
+Counts the source lines executed inside `specc.runtime.runs.checkpoint` and `specc.atomic` while the K-th
 checkpoint of the run is written (the files, their fsyncs, the marker, the
 rename, the pruning of old checkpoints) and sends itself SIGKILL at the N-th:
 a power cut at an arbitrary point of the save. `arm` also counts lines
@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from specc import atomic
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from specc.cli import main
 
 SOURCES = {checkpoint.__file__, atomic.__file__}  # the save, and the atomic folder write it goes through
@@ -27,7 +27,7 @@ SOURCES = {checkpoint.__file__, atomic.__file__}  # the save, and the atomic fol
 
 def arm(save: int, line: int, counts: list[int] | None = None) -> None:
     """Replace `checkpoint.save` by one that kills the process at the `line`-th line executed in
-    specc/runtime/checkpoint.py or specc/atomic.py during the `save`-th save (never, for line 0); `counts` collects each save's
+    specc/runtime/runs/checkpoint.py or specc/atomic.py during the `save`-th save (never, for line 0); `counts` collects each save's
     number of lines."""
     real_save = checkpoint.save
     saves = 0

@@ -227,7 +227,7 @@ def _check(path: Path) -> Any:
     try:
         graph = build_graph(validate(parse(path)))
         if graph.spec.sections:
-            from specc.runtime.session import plan
+            from specc.runtime.train.session import plan
 
             plan(graph.spec, path.parent, graph)
     except SpecError as err:

@@ -1,6 +1,6 @@
 """Checkpoints under faults: SIGKILL inside a checkpoint write, a full disk during a save, temporary files.
 
-A kill lands at a random line of specc/runtime/checkpoint.py or specc/atomic.py while a random save is
+A kill lands at a random line of specc/runtime/runs/checkpoint.py or specc/atomic.py while a random save is
 being written (`kill_in_save.py`; seeds drawn at random, SPECC_TEST_SEED
 replays them): no checkpoint that claims to be complete is torn, and
 `--resume` ends bit-identical (weights, optimizer state, metrics lines) to an
@@ -31,7 +31,7 @@ from safetensors.torch import load_file
 import kill_in_save
 from reltools import assert_clean_error, run_main
 from runtools import GPT_TINY, ROOT, sets
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 
 Record = Callable[..., None]
 STEPS = 10
@@ -42,7 +42,7 @@ KILLS = int(os.environ.get("SPECC_SAVE_KILLS", "3"))
 
 
 def train(out: Path, *extra: str, resume: bool = False) -> None:
-    from specc.runtime.jobs import train as job
+    from specc.runtime.train.jobs import train as job
 
     job(GPT_TINY, None if resume else str(out), str(out) if resume else None, [*SETS, *extra], quiet=True,
         say=lambda _: None)
@@ -83,7 +83,7 @@ def assert_identical(run: Path, reference: Path, why: str) -> None:
 
 def assert_every_complete_checkpoint_loads(run: Path) -> None:
     """A folder that carries the completion marker is whole: every file reads."""
-    from specc.runtime.lineage import stored_graph
+    from specc.runtime.runs.lineage import stored_graph
     from specc.compiler import compile_model
 
     for ckpt in sorted((run / "checkpoints").glob("step-*")):

@@ -28,7 +28,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
 def _docs(n: int) -> list[str]:
-    from specc.runtime.data import default_documents
+    from specc.runtime.data.corpus import default_documents
 
     docs = []
     for doc in default_documents():
@@ -153,9 +153,9 @@ def test_hostile_lines_are_skipped_and_counted_when_declared(capsys: pytest.Capt
 
 def test_a_byte_order_mark_is_no_part_of_a_field_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A CSV (and a JSONL file) saved with a BOM reads its first field name without it."""
-    from specc.runtime.formats.peek import first_record
-    from specc.runtime.formats.record import ReadOptions
-    from specc.runtime.formats.tables import delimited, jsonl
+    from specc.runtime.data.formats.peek import first_record
+    from specc.runtime.data.formats.record import ReadOptions
+    from specc.runtime.data.formats.tables import delimited, jsonl
 
     csv_file, jsonl_file = tmp_path / "bom.csv", tmp_path / "bom.jsonl"
     csv_file.write_bytes(b"\xef\xbb\xbftext,label\nok,positive\n")

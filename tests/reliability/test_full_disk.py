@@ -25,7 +25,7 @@ SETS = sets("train.steps=2", "train.save_every=2", "train.eval_every=2")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from specc.cli import main
-    from specc.runtime.jobs import train
+    from specc.runtime.train.jobs import train
 
     tmp = tmp_path_factory.mktemp("full-disk")
     train(GPT_TINY, str(tmp / "gpt"), None, SETS[1::2], quiet=True, say=lambda _: None)
@@ -93,7 +93,7 @@ def test_export_hf_through_a_file_is_one_line(capsys: pytest.CaptureFixture[str]
 
 def test_import_hf_on_a_full_disk_writes_neither_spec_nor_checkpoint(
         capsys: pytest.CaptureFixture[str], runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from specc.runtime import interop
+    from specc.runtime.runs import interop
 
     monkeypatch.setattr(interop, "save_model", _full)
     out = tmp_path / "out"
@@ -112,7 +112,7 @@ def test_import_hf_through_a_file_is_one_line(capsys: pytest.CaptureFixture[str]
 
 def test_resume_in_a_read_only_run_folder_is_a_clear_error(capsys: pytest.CaptureFixture[str], runs: dict[str, Path],
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from specc.runtime import runlog
+    from specc.runtime.runs import runlog
 
     def read_only(path: Any, *_: Any) -> None:
         raise OSError(errno.EROFS, "Read-only file system", str(path))

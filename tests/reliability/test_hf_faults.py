@@ -26,7 +26,7 @@ HUGE = "7" * 5000
 @pytest.fixture(scope="module")
 def hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from specc.cli import main
-    from specc.runtime.jobs import train
+    from specc.runtime.train.jobs import train
 
     tmp = tmp_path_factory.mktemp("hf-faults")
     train(GPT_TINY, str(tmp / "gpt"), None, sets("train.steps=2", "train.save_every=2")[1::2], quiet=True,
@@ -99,13 +99,13 @@ def test_a_hostile_hf_folder_is_a_clear_error_and_writes_nothing(capsys: pytest.
 
 
 # `import-hf` copies the tokenizer's files; they are read (and refused) where a tokenizer is built from them:
-# `specc.hf.load_pretrained` and the checkpoints import-hf writes (specc.runtime.interop.checkpoint_tokenizer).
+# `specc.hf.load_pretrained` and the checkpoints import-hf writes (specc.runtime.runs.interop.checkpoint_tokenizer).
 READ_BY_THE_TOKENIZER = {"special_tokens_map.json with an unk_token table", "padding_side a number"}
 
 
 def _tokenizer_refuses(folder: Path, expected: str) -> None:
     from specc.hf import HFFormatError, load_pretrained
-    from specc.runtime.interop import checkpoint_tokenizer
+    from specc.runtime.runs.interop import checkpoint_tokenizer
 
     for read in (load_pretrained, lambda f: checkpoint_tokenizer(f)):
         with pytest.raises(HFFormatError) as err:

@@ -48,8 +48,8 @@ def _quiet(_: str) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny GPT run, a tiny BERT run, a sentiment fine-tune of it, and the GPT run exported for Hugging Face."""
-    from specc.runtime.finetune import finetune
-    from specc.runtime.jobs import train
+    from specc.runtime.train.finetune import finetune
+    from specc.runtime.train.jobs import train
     from specc.cli import main
 
     tmp = tmp_path_factory.mktemp("hostile-sources")
@@ -67,7 +67,7 @@ def _copy(runs: dict[str, Path], tmp: Path) -> dict[str, Path]:
 
 
 def _latest(run: Path) -> Path:
-    from specc.runtime import checkpoint
+    from specc.runtime.runs import checkpoint
 
     found = checkpoint.latest(run)
     assert found is not None

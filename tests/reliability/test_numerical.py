@@ -3,7 +3,7 @@
 The faults are injected into the pretraining workload's loss (`Pretraining.loss`):
 the loss times NaN or inf, a loss whose gradients are infinite, a loss
 multiplied 100-fold. What must follow is what `[train]` declares
-(`specc.runtime.guard`): stop at that step with a named error and no checkpoint after
+(`specc.runtime.train.guard`): stop at that step with a named error and no checkpoint after
 the last good one (which still loads), or skip the update and count it in
 metrics.jsonl; a declared loss-spike policy logs and acts; a run with skipped
 steps resumes bit-identical.
@@ -22,8 +22,8 @@ from safetensors.torch import load_file
 
 from reltools import assert_clean_error, run_main
 from runtools import GPT_TINY, sets
-from specc.runtime import checkpoint
-from specc.runtime.workload import Pretraining
+from specc.runtime.runs import checkpoint
+from specc.runtime.train.workload import Pretraining
 
 Record = Callable[..., None]
 STEPS, PER_STEP = 12, 8  # batch_size 4 x grad_accum 2
@@ -77,7 +77,7 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, set[int]], None]:
 
 
 def train(out: Path, *extra: str, resume: bool = False) -> None:
-    from specc.runtime.jobs import train as job
+    from specc.runtime.train.jobs import train as job
 
     job(GPT_TINY, None if resume else str(out), str(out) if resume else None, [*SETS, *extra], quiet=True,
         say=lambda _: None)
@@ -96,7 +96,7 @@ def steps_saved(run: Path) -> list[int]:
 
 
 def assert_loads_and_is_finite(ckpt: Path) -> None:
-    from specc.runtime.jobs import load_model
+    from specc.runtime.train.jobs import load_model
 
     model, _, _ = load_model(ckpt.parent.parent)
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -213,7 +213,7 @@ class _crash_after:
         self.step = step
 
     def __enter__(self) -> None:
-        from specc.runtime import trainer
+        from specc.runtime.train import trainer
 
         self.real = trainer.Trainer.run
 
@@ -228,7 +228,7 @@ class _crash_after:
         trainer.Trainer.run = run  # type: ignore[method-assign]
 
     def __exit__(self, *exc: object) -> None:
-        from specc.runtime import trainer
+        from specc.runtime.train import trainer
 
         trainer.Trainer.run = self.real  # type: ignore[method-assign]
 
@@ -255,6 +255,6 @@ def _faults(tally: Record, name: str, outcome: str) -> None:
 @pytest.fixture(autouse=True)
 def _no_leftover_patches() -> Iterator[None]:
     yield
-    from specc.runtime import trainer
+    from specc.runtime.train import trainer
 
     assert trainer.Trainer.run.__name__ == "run"

@@ -34,7 +34,7 @@ RESUME = sets("train.steps=6", "train.save_every=2", "train.eval_every=2", "trai
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from specc.runtime.jobs import train
+    from specc.runtime.train.jobs import train
 
     out = tmp_path_factory.mktemp("run-folder") / "gpt"
     train(GPT_TINY, str(out), None, SETS[1::2], quiet=True, say=lambda _: None)
@@ -138,7 +138,7 @@ def test_a_folder_in_place_of_the_metrics_log_is_a_clear_error(capsys: pytest.Ca
 
 def test_a_full_disk_while_writing_metrics_stops_the_run_keeping_the_checkpoint(
         capsys: pytest.CaptureFixture[str], copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from specc.runtime import runlog
+    from specc.runtime.runs import runlog
 
     class FullDisk:
         """The log file on a disk that fills up in the middle of its second line."""

@@ -49,7 +49,7 @@ def open_fds() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc (Linux)")
 def test_soak_memory_is_flat_and_no_file_handle_leaks(tmp_path: Path, tally: Record) -> None:
-    from specc.runtime.jobs import evaluate_run, train
+    from specc.runtime.train.jobs import evaluate_run, train
 
     out = tmp_path / "run"
     samples: list[tuple[int, int, list[str]]] = []

@@ -10,7 +10,7 @@ import torch
 
 from specc.runtime.config import TrainConfig
 from specc.runtime.objectives import Batch
-from specc.runtime.optim import lr_at, param_groups
+from specc.runtime.train.optim import lr_at, param_groups
 
 REL_TOL = 1e-4
 

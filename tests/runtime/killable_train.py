@@ -19,14 +19,14 @@ import signal
 import sys
 import time
 
-from specc.runtime import jobs, loop
+from specc.runtime.train import jobs, loop
 from specc.cli import main
 
 SIGNALS = {"KILL": signal.SIGKILL, "INT": signal.SIGINT}
 
 
 def arm(kill_at: int, sig: signal.Signals, mid_step: int, pace: float) -> None:
-    """Wrap `specc.runtime.jobs.train` so that the trainer's `on_step` hook carries out the plan."""
+    """Wrap `specc.runtime.train.jobs.train` so that the trainer's `on_step` hook carries out the plan."""
     armed = 0  # batches still to read before the signal
     real_get = loop.BatchSource.get
 

@@ -1,4 +1,4 @@
-"""`specc.runtime.allocator`: the malloc settings `specc train` applies, and the opt-out.
+"""`specc.runtime.train.allocator`: the malloc settings `specc train` applies, and the opt-out.
 
 Each case runs in a fresh interpreter: the settings are process-wide.
 """
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-CODE = "from specc.runtime.allocator import tune_malloc; print(tune_malloc())"
+CODE = "from specc.runtime.train.allocator import tune_malloc; print(tune_malloc())"
 
 
 def _tune(env: dict[str, str]) -> str:

@@ -14,7 +14,7 @@ from specc.ops.base import REGISTRY
 from specc.ops.embedding import Embedding, LearnedPositions, RelativeBias
 from specc.ops.layers import LayerNorm, RMSNorm
 from specc.runtime.config import TrainConfig
-from specc.runtime.optim import param_groups
+from specc.runtime.train.optim import param_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ["gpt-tiny.toml", "bert-tiny.toml", "t5-tiny.toml", "bart-tiny.toml", "llama-tiny.toml"]

@@ -12,7 +12,7 @@ import torch
 import specc
 from specc.compiler import recompute_activations
 from specc.diagnostics import SpecError
-from specc.runtime.session import plan_from_spec
+from specc.runtime.train.session import plan_from_spec
 
 from runtools import GPT_TINY
 
@@ -62,7 +62,7 @@ def test_recomputation_is_off_in_eval_and_with_a_cache() -> None:
 
 
 def test_train_section_declares_it_and_the_engine_applies_it() -> None:
-    from specc.runtime.parallel import Engine
+    from specc.runtime.train.parallel import Engine
 
     plan = plan_from_spec(GPT_TINY, [*SMALL, 'train.activation_checkpointing=["h"]'])
     assert plan.config.train.activation_checkpointing == ["h"]

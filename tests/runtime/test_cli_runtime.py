@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
 import specc
-from specc.runtime import checkpoint
-from specc.runtime.session import plan_from_checkpoint
+from specc.runtime.runs import checkpoint
+from specc.runtime.train.session import plan_from_checkpoint
 from runtools import SPECS, Run, assert_clean_error, metrics, sets
 from specc.canonical import architecture_hash
 from specc.cli import main as specc_main

@@ -14,7 +14,7 @@ import pytest
 from runtools import GPT_TINY, sets
 from specc.cli import main as specc_main
 from specc.runtime.config import DataConfig
-from specc.runtime.data import Corpus
+from specc.runtime.data.corpus import Corpus
 from specc.runtime.errors import UserError
 
 DOCS = [f"Document {k} says the quick brown fox jumps over the lazy dog number {k}." for k in range(6)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from runtools import GPT_TINY, sets
 
-from specc.runtime import jobs
-from specc.runtime.trainer import TrainResult
+from specc.runtime.train import jobs
+from specc.runtime.train.trainer import TrainResult
 
 
 def test_train_says_where_its_time_went_and_what_to_expect(tmp_path: Path) -> None:

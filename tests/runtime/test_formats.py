@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from specc.runtime.errors import UserError
-from specc.runtime.formats import ReadOptions, format_of, parallel, read_table
+from specc.runtime.data.formats import ReadOptions, format_of, parallel, read_table
 
 CONLL2003 = """-DOCSTART- -X- -X- O
 

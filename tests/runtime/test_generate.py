@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import specc
-from specc.runtime.generate import Sampling, generate_causal, generate_seq2seq, pick
+from specc.runtime.inference.generate import Sampling, generate_causal, generate_seq2seq, pick
 from specc.ops import KVCache
 from runtools import SPECS, Run
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import specc
 from runtools import GPT_TINY, sets
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from specc.runtime.errors import UserError
 
 

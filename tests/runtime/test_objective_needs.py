@@ -12,7 +12,7 @@ from specc import load_graph
 from specc.cli import main
 from specc.compiler import compile_model
 from specc.runtime.objectives import Batch, resolve_objectives
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 HERE = Path(__file__).resolve().parent.parent / "objective_specs"
 ENCODER = HERE / "mlm-without-segments.spec"

@@ -17,19 +17,19 @@ import numpy as np
 import pytest
 import torch
 
-from specc.runtime import jobs
-from specc.runtime.batches import LAYOUTS
+from specc.runtime.train import jobs
+from specc.runtime.data.batches import LAYOUTS
 from specc.runtime.config import DataConfig, TokenizerConfig
-from specc.runtime.data import Corpus
-from specc.runtime.prepare import token_store
-from specc.runtime.tokens import TokenStore
+from specc.runtime.data.corpus import Corpus
+from specc.runtime.data.prepare import token_store
+from specc.runtime.data.tokens import TokenStore
 from specc.runtime.errors import UserError
-from specc.runtime.loop import BatchSource
+from specc.runtime.train.loop import BatchSource
 from specc.runtime.batch import Batch
 from specc.runtime.objectives import OBJECTIVES, ObjectiveSet
 from specc.runtime.objectives.denoising import infill, permute_sentences, span_lengths
 from specc.runtime.objectives.span_corruption import noise_mask
-from specc.runtime.tokenizer import TextTokenizer, build_tokenizer
+from specc.runtime.data.tokenizer import TextTokenizer, build_tokenizer
 from specc.cli import main
 from runtools import SPECS, metrics
 

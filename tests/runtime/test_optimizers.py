@@ -13,9 +13,9 @@ import torch
 from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import build_graph
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from specc.runtime.config import TrainConfig
-from specc.runtime.optim import make_optimizer
+from specc.runtime.train.optim import make_optimizer
 from specc.schema import validate
 from runtools import GPT_TINY, Run, metrics
 from test_resume import assert_identical, between_checkpoints, rng, train  # noqa: F401  (rng: the fixture)

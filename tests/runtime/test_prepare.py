@@ -1,4 +1,4 @@
-"""Streaming data preparation (specc.runtime.prepare) at toy size: shard boundaries lose or repeat no
+"""Streaming data preparation (specc.runtime.data.prepare) at toy size: shard boundaries lose or repeat no
 token, an interrupted preparation resumes after its last whole shard, compressed inputs read as plain
 ones, and the tokenizer trains on the declared sample."""
 
@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from specc.runtime.config import DataConfig, TokenizerConfig
-from specc.runtime.data import Corpus, default_documents
+from specc.runtime.data.corpus import Corpus, default_documents
 from specc.runtime.errors import UserError
-from specc.runtime.prepare import prepare, store_folder
-from specc.runtime.tokenizer import TextTokenizer, build_tokenizer
-from specc.runtime.tokens import TokenStore
+from specc.runtime.data.prepare import prepare, store_folder
+from specc.runtime.data.tokenizer import TextTokenizer, build_tokenizer
+from specc.runtime.data.tokens import TokenStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARD = 20_000  # bytes of input per shard: a dozen shards of the toy corpus
@@ -94,9 +94,9 @@ KILL_AFTER_SHARDS = """
 import os, signal, sys
 from pathlib import Path
 from specc.runtime.config import DataConfig
-from specc.runtime.data import Corpus
-from specc.runtime.prepare import prepare
-from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.data.corpus import Corpus
+from specc.runtime.data.prepare import prepare
+from specc.runtime.data.tokenizer import TextTokenizer
 
 folder, tok_file, kill_after = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 corpus = Corpus(DataConfig(source="text", path=str(folder), shard_bytes={shard}), folder)

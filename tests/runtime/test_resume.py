@@ -24,10 +24,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from specc.runtime import checkpoint
-from specc.runtime.prepare import token_store
-from specc.runtime.loop import BatchSource
-from specc.runtime.session import load_run
+from specc.runtime.runs import checkpoint
+from specc.runtime.data.prepare import token_store
+from specc.runtime.train.loop import BatchSource
+from specc.runtime.train.session import load_run
 from runtools import GPT_TINY, KILLABLE, ROOT, Run, assert_clean_error, metrics, sets
 
 STEPS, SAVE_EVERY, EPOCH = 40, 6, 31  # EPOCH: the first step of the second pass over the data (checked below)

@@ -28,18 +28,18 @@ from specc.frontend import parse
 from specc.graph import LayerGraph
 from specc.hf.rules import ARCHITECTURES
 from specc.hf.weights import export_state_dict
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from specc.runtime.config import TrainConfig
-from specc.runtime.demos.grammar import translation_pair
-from specc.runtime.finetune import finetune, task_setup
-from specc.runtime.jobs import train
-from specc.runtime.loop import BatchSource
+from specc.runtime.data.demos.grammar import translation_pair
+from specc.runtime.train.finetune import finetune, task_setup
+from specc.runtime.train.jobs import train
+from specc.runtime.train.loop import BatchSource
 from specc.runtime.batch import Batch
-from specc.runtime.prepare import token_store
-from specc.runtime.session import plan_from_spec, tokenizer_for
+from specc.runtime.data.prepare import token_store
+from specc.runtime.train.session import plan_from_spec, tokenizer_for
 from specc.runtime.tasks import load_splits
 from specc.runtime.tasks.base import epoch_index
-from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.data.tokenizer import TextTokenizer
 from specc.schema import validate
 
 transformers = pytest.importorskip("transformers")

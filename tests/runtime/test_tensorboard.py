@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from specc.runtime.jobs import train
+from specc.runtime.train.jobs import train
 from runtools import GPT_TINY, TINY
 
 pytest.importorskip("tensorboard")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from specc.runtime.config import TokenizerConfig
-from specc.runtime.tokenizer import TextTokenizer, _train
+from specc.runtime.data.tokenizer import TextTokenizer, _train
 
 ENGLISH = ["Return the value of the named attribute of object. Raise ValueError if the string is empty."] * 40
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from specc.runtime.errors import UserError
-from specc.runtime.jobs import train
+from specc.runtime.train.jobs import train
 from runtools import GPT_TINY, TINY
 
 QUICK = [s for s in TINY if not s.startswith(("train.steps", "train.eval_every", "train.log_every"))] + \

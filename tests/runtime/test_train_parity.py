@@ -17,10 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from specc.runtime.prepare import token_store
-from specc.runtime.jobs import train
-from specc.runtime.loop import BatchSource
-from specc.runtime.session import plan_from_spec, tokenizer_for
+from specc.runtime.data.prepare import token_store
+from specc.runtime.train.jobs import train
+from specc.runtime.train.loop import BatchSource
+from specc.runtime.train.session import plan_from_spec, tokenizer_for
 from hf_twin import replay, same_adamw
 from runtools import GPT_TINY, metrics
 from specc.runtime.objectives import Batch

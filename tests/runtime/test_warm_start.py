@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from runtools import GPT_TINY, sets
 from specc.cli import main
 

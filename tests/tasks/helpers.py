@@ -9,10 +9,10 @@ from typing import Any, Sequence
 from specc.frontend import parse
 from specc.schema import validate
 from specc.runtime.config import TokenizerConfig
-from specc.runtime.finetune import _runner, task_setup
-from specc.runtime.labelled import Record
+from specc.runtime.train.finetune import _runner, task_setup
+from specc.runtime.data.labelled import Record
 from specc.runtime.tasks.base import TaskRunner
-from specc.runtime.tokenizer import TextTokenizer, _train
+from specc.runtime.data.tokenizer import TextTokenizer, _train
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"

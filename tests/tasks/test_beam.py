@@ -11,8 +11,8 @@ from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import build_graph
 from specc.schema import validate
-from specc.runtime.beam import Beam, Feed, beam_search
-from specc.runtime.generate import Sampling, generate_causal, generate_seq2seq
+from specc.runtime.inference.beam import Beam, Feed, beam_search
+from specc.runtime.inference.generate import Sampling, generate_causal, generate_seq2seq
 
 PAD, EOS = 0, 1
 SOURCES = [[5, 9, 23, 7, EOS], [44, 3, EOS], [8, 8, 8, 12, 30, 31, 2, EOS]]  # different lengths: padded in one batch

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from helpers import SPECS
-from specc.runtime import checkpoint
+from specc.runtime.runs import checkpoint
 from specc.runtime.errors import UserError
-from specc.runtime.finetune import finetune, load_task_run
+from specc.runtime.train.finetune import finetune, load_task_run
 from specc.runtime.tasks import TaskWorkload
 from test_finetune import cli
 from test_lora import SMALL, _data, _sets
@@ -58,7 +58,7 @@ def test_the_best_checkpoint_is_kept_named_and_read_by_default(scripted: None, t
     with pytest.raises(UserError, match="no complete checkpoint of step 6 \\(kept: 4, 8\\)"):
         load_task_run(run, "cpu", step=6)
     scores = json.loads((run / "eval.json").read_text())  # the final scores are the best checkpoint's
-    from specc.runtime.finetune import evaluate_run
+    from specc.runtime.train.finetune import evaluate_run
 
     best = evaluate_run(str(run), split="validation", say=lambda s: None)
     assert scores["validation"]["metrics"] == best.metrics

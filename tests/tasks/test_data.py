@@ -10,7 +10,7 @@ import pytest
 
 from helpers import TINY, records, runner, tokenizer
 from specc.runtime.errors import UserError
-from specc.runtime.labelled import read_records
+from specc.runtime.data.labelled import read_records
 from specc.runtime.tasks.qa import best_span, window_starts
 
 

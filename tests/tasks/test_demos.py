@@ -13,10 +13,10 @@ import sys
 import pytest
 
 from helpers import ROOT, runner
-from specc.runtime.demos import DEMOS
-from specc.runtime.demos.classify import SUBJECTS, review_pair
-from specc.runtime.demos.grammar import translation_pair
-from specc.runtime.metrics import entities
+from specc.runtime.data.demos import DEMOS
+from specc.runtime.data.demos.classify import SUBJECTS, review_pair
+from specc.runtime.data.demos.grammar import translation_pair
+from specc.runtime.tasks.metrics import entities
 from specc.runtime.tasks import TASKS
 
 KEY = {"sentiment": "text", "rating": "text", "acceptability": "text", "pairs": "first", "ner": "tokens", "qa": "context",
@@ -42,7 +42,7 @@ def test_demo_is_deterministic_and_its_splits_do_not_overlap(name: str) -> None:
 
 def test_demos_do_not_depend_on_the_process() -> None:
     """The same examples under two string-hash seeds (iterating a set of strings would differ)."""
-    script = ("import hashlib, json; from specc.runtime.demos import DEMOS; print({n: hashlib.sha256(json.dumps("
+    script = ("import hashlib, json; from specc.runtime.data.demos import DEMOS; print({n: hashlib.sha256(json.dumps("
               "[[r.fields for r in s.train + s.test] for s in [d.build()]]).encode()).hexdigest() for n, d in DEMOS.items()})")
     runs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from helpers import ROOT, SPECS
-from specc.runtime.finetune import FinetuneOutcome, finetune
+from specc.runtime.train.finetune import FinetuneOutcome, finetune
 from specc.cli import main
 
 TOKENIZER = ["tokenizer.vocab_size=1024", "data.max_documents=80"]  # a quick tokenizer, trained once per session

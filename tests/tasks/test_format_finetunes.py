@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from helpers import SPECS
-from specc.runtime.finetune import FinetuneOutcome, finetune
+from specc.runtime.train.finetune import FinetuneOutcome, finetune
 from test_squad_v2 import squad_v2_file
 
 MODEL = ["params.layers=1", "params.d_model=32", "params.heads=2", "tokenizer.vocab_size=1024", "data.max_documents=80"]

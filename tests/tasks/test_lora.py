@@ -13,12 +13,12 @@ from safetensors import safe_open
 
 from helpers import SPECS
 from specc.compiler.adapt import adapter_names
-from specc.runtime import checkpoint
-from specc.runtime.demos import DEMOS
+from specc.runtime.runs import checkpoint
+from specc.runtime.data.demos import DEMOS
 from specc.runtime.errors import UserError
-from specc.runtime.finetune import finetune, load_task_run
-from specc.runtime.labelled import read_records
-from specc.runtime.merge import merge_run
+from specc.runtime.train.finetune import finetune, load_task_run
+from specc.runtime.data.labelled import read_records
+from specc.runtime.train.merge import merge_run
 
 SMALL = ["params.layers=1", "params.d_model=32", "params.heads=2", "tokenizer.vocab_size=512", "data.max_documents=40"]
 T5_SMALL = [*SMALL, "params.head_dim=16", "params.d_ff=64"]

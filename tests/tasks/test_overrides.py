@@ -15,7 +15,7 @@ from specc.frontend import parse
 from specc.graph import build_graph
 from specc.graph.subgraph import subgraph
 from specc.schema import validate
-from specc.runtime.overrides import check_finetune_sets, check_pretrain_sets
+from specc.runtime.train.overrides import check_finetune_sets, check_pretrain_sets
 
 
 def run(*argv: str) -> tuple[int, str, str]:

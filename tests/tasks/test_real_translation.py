@@ -17,7 +17,7 @@ import pytest
 from helpers import SPECS
 
 from benchmarks.mt_corpus import CATALOGS, SIZES, build, write
-from specc.runtime.finetune import finetune
+from specc.runtime.train.finetune import finetune
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import pytest
 
 from helpers import runner
 from specc.runtime import metrics as M
-from specc.runtime.formats import read_table
+from specc.runtime.data.formats import read_table
 
 QA_TINY = ["params.layers=1", "params.d_model=32", "params.heads=2", "tasks.qa.no_answer=true"]
 

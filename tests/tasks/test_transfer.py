@@ -14,13 +14,13 @@ from specc.frontend import parse
 from specc.graph import build_graph
 from specc.graph.subgraph import subgraph
 from specc.schema import validate
-from specc.runtime import checkpoint
-from specc.runtime.checkpoint import TrainState
+from specc.runtime.runs import checkpoint
+from specc.runtime.runs.checkpoint import TrainState
 from specc.runtime.errors import UserError
-from specc.runtime.finetune import task_setup
-from specc.runtime.optim import make_optimizer, param_groups
+from specc.runtime.train.finetune import task_setup
+from specc.runtime.train.optim import make_optimizer, param_groups
 from specc.runtime.config import TrainConfig
-from specc.runtime.transfer import inspect_source, load_matching, lr_scales, matches, pattern
+from specc.runtime.runs.transfer import inspect_source, load_matching, lr_scales, matches, pattern
 
 
 def _pretrained(tmp_path: Path, spec: str = "bert-tiny.toml", sets: list[str] = TINY) -> Path:

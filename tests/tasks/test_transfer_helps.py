@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from helpers import SPECS
-from specc.runtime.finetune import finetune
-from specc.runtime.jobs import train
+from specc.runtime.train.finetune import finetune
+from specc.runtime.train.jobs import train
 
 pytestmark = pytest.mark.slow
 

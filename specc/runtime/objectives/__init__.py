@@ -16,7 +16,7 @@ from specc.runtime.batch import Batch, LossSums, is_loss  # re-exported: part of
 from specc.runtime.objectives.base import OBJECTIVES, ObjectiveRecord
 from specc.runtime.objectives.needs import missing_from_graph
 from specc.runtime.section import validate_section
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
     import torch

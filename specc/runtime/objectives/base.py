@@ -1,7 +1,7 @@
 """The objective registry and the interface every objective implements.
 
 An objective is one record: which batch layout it needs (built from raw text
-by `specc.runtime.batches`), how it changes a batch (MLM masking), which graph inputs
+by `specc.runtime.data.batches`), how it changes a batch (MLM masking), which graph inputs
 and outputs it needs, its loss, and a compatibility check against the
 architecture that runs at `specc check` time.
 """
@@ -21,7 +21,7 @@ from specc.graph.queries import attention_nodes
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.registry import Registry
 from specc.runtime.section import Section
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
     import torch

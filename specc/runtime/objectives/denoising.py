@@ -15,12 +15,12 @@ import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
-from specc.runtime.batches import layout
-from specc.runtime.tokens import TokenStore
+from specc.runtime.data.batches import layout
+from specc.runtime.data.tokens import TokenStore
 from specc.runtime.batch import Batch
 from specc.runtime.objectives.base import ObjectiveParams, member, register
 from specc.runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows, seq2seq_objective
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
     import torch

@@ -19,12 +19,12 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.graph.queries import attention_nodes
-from specc.runtime.batches import Packed, layout
-from specc.runtime.tokens import TokenStore
+from specc.runtime.data.batches import Packed, layout
+from specc.runtime.data.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.batch import METRIC_PREFIX, Batch, LossSums
 from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, member, register
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
     import torch

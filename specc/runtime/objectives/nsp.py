@@ -16,12 +16,12 @@ import numpy as np
 from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
-from specc.runtime.batches import layout, sample_rng
-from specc.runtime.tokens import TokenStore
+from specc.runtime.data.batches import layout, sample_rng
+from specc.runtime.data.tokens import TokenStore
 from specc.runtime.errors import UserError
 from specc.runtime.batch import METRIC_PREFIX, Batch, LossSums
 from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, cross_entropy_sum, register
-from specc.runtime.tokenizer import Specials
+from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
     import torch

@@ -19,15 +19,15 @@ from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 from specc.runtime.config import TrainConfig, check_checkpointing, check_precision, held_out_every
 from specc.runtime.errors import UserError
-from specc.runtime.demos import DEMOS
-from specc.runtime.labelled import Record, Splits
-from specc.runtime.metrics import METRICS
+from specc.runtime.data.demos import DEMOS
+from specc.runtime.data.labelled import Record, Splits
+from specc.runtime.tasks.metrics import METRICS
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.section import validate_section
 from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
 from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
 from specc.runtime.tasks.files import read_split
-from specc.runtime.transfer import TransferReport, load_matching, matches
+from specc.runtime.runs.transfer import TransferReport, load_matching, matches
 
 if TYPE_CHECKING:
     import torch

@@ -21,11 +21,11 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
 from specc.runtime.config import HeldOutFraction, TrainConfig
-from specc.runtime.labelled import Record
+from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.registry import Registry
 from specc.runtime.section import Section
-from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.data.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -124,7 +124,7 @@ class Feature:
 class TaskRunner(ABC):
     """How one task type trains and predicts. Subclasses set the class attributes and override the hooks."""
 
-    kind: ClassVar[str]  # metric kind it produces (see specc.runtime.metrics)
+    kind: ClassVar[str]  # metric kind it produces (see specc.runtime.tasks.metrics)
     default_metrics: ClassVar[tuple[str, ...]]
     inputs: ClassVar[tuple[str, ...]] = ("tokens",)  # graph inputs it must feed
     label_set: ClassVar[bool] = False  # whether it has a discrete label set (declared or inferred)

@@ -20,7 +20,7 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
-from specc.runtime.labelled import Record
+from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.tasks.base import (
     Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, cls_sep, register, truncate_pair,

@@ -1,7 +1,7 @@
 """`specc check` of a task's data files: every record field the task reads must be in each file.
 
 Only a CSV/TSV file's header row or a JSONL file's first record is read
-(`specc.runtime.formats.peek`), so a check stays cheap on any corpus; a later
+(`specc.runtime.data.formats.peek`), so a check stays cheap on any corpus; a later
 record that lacks a field is reported by `specc finetune`, which reads every
 record, at that record's line. The fields come from the task types' own data
 records (`TaskData.reads`), so a new task type or data key is checked with no
@@ -18,8 +18,8 @@ from specc.graph import LayerGraph
 from specc.raw import RawSpec
 from specc.schema import ModelSpec
 from specc.runtime.errors import UserError
-from specc.runtime.formats import ReadOptions, Record
-from specc.runtime.formats.peek import first_record
+from specc.runtime.data.formats import ReadOptions, Record
+from specc.runtime.data.formats.peek import first_record
 from specc.runtime.tasks import DeclaredTask, resolve_tasks
 from specc.runtime.tasks.base import ParallelFiles, TaskData
 from specc.runtime.tasks.files import resolve

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from specc.runtime.errors import UserError
-from specc.runtime.formats import ReadOptions, Record, Table, parallel, read_table
+from specc.runtime.data.formats import ReadOptions, Record, Table, parallel, read_table
 from specc.runtime.tasks.base import ParallelFiles, TaskData
 
 

@@ -28,8 +28,8 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
-from specc.runtime.labelled import Record
-from specc.runtime.metrics import v2_f1, v2_golds, best_no_answer_threshold
+from specc.runtime.data.labelled import Record
+from specc.runtime.tasks.metrics import v2_f1, v2_golds, best_no_answer_threshold
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
 

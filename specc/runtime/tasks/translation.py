@@ -21,12 +21,12 @@ from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.graph.queries import attention_nodes
 from specc.runtime.errors import UserError
-from specc.runtime.labelled import Record
-from specc.runtime.metrics import sacrebleu_score
+from specc.runtime.data.labelled import Record
+from specc.runtime.tasks.metrics import sacrebleu_score
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
-from specc.runtime.tokenizer import TextTokenizer
+from specc.runtime.data.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -160,7 +160,7 @@ class TranslationRunner(TaskRunner):
     # -- prediction ---------------------------------------------------------------------
     def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        from specc.runtime.beam import Beam, Feed, beam_search  # torch: imported to predict, not to check
+        from specc.runtime.inference.beam import Beam, Feed, beam_search  # torch: imported to predict, not to check
 
         p, s = self.params, self.specials
         beam = Beam(p.beam, p.length_penalty, p.max_new_tokens)

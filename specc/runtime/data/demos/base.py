@@ -1,0 +1,30 @@
+"""The demo registry: one `Demo` record per built-in data set, registered by the module that builds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from specc.runtime.data.labelled import Splits
+from specc.runtime.registry import Registry
+
+
+@dataclass(frozen=True)
+class Demo:
+    name: str
+    task_type: str  # the task type its records are for (a name in the task registry)
+    build: Callable[[], Splits]
+    doc: str
+
+
+DEMOS: Registry[Demo] = Registry()
+
+
+def register(name: str, task_type: str, doc: str) -> Callable[[Callable[[], Splits]], Callable[[], Splits]]:
+    """Decorator: register the function that builds demo `name`'s splits."""
+
+    def add(build: Callable[[], Splits]) -> Callable[[], Splits]:
+        DEMOS.register(Demo(name, task_type, build, doc))
+        return build
+
+    return add

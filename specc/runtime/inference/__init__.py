@@ -1,0 +1,1 @@
+"""Inference: greedy and sampled generation and beam search over a compiled model."""

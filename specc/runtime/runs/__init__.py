@@ -1,0 +1,1 @@
+"""Runs: checkpoints, run logs, lineage, weight transfer between runs, interop with other checkpoint formats."""
