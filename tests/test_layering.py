@@ -47,7 +47,7 @@ FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "execfile"}
 
 
 def module_of(path: Path) -> str:
-    """`specc/runtime/data/corpus/corpus.py` → ``specc.runtime.data.corpus.corpus``; a package is its `__init__`."""
+    """`specc/runtime/data/corpus.py` → ``specc.runtime.data.corpus``; a package is its `__init__`."""
     parts = path.relative_to(SPECC.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 

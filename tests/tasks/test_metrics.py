@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from specc.runtime import metrics as M
+from specc.runtime.tasks import metrics as M
 
 
 def test_accuracy_and_f1() -> None:

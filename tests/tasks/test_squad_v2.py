@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from helpers import runner
-from specc.runtime import metrics as M
+from specc.runtime.tasks import metrics as M
 from specc.runtime.data.formats import read_table
 
 QA_TINY = ["params.layers=1", "params.d_model=32", "params.heads=2", "tasks.qa.no_answer=true"]
