@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -302,3 +303,47 @@ def test_an_invalid_utf8_prompt_from_a_real_command_line(cli_env: dict[str, str]
                           cwd=ROOT, env=cli_env, capture_output=True, timeout=300)
     assert done.returncode == 1 and b"Traceback" not in done.stderr, done.stderr
     assert b"error: --prompt is not valid UTF-8 text" in done.stderr
+
+
+def test_fsdp_checks_the_full_optimizer_state_before_sharding_it(tmp_path: Path) -> None:
+    """`Engine.load` under FSDP: a saved (full, one-process) state is checked against the full parameter
+    shapes before it is keyed by name and cut into shards; a good one loads. One gloo process, FSDP2 on CPU."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    from specc.runtime import distributed
+    from specc.runtime.errors import UserError
+    from specc.runtime.train.parallel import Engine
+
+    def model() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Linear(6, 3))
+
+    reference = model()
+    saver = torch.optim.AdamW(reference.parameters())
+    reference(torch.randn(2, 4)).sum().backward()
+    saver.step()
+    ckpt = tmp_path / "step-00000001"
+    ckpt.mkdir()
+    torch.save({"cpu": torch.get_rng_state()}, ckpt / "rng.pt")
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        sharded = model()
+        fully_shard(sharded)
+        optimizer = torch.optim.AdamW(sharded.parameters())
+        engine = Engine.__new__(Engine)  # the loading half of an engine: no workload, no batches
+        engine.model, engine.kind, engine.me = sharded, "fsdp", distributed.ranks()
+        for key, bad, expected in [("exp_avg", torch.zeros(7, 4), "'exp_avg' has shape (7, 4)"),
+                                   ("exp_avg_sq", torch.zeros(6, 4, dtype=torch.int32), "'exp_avg_sq' has dtype torch.int32")]:
+            state = saver.state_dict()
+            state["state"][0] = {**state["state"][0], key: bad}
+            torch.save(state, ckpt / "optimizer.pt")
+            with pytest.raises(UserError, match=re.escape(f"{ckpt / 'optimizer.pt'}: parameter 0 ((6, 4)): {expected}")):
+                engine.load(ckpt, optimizer, seed=0, step=1)
+            assert not optimizer.state  # refused before anything was loaded
+        torch.save(saver.state_dict(), ckpt / "optimizer.pt")
+        engine.load(ckpt, optimizer, seed=0, step=1)
+        loaded = optimizer.state[optimizer.param_groups[0]["params"][0]]["exp_avg"]
+        assert torch.equal(loaded.full_tensor(), saver.state[reference[0].weight]["exp_avg"])
+    finally:
+        dist.destroy_process_group()

@@ -224,13 +224,20 @@ def load_optimizer_state(ckpt: Path) -> dict[str, Any]:
     return state
 
 
-def apply_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Load a saved optimizer state once it is checked against the optimizer's parameters (specc.runtime.optim_state):
-    nothing of the wrong shape or dtype reaches a fused kernel."""
+def check_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """A `UserError` naming ``optimizer.pt`` unless `state` fits the optimizer's parameters (count, shapes, dtypes).
+    Under FSDP the parameters are DTensors whose shape is the full (unsharded) one, which is what a saved
+    state holds: the check is the same before a full state is cut into shards."""
     problem = check_state(state, optimizer)
     if problem:
         raise UserError(f"cannot load training state from {ckpt / 'optimizer.pt'}: {problem}; "
                         "the file is damaged or belongs to another model (resume from another checkpoint)")
+
+
+def apply_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a saved optimizer state once it is checked against the optimizer's parameters (specc.runtime.optim_state):
+    nothing of the wrong shape or dtype reaches a fused kernel."""
+    check_optimizer_state(ckpt, optimizer, state)
     try:
         optimizer.load_state_dict(state)
     except Exception as err:  # a state of another shape is reported, not raised raw

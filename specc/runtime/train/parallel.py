@@ -123,6 +123,8 @@ class Engine:
         (the weights were loaded into the plain model before it was wrapped)."""
         saved = checkpoint.load_optimizer_state(ckpt)
         if self.kind == "fsdp":
+            # checked whole, against the full parameter shapes, before it is keyed by name and cut into shards
+            checkpoint.check_optimizer_state(ckpt, optimizer, saved)
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
             set_optimizer_state_dict(self.model, optimizer, _keyed_by_name(saved, optimizer, self.model),
