@@ -4,7 +4,7 @@ code from data.
 `LAYERS` lists every unit of `specc/` from the bottom up: a unit is a package
 or module under `specc/` (``frontend``, ``diagnostics``), or one sub-package of
 the runtime (`RUNTIME_GROUPS`: ``runtime`` is its core, the modules at the top of
-specc/runtime/ — errors, registry, section, config, device, batch — then the
+specc/runtime/ — errors, section, config, device, batch — then the
 packages data, runs, inference, objectives, tasks, distributed, train). A unit may import
 itself and any unit of a lower layer; units of one layer are independent of
 each other. Checked statically with `ast`, so imports inside functions count
@@ -27,7 +27,7 @@ RUNTIME_GROUPS = ["runtime", "runtime.data", "runtime.runs", "runtime.inference"
 
 LAYERS: list[set[str]] = [
     {"atomic", "diagnostics", "version", "lazy", "hostmem"},  # no specc imports at all (hostmem: the machine's memory)
-    {"jsonfile", "tensorcheck"},  # bounded JSON reading; tensor checks
+    {"jsonfile", "tensorcheck", "registry"},  # bounded JSON reading; tensor checks; the one registry class
     {"ops"},  # the layer library: records, shape rules, builders, capabilities
     {"raw", "expr"},
     {"frontend"},  # TOML and DSL front ends

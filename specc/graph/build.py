@@ -261,7 +261,7 @@ class _Builder:
         assert spec.op is not None
         record = REGISTRY.get(spec.op)
         if record is None:
-            self.diags.error("E030", f"unknown op '{spec.op}'", self.raw.value_span(path + ("op",)), did_you_mean(spec.op, REGISTRY))
+            self.diags.error("E030", f"unknown op '{spec.op}'", self.raw.value_span(path + ("op",)), REGISTRY.hint(spec.op))
             return None
         inputs = self._bind_inputs(spec, record, scope, path)
         params = self._op_params(spec, record, scope, path)

@@ -18,6 +18,7 @@ from specc.graph import LayerGraph
 from specc.hf.rules import Layout
 from specc.hf.spectree import SpecTree
 from specc.ops.base import OpParams
+from specc.registry import Registry
 
 Weights = Mapping[str, torch.Tensor]
 
@@ -177,6 +178,10 @@ class Family:
     to_config: Callable[[GraphView], tuple[str, dict[str, Any]]]  # → (class name, config fields)
     layout: Callable[[GraphView, HFClass], Layout]  # what the exported state dict holds
 
+    @property
+    def name(self) -> str:  # its name in the registry
+        return self.model_type
+
     def cls(self, name: str) -> HFClass | None:
         return next((c for c in self.classes if c.name == name), None)
 
@@ -190,13 +195,8 @@ class Family:
         return tree
 
 
-FAMILIES: dict[str, Family] = {}
-
-
-def register(family: Family) -> Family:
-    assert family.model_type not in FAMILIES, f"family {family.model_type} registered twice"
-    FAMILIES[family.model_type] = family
-    return family
+FAMILIES: Registry[Family] = Registry("HF family")
+register = FAMILIES.register
 
 
 # -- graph side (export) ----------------------------------------------------------------------

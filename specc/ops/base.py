@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Mapping, Sequ
 
 from pydantic import BaseModel, ConfigDict
 
+from specc.registry import Registry
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -112,13 +114,8 @@ class OpRecord(Generic[P]):
         return make(params)
 
 
-REGISTRY: dict[str, OpRecord[Any]] = {}
-
-
-def register(record: OpRecord[Any]) -> OpRecord[Any]:
-    assert record.name not in REGISTRY, f"op {record.name} registered twice"
-    REGISTRY[record.name] = record
-    return record
+REGISTRY: Registry[OpRecord[Any]] = Registry("op")
+register = REGISTRY.register
 
 
 def inputs(*names: str) -> tuple[OpInput, ...]:

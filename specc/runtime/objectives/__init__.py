@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from specc.lazy import lazy_import
-from specc.diagnostics import Collector, did_you_mean
+from specc.diagnostics import Collector
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
 # Every objective module registers on import; a missing one is an ImportError here, never a skipped objective.
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import torch
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
     torch = lazy_import("torch")
+
+# A module left off the import line above fails here; vocab_ce is the torch loss they import at the first loss.
+OBJECTIVES.complete(__name__, __path__, helpers=("vocab_ce",))
 
 __all__ = ["OBJECTIVES", "Batch", "LossSums", "ObjectiveSet", "is_loss", "resolve_objectives"]
 
@@ -81,7 +84,7 @@ def resolve_objectives(spec: ModelSpec, graph: LayerGraph) -> ObjectiveSet:
         span = raw.key_span(("objective", name))
         record = OBJECTIVES.get(name)
         if record is None:
-            diags.error("E063", f"unknown objective '{name}'", span, did_you_mean(name, OBJECTIVES) or
+            diags.error("E063", f"unknown objective '{name}'", span, OBJECTIVES.hint(name) or
                         f"known: {', '.join(sorted(OBJECTIVES))}")
             continue
         params = validate_section(record.params, options, spec, ("objective", name), diags)

@@ -19,7 +19,7 @@ from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.graph.queries import attention_nodes
 from specc.runtime.batch import Batch, LossSums
-from specc.runtime.registry import Registry
+from specc.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.data.tokenizer import Specials
 
@@ -54,7 +54,7 @@ class ObjectiveRecord:
     optional_inputs: tuple[str, ...] = ()  # graph inputs it feeds when the model declares them (else dropped)
 
 
-OBJECTIVES: Registry[ObjectiveRecord] = Registry()
+OBJECTIVES: Registry[ObjectiveRecord] = Registry("objective")
 register = OBJECTIVES.register
 
 

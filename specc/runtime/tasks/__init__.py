@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
     torch = lazy_import("torch")
 
+# A task-type module left off the import line above fails here; fields (`check --data`) and keys_doc (a doc
+# generator) register nothing and are imported where they are used.
+TASKS.complete(__name__, __path__, helpers=("fields", "keys_doc"))
+
 TASK_FILE = "task.json"  # a fine-tuned checkpoint's task: its name, labels, and what was tuned on validation
 
 __all__ = ["TASKS", "DeclaredTask", "Splits", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
@@ -71,7 +75,7 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
         if ttype is None:
             diags.error("E070", f"task '{name}' has {'unknown type ' + repr(kind) if kind else 'no type'}",
                         raw.value_span(where + ("type",)) if kind else span,
-                        (did_you_mean(kind, TASKS) if isinstance(kind, str) else None) or f"known: {', '.join(sorted(TASKS))}")
+                        (TASKS.hint(kind) if isinstance(kind, str) else None) or f"known: {', '.join(sorted(TASKS))}")
             continue
         params = validate_section(ttype.params, table, spec, where, diags)
         if params is None:

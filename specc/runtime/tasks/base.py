@@ -23,7 +23,7 @@ from specc.graph import LayerGraph
 from specc.runtime.config import HeldOutFraction, TrainConfig
 from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
-from specc.runtime.registry import Registry
+from specc.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.data.tokenizer import TextTokenizer
 
@@ -255,7 +255,7 @@ class TaskType:
     doc: str = ""
 
 
-TASKS: Registry[TaskType] = Registry()
+TASKS: Registry[TaskType] = Registry("task type")
 register = TASKS.register
 
 

@@ -19,6 +19,7 @@ import string
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from specc.registry import Registry
 from specc.runtime.errors import UserError
 
 
@@ -31,12 +32,14 @@ class Metric:
     doc: str = ""
 
 
-METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry("metric")
 
 
 def register(name: str, kind: str, higher_is_better: bool = True, doc: str = "") -> Callable:
+    """Decorator: register the function as metric `name` (a name taken twice fails at import)."""
+
     def add(fn: Callable[[Sequence[Any], Sequence[Any]], float]) -> Callable:
-        METRICS[name] = Metric(name, kind, fn, higher_is_better, doc)
+        METRICS.register(Metric(name, kind, fn, higher_is_better, doc))
         return fn
 
     return add

@@ -24,4 +24,6 @@ from __future__ import annotations
 from specc.runtime.data.demos import classify, grammar, reading  # noqa: F401  (registration)
 from specc.runtime.data.demos.base import DEMOS, Demo
 
+DEMOS.complete(__name__, __path__)  # a demo module missing from the import line fails here
+
 __all__ = ["DEMOS", "Demo"]

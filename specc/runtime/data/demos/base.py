@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from specc.runtime.data.labelled import Splits
-from specc.runtime.registry import Registry
+from specc.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Demo:
     doc: str
 
 
-DEMOS: Registry[Demo] = Registry()
+DEMOS: Registry[Demo] = Registry("demo")
 
 
 def register(name: str, task_type: str, doc: str) -> Callable[[Callable[[], Splits]], Callable[[], Splits]]:

@@ -1,0 +1,72 @@
+"""The one registry class: a taken name, a forgotten module and an unknown name each fail loudly."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from specc.registry import Registry, RegistryError
+
+
+@dataclass(frozen=True)
+class Thing:
+    name: str
+
+
+def test_a_name_registered_twice_is_an_error() -> None:
+    things: Registry[Thing] = Registry("thing")
+    things.register(Thing("a"))
+    with pytest.raises(RegistryError, match="thing 'a' is registered twice"):
+        things.register(Thing("a"))
+
+
+def test_an_unknown_name_says_the_kind_and_the_closest_name() -> None:
+    things: Registry[Thing] = Registry("thing")
+    things.register(Thing("layernorm"))
+    with pytest.raises(KeyError, match="unknown thing 'layrnorm'; did you mean 'layernorm'"):
+        things["layrnorm"]
+    with pytest.raises(KeyError, match="unknown thing 'zzz'; known: layernorm"):
+        things["zzz"]
+    assert things.get("zzz") is None and "zzz" not in things  # membership and get stay plain dict lookups
+
+
+def test_a_module_left_off_the_import_line_fails_at_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "regpkg"
+    pkg.mkdir()
+    (pkg / "one.py").write_text("")
+    (pkg / "two.py").write_text("")
+    (pkg / "tool.py").write_text("")
+    (pkg / "__init__.py").write_text(
+        "from specc.registry import Registry\n"
+        "from regpkg import one\n"
+        "Registry('thing').complete(__name__, __path__, helpers=('tool',))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RegistryError, match=r"regpkg does not import two: add it to the import line"):
+        importlib.import_module("regpkg")
+    for name in [m for m in sys.modules if m == "regpkg" or m.startswith("regpkg.")]:
+        monkeypatch.delitem(sys.modules, name)
+    (pkg / "__init__.py").write_text(
+        "from specc.registry import Registry\n"
+        "from regpkg import one, two\n"
+        "Registry('thing').complete(__name__, __path__, helpers=('tool',))\n")
+    importlib.import_module("regpkg")  # every module imported (the helper excepted): no error
+
+
+def test_every_kind_uses_the_one_registry() -> None:
+    from specc.hf.families import FAMILIES
+    from specc.ops import REGISTRY
+    from specc.runtime.data.demos import DEMOS
+    from specc.runtime.objectives import OBJECTIVES
+    from specc.runtime.tasks import TASKS
+    from specc.runtime.tasks.metrics import METRICS, register
+
+    for registry in (REGISTRY, OBJECTIVES, TASKS, METRICS, DEMOS, FAMILIES):
+        assert isinstance(registry, Registry) and registry, registry
+    with pytest.raises(RegistryError, match="metric 'accuracy' is registered twice"):
+        register("accuracy", "labels")(lambda pred, gold: 0.0)
+    with pytest.raises(KeyError, match="did you mean 'accuracy'"):
+        METRICS["acuracy"]
