@@ -12,11 +12,12 @@ seeded campaigns use fixed seeds, so a CI failure is a change's doing and replay
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import torch
@@ -25,6 +26,9 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("SPECC_HYPOTHESIS_PROFILE", "ci"))
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # under pytest-xdist the workers share the cores: torch gets its share
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +86,53 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# -- the reliability tally ---------------------------------------------------------------------------
+# Each test that injects faults or tries inputs adds a line to the session's tally (`tally`); the lines are printed
+# at the end of the run and, with ``SPECC_RELIABILITY_REPORT=file.json``, written as JSON, so a CI log says how many
+# inputs were fuzzed and how many faults were injected, with what outcome. Under pytest-xdist each worker hands its
+# lines to the controller, which prints them.
+Tally = Callable[..., None]
+
+
+FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+@pytest.fixture(scope="session")
+def tally(request: pytest.FixtureRequest) -> Tally:
+    """`tally(name, **figures)`: record what a test tried and what came of it."""
+    lines = request.config.stash.setdefault(FIGURES, {})
+
+    def record(name: str, **figures: Any) -> None:
+        lines.setdefault(name, {}).update(figures)
+
+    return record
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist a worker hands its figures to the controller, which prints them (below)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability_figures"] = json.dumps(session.config.stash.get(FIGURES, {}), default=str)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: merge a finished worker's figures into this session's tally."""
+    figures = json.loads(getattr(node, "workeroutput", {}).get("reliability_figures", "{}"))
+    lines = node.config.stash.setdefault(FIGURES, {})
+    for name, values in figures.items():
+        lines.setdefault(name, {}).update(values)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, {})
+    if not lines:
+        return
+    terminalreporter.write_sep("-", "reliability figures")
+    for name, figures in lines.items():
+        terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    target = os.environ.get("SPECC_RELIABILITY_REPORT")
+    if target:
+        Path(target).write_text(json.dumps(lines, indent=1, default=str))
