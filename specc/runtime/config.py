@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
-from specc.graph.queries import usable_positions
+from specc.graph.queries import token_vocab, usable_positions
 from specc.schema import ModelSpec
 from specc.runtime.section import Section, validate_section
 
@@ -133,6 +133,17 @@ def check_positions(train: TrainConfig, graph: LayerGraph, span: Span | None) ->
     if limit is not None and train.seq_len > limit:
         return [Diagnostic("E080", f"seq_len {train.seq_len} exceeds the model's {limit} positions", span,
                            f"set seq_len to at most {limit}")]
+    return []
+
+
+def check_vocab(tok: TokenizerConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """A tokenizer trained to `vocab_size` tokens must fit the model's token embedding: caught here rather
+    than after the tokenizer is trained (E065 at train time, which still checks a pretrained tokenizer.json)."""
+    rows = token_vocab(graph)
+    if tok.path is None and rows is not None and tok.vocab_size > rows:
+        return [Diagnostic("E065", f"tokenizer.vocab_size {tok.vocab_size} exceeds the model's vocabulary of {rows} "
+                           "tokens (its embedding rows)", span, f"set [tokenizer] vocab_size to at most {rows}, "
+                           "or 0 for the spec's `vocab`")]
     return []
 
 

@@ -15,7 +15,8 @@ from specc.graph.queries import token_vocab
 from specc.schema import ModelSpec, validate
 from specc.runtime.runs import checkpoint
 from specc.runtime.budget import check_batch_memory
-from specc.runtime.config import RunConfig, check_checkpointing, check_held_out, check_positions, check_precision, load_run_config
+from specc.runtime.config import (RunConfig, check_checkpointing, check_held_out, check_positions, check_precision,
+                                   check_vocab, load_run_config)
 from specc.runtime.data.corpus import Corpus
 from specc.runtime.errors import UserError
 from specc.runtime.objectives import ObjectiveSet, resolve_objectives
@@ -56,6 +57,8 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
         found += check_batch_memory(config.train, graph, spec.raw.value_span(("train", "batch_size")))
         found += check_precision(config.train, spec.raw.value_span(("train", "precision")))
         found += check_positions(config.train, graph, spec.raw.value_span(("train", "seq_len")) or spec.raw.key_span(("train",)))
+        found += check_vocab(config.tokenizer, graph, spec.raw.value_span(("tokenizer", "vocab_size"))
+                             or spec.raw.value_span(("params", "vocab")) or spec.raw.file_span())
         found += check_held_out(config.data, spec.raw.value_span(("data", "max_documents")))
     except SpecError as err:
         found += err.diagnostics
