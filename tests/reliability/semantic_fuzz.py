@@ -6,7 +6,9 @@ type, structure, duplicated keys). Each input goes through the stages of
 the architecture); one that passes is compiled (on the CPU with its
 initialisation when small, else on the meta device) and hashed; a sample also
 runs the `summary`, `hash`, `diff` (against its seed) and `explain` commands
-in-process, and a smaller sample a 2-step `specc train` at toy size.
+in-process, and a smaller sample a 2-step `specc train` at toy size (the
+pretraining seeds) or a 2-step `specc finetune` of one of its tasks (the
+seeds that declare [tasks.*]; with adapters, from a toy base run).
 
 The oracle: every input ends in success or in diagnostics that name the file
 (with a line where the mistake is written in it) or one clear error line;
@@ -48,11 +50,19 @@ COMPILE_NODES = 5_000
 SEEDS = ["gpt-tiny.toml", "bert-tiny.toml", "t5-tiny.toml", "llama-tiny.toml", "bart-tiny.toml", "transformer-tiny.toml",
          "bert-tiny-tasks.toml", "bert-tiny-qa.toml", "bert-tiny-ner.toml", "bert-tiny-sentiment.toml",
          "gpt-tiny-translate.toml", "t5-tiny-translate.toml", "gpt2-small.toml", "bert-base-pretraining.toml",
-         "t5-small-translate.toml", "roberta-base-mlm.toml"]
+         "t5-small-translate.toml", "roberta-base-mlm.toml", "bert-tiny-sentiment-lora.toml"]
 TRAINABLE = {"gpt-tiny.toml", "bert-tiny.toml", "t5-tiny.toml", "llama-tiny.toml"}
 TOY = ["params.layers=1", "params.d_model=32", "params.heads=2", "params.vocab=512", "data.max_documents=24",
        "train.steps=2", "train.batch_size=2", "train.seq_len=16", "train.warmup=0", "train.eval_every=2",
        "train.eval_batches=1", "train.save_every=2", "train.log_every=1", "train.sample_tokens=0"]
+# A 2-step `specc finetune` of one of a seed's [tasks.*] at the same toy size: the architecture from TOY, the task's
+# own training keys from FINETUNE_TOY (formatted with the task's name), and per task type a cheaper prediction.
+# Without adapters it starts from random initialisation (its tokenizer trained from [tokenizer] and [data]);
+# with them (LoRA needs a pretrained run) from a toy run of the seed named in LORA_BASE, trained once.
+FINETUNE_TOY = ["tasks.{}.train.steps=2", "tasks.{}.train.batch_size=2", "tasks.{}.train.warmup=0",
+                "tasks.{}.train.eval_every=2", "tasks.{}.train.save_every=2", "tasks.{}.train.log_every=1"]
+FINETUNE_BY_TYPE = {"translation": ["tasks.{}.beam=1", "tasks.{}.max_new_tokens=4"]}
+LORA_BASE = "bert-tiny.toml"
 
 
 @dataclass
@@ -222,15 +232,45 @@ def _train(path: Path, sets: list[str], work: Path) -> None:
     """A 2-step `specc train` at toy size; afterwards the run folder holds only complete checkpoints."""
     out = work / "run"
     code, _ = run_command(["train", str(path), "--out", str(out), *sum((["--set", s] for s in [*TOY, *sets]), [])])
+    _check_run_folder(out, "train", code)
+
+
+def _finetune(path: Path, sets: list[str], task: tuple[str, str], base: Path | None, work: Path) -> None:
+    """A 2-step `specc finetune` of `task` (name, type) at toy size, from `base` (a run) or random initialisation."""
+    name, kind = task
+    out = work / "run"
+    toy = [s for s in TOY if s.startswith("params.")]
+    if base is None:  # its tokenizer is trained from the spec's [tokenizer] and [data]: keep that small too
+        toy += ["data.max_documents=24", f'tasks.{name}.from=""']
+    toy += [s.format(name) for s in FINETUNE_TOY + FINETUNE_BY_TYPE.get(kind, [])]
+    argv = ["finetune", str(path), "--out", str(out), "--quiet", "--task", name]
+    argv += ["--from", str(base)] if base is not None else []
+    code, _ = run_command(argv + sum((["--set", s] for s in [*toy, *sets]), []))
+    _check_run_folder(out, "finetune", code)
+
+
+def _check_run_folder(out: Path, stage: str, code: int) -> None:
+    """The run folder holds no temporary file and only complete checkpoints; then it is removed."""
     if out.exists():
         leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".tmp")]
         checkpoints = [p for p in (out / "checkpoints").glob("*") if p.is_dir()]
         torn = [p.name for p in checkpoints if not (p / "COMPLETE").exists()]
         if leftovers or torn:
-            raise _Finding("train", f"exit {code}; half-written run folder: {leftovers + torn}")
+            raise _Finding(stage, f"exit {code}; half-written run folder: {leftovers + torn}")
         import shutil
 
         shutil.rmtree(out)
+
+
+def lora_base(folder: Path) -> Path:
+    """A toy pretraining run of LORA_BASE (trained once per campaign, in `folder`) for the adapters' seeds."""
+    out = folder / "lora-base"
+    if not (out / "checkpoints").exists():
+        code, text = run_command(["train", str(folder / LORA_BASE), "--out", str(out), "--quiet",
+                                  *sum((["--set", s] for s in TOY), [])])
+        if code != 0:
+            raise _Finding("finetune", f"the toy base run of {LORA_BASE} failed: {text.strip()[-200:]}")
+    return out
 
 
 # -- one input -------------------------------------------------------------------------------------
@@ -263,9 +303,24 @@ def check_input(m: sm.Mutant, seed: Seed, folder: Path, rng: random.Random, comm
             with tempfile.TemporaryDirectory(prefix="specc-sem-train-") as work:
                 _guarded("train", _train, path, m.sets, Path(work))
             trained = True
+        tasks = _tasks(seed)
+        if kind == "ok" and tasks and rng.random() < train:
+            stage = "finetune"
+            task = rng.choice(tasks)
+            base = _guarded("finetune", lora_base, folder) if "adapters" in seed.data else None
+            with tempfile.TemporaryDirectory(prefix="specc-sem-finetune-") as work:
+                _guarded("finetune", _finetune, path, m.sets, task, base, Path(work))
+            done.append("finetune")
+            trained = True
         return Outcome(kind, stage, commands=done, trained=trained)
     except _Finding as finding:
         return Outcome("finding", finding.stage, finding.detail, done, trained)
+
+
+def _tasks(seed: Seed) -> list[tuple[str, str]]:
+    """The seed's tasks (name, type) a toy finetune can run: those with a type."""
+    tasks = seed.data.get("tasks") or {}
+    return sorted((n, t["type"]) for n, t in tasks.items() if isinstance(t, dict) and isinstance(t.get("type"), str))
 
 
 def _describe(err: BaseException) -> str:
@@ -346,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=float, default=None, help="stop after this long (the tally says how many ran)")
     ap.add_argument("--commands", type=float, default=0.05, help="share of inputs also run through summary/hash/diff")
-    ap.add_argument("--train", type=float, default=0.002, help="share of trainable inputs that check also trained")
+    ap.add_argument("--train", type=float, default=0.002, help="share of valid inputs also trained (train or finetune)")
     ap.add_argument("--report", type=Path, help="write the tally as JSON here")
     ap.add_argument("--findings", type=Path, help="keep each finding's input in this folder")
     ap.add_argument("--progress", type=Path, help="rewrite this file with the running tally every 500 inputs")

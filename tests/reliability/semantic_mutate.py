@@ -120,6 +120,7 @@ def schema_fields(model: type[BaseModel], prefix: Path_) -> Iterator[Field_]:
 
 def seed_fields(data: dict[str, Any]) -> list[Field_]:
     """Every field of `data`'s sections (their schemas') and of its nodes (their ops'), and every value it writes."""
+    from specc.graph.adapters import AdaptersSpec
     from specc.ops import REGISTRY
     from specc.runtime.config import DataConfig, TokenizerConfig, TrainConfig
     from specc.runtime.objectives import OBJECTIVES
@@ -129,6 +130,8 @@ def seed_fields(data: dict[str, Any]) -> list[Field_]:
     found: dict[Path_, Field_] = {}
     for model, where in ((InitSpec, "init"), (TokenizerConfig, "tokenizer"), (DataConfig, "data"), (TrainConfig, "train")):
         found.update((f.path, f) for f in schema_fields(model, (where,)))
+    if "adapters" in data:  # (no other seed declares adapters: LoRA fields are for specs that use them)
+        found.update((f.path, f) for f in schema_fields(AdaptersSpec, ("adapters",)))
     for name in (data.get("objective") or {}):
         if name in OBJECTIVES:
             found.update((f.path, f) for f in schema_fields(OBJECTIVES[name].params, ("objective", name)))

@@ -2,7 +2,7 @@
 
 `semantic_fuzz.campaign` mutates values per field type and structure across
 every section of the reference specs and runs check, compile, hash, and (on a
-sample) summary, hash, diff, explain and a 2-step train. CI runs
+sample) summary, hash, diff, explain and a 2-step train or finetune. CI runs
 `SPECC_SEMANTIC_INPUTS` inputs (default 200) with seed `SPECC_SEMANTIC_SEED`
 (fixed unless given, so CI is repeatable; printed); `--runslow` runs `SPECC_SEMANTIC_LONG_INPUTS`
 (default 5,000). The 10^5-input campaign is the script itself:
@@ -63,6 +63,27 @@ def test_every_section_has_fields_to_mutate() -> None:
     assert paths[("objective", "mlm", "mask_prob")].kind == "float"
     assert paths[("tasks", "t", "train", "lr")].kind == "float" and paths[("tasks", "t", "data", "max_train")].kind == "int"
     assert paths[("model", "nodes", "e", "init_std")].kind == "float" and paths[("model", "nodes", "e", "in")].kind == "ref"
+    assert paths[("tasks", "t", "max_len")].kind == "int" and ("adapters", "lora", "rank") not in paths
+
+
+def test_adapters_and_task_types_have_their_own_fields() -> None:
+    """[adapters.lora] fields come from its schema; each task type adds its own keys (translation's beam)."""
+    data = {"adapters": {"lora": {"targets": ["*.qkv"]}}, "tasks": {"t": {"type": "translation", "head": "x"}}}
+    paths = {f.path: f for f in sm.seed_fields(data)}
+    assert paths[("adapters", "lora", "rank")].kind == "int" and paths[("adapters", "lora", "dropout")].kind == "float"
+    assert paths[("adapters", "lora", "alpha")].kind == "float" and paths[("adapters", "lora", "train")].kind == "list"
+    assert paths[("tasks", "t", "beam")].kind == "int" and paths[("tasks", "t", "prefix")].kind == "str"
+
+
+def test_a_toy_finetune_runs_through_the_oracle(tmp_path: Path) -> None:
+    """A seed that declares a task: a valid input also runs a 2-step `specc finetune` (from random initialisation)."""
+    folder = semantic_fuzz.spec_folder(tmp_path)
+    seeds = semantic_fuzz.load_seeds(folder)
+    seed = seeds["bert-tiny-sentiment.toml"]
+    m = sm.Mutant(seed.name, seed.data, ["value:tasks.sentiment.max_len"], [(("tasks", "sentiment", "max_len"), "48")],
+                  sets=["tasks.sentiment.max_len=48"])
+    outcome = semantic_fuzz.check_input(m, seed, folder, random.Random(0), commands=0.0, train=1.0)
+    assert outcome.kind == "ok" and "finetune" in outcome.commands and outcome.trained, outcome
 
 
 def test_written_toml_reads_back_as_the_table() -> None:
