@@ -16,15 +16,15 @@ import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from specc.version import __version__
-from specc.diagnostics import Diagnostic, Span, SpecError
-from specc.frontend import parse
-from specc.graph import LayerGraph, build_graph
-from specc.schema import ModelSpec, validate
 
 if TYPE_CHECKING:
     import torch
 
     from specc.compiler import NodeError, SpecModel, compile_model
+    from specc.diagnostics import Diagnostic, Span, SpecError
+    from specc.frontend import parse
+    from specc.graph import LayerGraph, build_graph
+    from specc.schema import ModelSpec, validate
     from specc.runtime.train.loading import LoadedRun, load_run
 
 __all__ = [
@@ -34,8 +34,12 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-# Names that need torch, imported when first asked for (PEP 562).
+# Every stage is imported when one of its names is first asked for (PEP 562): `python -m specc` runs this file,
+# and `specc --help` or `specc fmt` should not pay for lark, pydantic, networkx or torch (tests/test_startup.py).
 _LAZY = {
+    "Diagnostic": "specc.diagnostics", "Span": "specc.diagnostics", "SpecError": "specc.diagnostics",
+    "parse": "specc.frontend", "validate": "specc.schema", "ModelSpec": "specc.schema",
+    "build_graph": "specc.graph", "LayerGraph": "specc.graph",
     "compile_model": "specc.compiler", "SpecModel": "specc.compiler", "NodeError": "specc.compiler",
     "load_run": "specc.runtime.train.loading", "LoadedRun": "specc.runtime.train.loading",
 }
@@ -50,11 +54,16 @@ def __getattr__(name: str) -> Any:
 
 def load_spec(path: PathLike, sets: Sequence[str] = (), search_paths: Sequence[PathLike] = ()) -> ModelSpec:
     """Parse and validate a spec file."""
+    from specc.frontend import parse
+    from specc.schema import validate
+
     return validate(parse(path, sets, search_paths))
 
 
 def load_graph(path: PathLike, sets: Sequence[str] = (), search_paths: Sequence[PathLike] = ()) -> LayerGraph:
     """Parse, validate and build the layer graph of a spec file."""
+    from specc.graph import build_graph
+
     return build_graph(load_spec(path, sets, search_paths))
 
 

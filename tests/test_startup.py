@@ -17,14 +17,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 HEAVY = ("torch", "transformers")
+STAGES = ("lark", "pydantic", "networkx", "numpy")  # what the spec stages and the runtime sections need
 
-# Runs `specc ARGS` in this process, then prints (last line of stderr) which heavy modules it imported.
+# Runs `specc ARGS` in this process, then prints (last line of stderr) which watched modules it imported.
 WRAPPER = """
 import atexit, json, sys
 atexit.register(lambda: print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr))
 from specc.cli import main
 sys.exit(main(sys.argv[1:]))
-""" % (HEAVY,)
+""" % (HEAVY + STAGES,)
 
 
 def _heavy_imports(cli_env: dict[str, str], *args: str) -> tuple[int, list[str]]:
@@ -76,7 +77,30 @@ def test_every_command_is_named(commands: dict[str, list[str]]) -> None:
 def test_command_imports_no_torch(name: str, commands: dict[str, list[str]], cli_env: dict[str, str]) -> None:
     rc, heavy = _heavy_imports(cli_env, *commands[name])
     assert rc == 0, f"specc {' '.join(commands[name])} exited {rc}"
-    assert heavy == [], f"specc {' '.join(commands[name])} imported {heavy}"
+    assert [m for m in heavy if m in HEAVY] == [], f"specc {' '.join(commands[name])} imported {heavy}"
+
+
+# Commands that read no spec's meaning load none of the stages they skip: --help only registers the verbs, and
+# fmt / convert work on the text's tree (the front end, so lark), never on its validated model or its graph.
+NOT_LOADED = {
+    "help": STAGES,
+    "fmt": ("pydantic", "networkx", "numpy"),
+    "convert": ("pydantic", "networkx", "numpy"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_LOADED))
+def test_light_commands_skip_the_later_stages(name: str, commands: dict[str, list[str]], cli_env: dict[str, str]) -> None:
+    rc, loaded = _heavy_imports(cli_env, *commands[name])
+    assert rc == 0, f"specc {' '.join(commands[name])} exited {rc}"
+    assert [m for m in loaded if m in NOT_LOADED[name]] == [], f"specc {' '.join(commands[name])} imported {loaded}"
+
+
+def test_the_wrapper_sees_the_stages_when_a_command_needs_them(commands: dict[str, list[str]],
+                                                               cli_env: dict[str, str]) -> None:
+    """The check above can fail: `check` validates and builds the graph, so pydantic and networkx show."""
+    rc, loaded = _heavy_imports(cli_env, *commands["check --json"])
+    assert rc == 0 and {"lark", "pydantic", "networkx"} <= set(loaded)
 
 
 def test_the_wrapper_sees_torch_when_a_command_loads_it(cli_env: dict[str, str]) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from specc.diagnostics import UserError as UserError  # re-exported: the CLI's commands raise it
-from specc.frontend import parse
-from specc.graph import LayerGraph, build_graph
-from specc.schema import ModelSpec, validate
 
-
+if TYPE_CHECKING:  # the stages are imported by the commands that run them, so `--help` and `fmt` start light
+    from specc.graph import LayerGraph
+    from specc.schema import ModelSpec
 
 
 def positive_int(text: str) -> int:
@@ -33,10 +33,15 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_spec_args(args: argparse.Namespace) -> ModelSpec:
+    from specc.frontend import parse
+    from specc.schema import validate
+
     return validate(parse(args.spec, args.sets, args.search_paths))
 
 
 def load_graph_args(args: argparse.Namespace) -> LayerGraph:
+    from specc.graph import build_graph
+
     return build_graph(load_spec_args(args))
 
 

@@ -8,11 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from specc.cli.common import add_spec_args, load_graph_args, positive_int
-from specc.frontend import apply_cli_sets, parse
-from specc.graph import build_graph
-from specc.schema import validate
-from specc.shrink import shrink_overrides
-from specc.summary import summary_table
 
 
 def register(sub: Any) -> None:
@@ -73,6 +68,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from specc.summary import summary_table
+
     print(summary_table(load_graph_args(args), args.context))
     return 0
 
@@ -91,6 +88,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
+    from specc.frontend import apply_cli_sets, parse
+    from specc.graph import build_graph
+    from specc.schema import validate
+    from specc.shrink import shrink_overrides
     from specc.smoke import smoke_run
 
     raw = parse(args.spec, args.sets, args.search_paths)

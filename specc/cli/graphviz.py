@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from specc.cli.common import UserError, add_spec_args, load_graph_args
-from specc.picture import graphviz_available, render_with_graphviz, to_dot, to_svg, view
 
 FORMATS = ("dot", "svg", "png")
 
@@ -26,6 +25,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from specc.picture import graphviz_available, render_with_graphviz, to_dot, to_svg, view
+
     graph = load_graph_args(args)
     blocks = {g.name for g in graph.groups if g.node is None}
     if args.expand:

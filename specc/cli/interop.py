@@ -9,7 +9,6 @@ from typing import Any
 from specc.atomic import atomic_dir, write_text
 from specc.cli.common import add_checkpoint_args
 from specc.diagnostics import UserError
-from specc.frontend.formats import FORMATS, convert_text
 
 # Config fields export-hf carries over from an imported checkpoint's original config (token ids, not architecture).
 _CARRIED = ("bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
@@ -40,6 +39,7 @@ def register(sub: Any) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from specc.runtime.runs.interop import save_imported
+    from specc.frontend.formats import FORMATS, convert_text
     from specc.hf import WeightMapError, load_pretrained
 
     source, out = Path(args.source), Path(args.out)

@@ -11,9 +11,7 @@ from typing import Any
 
 from specc.cli.common import add_spec_args
 from specc.diagnostics import SpecError, UserError
-from specc.frontend import parse, read_source
-from specc.frontend.bases import relocate
-from specc.frontend.formats import FORMATS, format_text, read_document, suffix_of, write_document
+from specc.version import SPEC_FORMATS as FORMATS  # not the front end's: registering these verbs loads no parser
 
 
 def register(sub: Any) -> None:
@@ -60,6 +58,9 @@ def spec_files(paths: list[str]) -> list[Path]:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
+    from specc.frontend import read_source
+    from specc.frontend.formats import format_text, suffix_of
+
     changed, failed = [], []
     for path in spec_files(args.paths):
         suffix_of(str(path))
@@ -95,6 +96,10 @@ def _is_spec(path: Path, folder: Path) -> bool:
 
 # -- convert --------------------------------------------------------------------------------
 def cmd_convert(args: argparse.Namespace) -> int:
+    from specc.frontend import read_source
+    from specc.frontend.bases import relocate
+    from specc.frontend.formats import read_document, suffix_of, write_document
+
     source = suffix_of(args.spec)
     if args.output:
         target = suffix_of(args.output)
@@ -126,6 +131,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 # -- explain ------------------------------------------------------------------------------
 def cmd_explain(args: argparse.Namespace) -> int:
     from specc.explain import chain_lines, explain
+    from specc.frontend import parse
     from specc.graph import build_graph
     from specc.schema import validate
 

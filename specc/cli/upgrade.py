@@ -6,11 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from specc.atomic import write_text
 from specc.cli.common import UserError
-from specc.frontend import read_source
-from specc.migrate import upgrade_text
-from specc.schema.model import FORMAT_VERSION
+from specc.version import FORMAT_VERSION
 
 
 def register(sub: Any) -> None:
@@ -21,6 +18,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    from specc.atomic import write_text
+    from specc.frontend import read_source
+    from specc.migrate import upgrade_text
+
     stale = 0
     for name in args.files:
         file = Path(name)

@@ -9,16 +9,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from specc.canonical import canonical_graph_json, hashes
 from specc.cli.common import UserError
 from specc.diagnostics import SpecError
-from specc.diff import Compat, compat_table, diff_graphs, render_markdown, render_text, to_json
-from specc.diff.listing import listing
-from specc.frontend import parse
-from specc.graph import LayerGraph, build_graph
-from specc.schema import validate
+
+if TYPE_CHECKING:  # the stages are imported by the verbs that run them, so registering these is light
+    from specc.diff import Compat
+    from specc.graph import LayerGraph
 
 
 def register(sub: Any) -> None:
@@ -93,6 +91,15 @@ class Side:
     tensors: dict[str, tuple[int, ...]] | None = None  # a checkpoint's real tensors (owner names)
 
 
+def spec_graph(path: str | Path, search_paths: list[str], text: str | None = None) -> LayerGraph:
+    """Parse, validate and build a spec's graph (`text` given: that text, placed at `path`)."""
+    from specc.frontend import parse
+    from specc.graph import build_graph
+    from specc.schema import validate
+
+    return build_graph(validate(parse(path, (), search_paths, text=text)))
+
+
 def load_side(path: str, search_paths: list[str]) -> Side:
     target = Path(path)
     if target.is_dir():
@@ -102,11 +109,13 @@ def load_side(path: str, search_paths: list[str]) -> Side:
         graph = lineage.stored_graph(ckpt)
         tensors, _ = lineage.stored_tensors(ckpt, graph)
         return Side(str(ckpt), graph, tensors)
-    return Side(path, build_graph(validate(parse(path, (), search_paths))))
+    return Side(path, spec_graph(path, search_paths))
 
 
 def side_compat(old: Side, new: Side, mapping: list[str]) -> Compat:
     """Tensors of a checkpoint of the old side in the new one; a checkpoint on the new side only is the source."""
+    from specc.diff import compat_table
+
     if new.tensors is not None and old.tensors is None:
         return compat_table(new.tensors, old.graph.parameter_names(), mapping, source_label=new.label, target_label=old.label)
     source = old.tensors if old.tensors is not None else old.graph.parameter_names()
@@ -116,6 +125,8 @@ def side_compat(old: Side, new: Side, mapping: list[str]) -> Compat:
 
 # -- verbs ------------------------------------------------------------------------------------
 def cmd_hash(args: argparse.Namespace) -> int:
+    from specc.canonical import canonical_graph_json, hashes
+
     found = {}
     for path in args.specs:
         side = load_side(path, args.search_paths)
@@ -139,6 +150,8 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from specc.diff import diff_graphs, render_markdown, render_text, to_json
+
     old, new = load_side(args.old, args.search_paths), load_side(args.new, args.search_paths)
     compat = side_compat(old, new, args.mapping)
     diff = diff_graphs(old.graph, new.graph, old.label, new.label, args.context, compat)
@@ -154,6 +167,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_textconv(args: argparse.Namespace) -> int:
     """Print the resolved listing; a spec that does not resolve prints as it is, with the reason."""
+    from specc.diff.listing import listing
+
     file = Path(args.spec)
     text = file.read_text(encoding="utf-8", errors="replace")
     try:
@@ -167,6 +182,10 @@ def cmd_textconv(args: argparse.Namespace) -> int:
 
 def _graph_at(text: str, file: Path, base_dirs: list[Path]) -> LayerGraph:
     """The graph of spec `text`, placed where its `extends` base is found: next to `file`, else in a base dir."""
+    from specc.frontend import parse
+    from specc.graph import build_graph
+    from specc.schema import validate
+
     try:
         raw = parse(file, (), (), text=text)
     except SpecError as err:
@@ -197,13 +216,16 @@ def _tracked_folders(name: str) -> list[Path]:
 
 def cmd_git_diff(args: argparse.Namespace) -> int:
     """git's GIT_EXTERNAL_DIFF protocol; runs in the work tree's top folder, so `extends` resolve there."""
+    from specc.diff import diff_graphs, render_text
+    from specc.diff.listing import listing
+
     if len(args.git_args) < 7:
         raise UserError("git-diff expects what git passes: path old-file old-hex old-mode new-file new-hex new-mode")
     path, old_file, _, _, new_file = args.git_args[:5]
     new_path = args.git_args[7] if len(args.git_args) >= 9 else path
     old_text, new_text = _blob(old_file), _blob(new_file)
     try:
-        sides = [Side(f"{tag}/{p}", build_graph(validate(parse(p, (), (), text=t)))) if t is not None else None
+        sides = [Side(f"{tag}/{p}", spec_graph(p, [], text=t)) if t is not None else None
                  for tag, p, t in (("a", path, old_text), ("b", new_path, new_text))]
     except SpecError as err:
         first = err.diagnostics[0]

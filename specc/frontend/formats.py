@@ -22,13 +22,14 @@ from specc.frontend.print_dsl import dsl_lines
 from specc.frontend.print_toml import toml_lines
 from specc.frontend.toml import parse_toml
 from specc.raw import Path as KeyPath, RawSpec
+from specc.version import SPEC_FORMATS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
-FORMATS = {".toml": "TOML", ".spec": "DSL"}
+FORMATS = SPEC_FORMATS
 
 
 @dataclass

@@ -10,8 +10,9 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from specc.version import FORMAT_VERSION as FORMAT_VERSION  # kept here too: the schema's readers import it from here
+
 Scalar = Union[bool, int, float, str]
-FORMAT_VERSION = 1
 
 
 class Strict(BaseModel):
