@@ -80,12 +80,17 @@ def test_command_imports_no_torch(name: str, commands: dict[str, list[str]], cli
     assert [m for m in heavy if m in HEAVY] == [], f"specc {' '.join(commands[name])} imported {heavy}"
 
 
-# Commands that read no spec's meaning load none of the stages they skip: --help only registers the verbs, and
-# fmt / convert work on the text's tree (the front end, so lark), never on its validated model or its graph.
+# Commands load none of the stages they skip: --help only registers the verbs; fmt / convert work on the text's tree
+# (the front end, so lark), never on its validated model or its graph; `ops` reads the records (pydantic) and builds
+# no graph; the spec-reading commands build a graph but read no data, so numpy stays out.
 NOT_LOADED = {
     "help": STAGES,
     "fmt": ("pydantic", "networkx", "numpy"),
     "convert": ("pydantic", "networkx", "numpy"),
+    "ops": ("networkx", "numpy"),
+    "ops NAME": ("networkx", "numpy"),
+    **{name: ("numpy",) for name in ("check (objective)", "check (tasks)", "check (translation)", "check --json",
+                                     "explain", "hash", "diff", "textconv", "git-diff")},
 }
 
 

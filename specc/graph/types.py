@@ -10,14 +10,17 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
-
 from specc.diagnostics import Span
+from specc.lazy import lazy_import
 from specc.ops.base import REGISTRY, OpParams, OpRecord, Shape
 from specc.schema import ModelSpec, TensorType
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from specc.graph.adapters import Adapters
+else:  # imported on first use: the runtime's records name LayerGraph without building one (`specc ops` skips networkx)
+    nx = lazy_import("networkx")
 
 
 @dataclass

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Protocol
 
-import numpy as np
-
 from specc.lazy import lazy_import
 from specc.runtime.batch import Batch
 from specc.runtime.data.tokens import TokenStore
@@ -66,6 +64,8 @@ class Packed:
 
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use: `specc check` reads these records without torch (specc/lazy.py)
+else:  # imported on first use: `specc check` reads these records without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")

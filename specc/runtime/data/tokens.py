@@ -24,12 +24,16 @@ import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from specc.atomic import atomic_dir, atomic_file, write_text
+from specc.lazy import lazy_import
 from specc.runtime.data.corpus import Skipped, Split
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # imported on first use: `specc check` and `specc ops` reach this module's names without reading tokens
+    np = lazy_import("numpy")
 
 SPLITS: tuple[Split, ...] = ("train", "val")
 FORMAT = 2  # of the folder layout; part of the cache key

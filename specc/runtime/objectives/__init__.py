@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
 from specc.lazy import lazy_import
 from specc.diagnostics import Collector
 from specc.graph import LayerGraph
@@ -19,8 +18,10 @@ from specc.runtime.section import validate_section
 from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 # A module left off the import line above fails here; vocab_ce is the torch loss they import at the first loss.

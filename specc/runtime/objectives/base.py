@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -24,8 +23,10 @@ from specc.runtime.section import Section
 from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 
@@ -33,7 +34,7 @@ class ObjectiveParams(Section):
     weight: float = Field(default=1.0, gt=0, description="this loss's weight in the sum of the objectives' losses")
 
 
-Prepare = Callable[[Any, Batch, np.random.Generator, Specials, int], None]  # params, batch, rng, specials, vocab size
+Prepare = Callable[[Any, Batch, "np.random.Generator", Specials, int], None]  # params, batch, rng, specials, vocab size
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -23,8 +22,10 @@ from specc.runtime.objectives.span_corruption import Seq2SeqWindows, pad_rows, s
 from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 

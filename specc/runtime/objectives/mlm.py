@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -27,8 +26,10 @@ from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, memb
 from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 MASK_SHARE, RANDOM_SHARE = 0.8, 0.1  # of the chosen tokens; the rest stay unchanged

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
-
 from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
@@ -24,8 +22,10 @@ from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, cros
 from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 IS_NEXT, RANDOM = 0, 1

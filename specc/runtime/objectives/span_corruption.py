@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, Mapping, Sequence
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -28,8 +27,10 @@ from specc.runtime.objectives.base import ObjectiveParams, ObjectiveRecord, Prep
 from specc.runtime.data.tokenizer import Specials
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 

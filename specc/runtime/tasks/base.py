@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
-import numpy as np
 from pydantic import BeforeValidator, Field
 
 from specc.lazy import lazy_import
@@ -28,8 +27,10 @@ from specc.runtime.section import Section
 from specc.runtime.data.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
 
 MASK_OF = {"tokens": "attention_mask", "src": "src_mask", "tgt": "tgt_mask"}  # padding mask per token input

@@ -13,7 +13,6 @@ from abc import abstractmethod
 import collections
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -27,9 +26,11 @@ from specc.runtime.tasks.base import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     import torch.nn.functional as F
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
     F = lazy_import("torch.nn.functional")
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -34,9 +33,11 @@ from specc.runtime.batch import Batch, LossSums
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     import torch.nn.functional as F
-else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
+else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)
+    np = lazy_import("numpy")
     torch = lazy_import("torch")
     F = lazy_import("torch.nn.functional")
 
