@@ -18,7 +18,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from specc.runtime.data.corpus import Corpus, Doc, Skipped, Split
 from specc.runtime.errors import UserError
-from specc.runtime.data.tokenizer import TextTokenizer, cache_dir
+from specc.runtime.data.tokenizer import TextTokenizer, cache_dir, head_cut
 from specc.runtime.data.tokens import FORMAT, SPLITS, Manifest, ShardInfo, ShardWriter, TokenStore, complete_shards, finish, \
     read_manifest, token_dtype
 
@@ -145,12 +144,47 @@ def _prepare(corpus: Corpus, tok: TextTokenizer, folder: Path, quiet: bool,
 
 
 def _encode(tok: TextTokenizer, texts: list[str], eos: int) -> tuple[np.ndarray, np.ndarray]:
-    """All documents' ids back to back, each followed by `eos`, and each document's length."""
-    encoded = tok.tok.encode_batch_fast(texts, add_special_tokens=False)  # every core; no offsets computed
-    rows = [e.ids for e in encoded]
-    lengths = np.fromiter((len(r) + 1 for r in rows), np.int64, len(rows))
-    flat = np.fromiter(chain.from_iterable(chain(r, (eos,)) for r in rows), np.int64, int(lengths.sum()))
-    return flat, lengths
+    """All documents' ids back to back, each followed by `eos`, and each document's length.
+
+    A long document is encoded in pieces cut at spaces (`head_cut`: the ids are the whole document's), and
+    at most `BATCH_CHARS` of pieces per call: the tokenizer's working memory (some 100 bytes a token) stays
+    that of one batch, where a 10 MB document encoded whole took 1 GB."""
+    parts: list[np.ndarray] = []
+    lengths = np.zeros(len(texts), np.int64)
+    end = np.array([eos], np.int64)
+    for group in _groups(texts):
+        encoded = tok.tok.encode_batch_fast([piece for _, piece, _ in group], add_special_tokens=False)  # every core
+        for (doc, _, last), e in zip(group, encoded):
+            ids = np.asarray(e.ids, np.int64)
+            parts.append(ids)
+            lengths[doc] += len(ids)
+            if last:
+                parts.append(end)
+                lengths[doc] += 1
+    return (np.concatenate(parts) if parts else np.zeros(0, np.int64)), lengths
+
+
+PIECE_CHARS = 1 << 16  # a longer document is encoded in pieces of about this many characters
+
+
+def _groups(texts: list[str]) -> Iterator[list[tuple[int, str, bool]]]:
+    """(document, piece, whether it is the document's last) in calls of about `BATCH_CHARS` characters."""
+    group: list[tuple[int, str, bool]] = []
+    chars = 0
+    for doc, text in enumerate(texts):
+        start = 0
+        while True:
+            cut = head_cut(text, start + PIECE_CHARS, start)[0] if len(text) - start > PIECE_CHARS else len(text)
+            group.append((doc, text[start:cut], cut == len(text)))
+            chars += cut - start
+            start = cut
+            if chars >= BATCH_CHARS:
+                yield group
+                group, chars = [], 0
+            if start == len(text):
+                break
+    if group:
+        yield group
 
 
 @dataclass

@@ -63,11 +63,14 @@ class _Sequence(TaskRunner):
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
         d = self.params.data
         pairs = d.text_pair is not None
-        firsts = self.tok.encode_batch([r.get(d.text, str) for r in records])
-        seconds = self.tok.encode_batch([r.get(d.text_pair, str) for r in records]) if pairs else [None] * len(records)
+        budget = self.params.max_len - (3 if pairs else 2)
+        # neither side keeps more than `budget` tokens (longest-first cuts the same from the capped sides):
+        # only a text's head is encoded, whatever its length
+        firsts = self.tok.encode_heads([r.get(d.text, str) for r in records], budget)
+        seconds = self.tok.encode_heads([r.get(d.text_pair, str) for r in records], budget) if pairs else [None] * len(records)
         features = []
         for i, (record, a, b) in enumerate(zip(records, firsts, seconds)):
-            a, b = truncate_pair(a, b, self.params.max_len - (3 if pairs else 2))
+            a, b = truncate_pair(a, b, budget)
             ids, segments = cls_sep(self.tok, a, b)
             features.append(Feature(i, self.token_inputs(ids, segments), self.gold_target(record) if gold else None))
         return features

@@ -77,7 +77,8 @@ class TaggingRunner(TaskRunner):
             first: list[int] = []  # token index of each word's first sub-token, or -1 when cut off
             labels: list[int] = []
             for w, word in enumerate(words):
-                pieces = self.tok.encode(word) if word else []
+                # one piece more than fits is enough to know the word is cut (a 10 MB "word" is not encoded whole)
+                pieces = self.tok.encode_head(word, budget - len(ids) + 1) if word else []
                 if not pieces or len(ids) + len(pieces) > budget:
                     first.append(-1)
                     if pieces:

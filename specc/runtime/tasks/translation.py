@@ -118,10 +118,9 @@ class TranslationRunner(TaskRunner):
     def _source(self, record: Record) -> list[int]:
         """An encoder-decoder's source ids (ending in the end token), or a decoder-only model's prompt
         (ending in the separator), within max_len."""
-        ids = self.tok.encode(self.params.prefix + record.get(self.params.data.source, str))
-        if self.decoder_only:
-            return ids[: self.params.max_len - len(self.separator)] + self.separator
-        return ids[: self.params.max_len - 1] + [self.specials.eos]
+        room = self.params.max_len - (len(self.separator) if self.decoder_only else 1)
+        ids = self.tok.encode_head(self.params.prefix + record.get(self.params.data.source, str), room)
+        return ids + (self.separator if self.decoder_only else [self.specials.eos])
 
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
         s = self.specials
@@ -131,7 +130,7 @@ class TranslationRunner(TaskRunner):
             if not gold:
                 features.append(Feature(i, {self.prompt_input: src}))
                 continue
-            y = self.tok.encode(record.get(self.params.data.target, str))[: self.params.max_target_len - 1] + [s.eos]
+            y = self.tok.encode_head(record.get(self.params.data.target, str), self.params.max_target_len - 1) + [s.eos]
             if self.decoder_only:  # one sequence; the loss skips the prompt (its last token predicts y[0])
                 features.append(Feature(i, {"tokens": src + y[:-1]}, [-100] * (len(src) - 1) + y))
             else:
