@@ -70,3 +70,19 @@ def test_every_kind_uses_the_one_registry() -> None:
         register("accuracy", "labels")(lambda pred, gold: 0.0)
     with pytest.raises(KeyError, match="did you mean 'accuracy'"):
         METRICS["acuracy"]
+
+
+def test_an_hf_family_is_one_record_with_its_rule_sets() -> None:
+    from specc.hf import ARCHITECTURES
+    from specc.hf.families import FAMILIES, KEY_LAYOUTS
+    from specc.hf.family import Family, HFClass
+    from specc.hf.rules import KeyLayout
+
+    # every class of every family names one of its own family's rule sets, and every rule set is reachable by name
+    for family in FAMILIES.values():
+        assert {c.arch for c in family.classes} <= {r.name for r in family.rule_sets}, family.model_type
+    assert set(ARCHITECTURES) == set(KEY_LAYOUTS) == {r.name for f in FAMILIES.values() for r in f.rule_sets}
+    bert = FAMILIES["bert"]
+    with pytest.raises(RegistryError, match="HF family 'mine': no rule set nope"):
+        Family("mine", (HFClass("MyModel", "bert-base.toml", "nope"),), bert.to_spec, bert.to_config, bert.layout,
+               rule_sets=(KeyLayout("mine", lambda lay: []),), detect=lambda keys: None, reference="bert-base.toml")

@@ -12,7 +12,7 @@ from specc.hf.exporter import Exported, export_model, write_hf_dir
 from specc.hf.family import FAMILIES, HFImportError, NotRepresentable
 from specc.hf.files import HFFormatError, read_config, read_weights
 from specc.hf.importer import ImportedSpec, Pretrained, load_pretrained, spec_from_config
-from specc.hf.rules import ARCHITECTURES, detect_architecture
+from specc.hf.families import ARCHITECTURES, detect_architecture
 from specc.hf.tokenizer import HFTokenizer
 from specc.hf.weights import MapProblems, WeightMapError, convert_state_dict, export_state_dict, load_hf_state_dict
 

@@ -19,11 +19,10 @@ import torch
 from torch import nn
 
 from specc.graph import LayerGraph
-from specc.hf.families import FAMILIES
+from specc.hf.families import FAMILIES, KEY_LAYOUTS
 from specc.hf.family import Family, GraphView, HFClass, HFImportError, NotRepresentable
 from specc.hf.files import write_weights
 from specc.hf.importer import spec_from_config
-from specc.hf.rules import KEY_LAYOUTS
 from specc.hf.tokenizer import HFTokenizer
 from specc.hf.weights import export_state_dict
 
@@ -75,12 +74,6 @@ def _refuse_by_reference(graph: LayerGraph, refused: list[str]) -> Exported:
     raise NotRepresentable(refusal([(len(diff), family, f"as in the shipped {name}", diff)], others))
 
 
-# A shipped spec of each family, to measure how far an architecture that no family's config reader takes is from it.
-REFERENCE_SPECS = {"gpt2": "gpt2-small.toml", "bert": "bert-base.toml", "roberta": "roberta-base.toml",
-                   "distilbert": "distilbert-base.toml", "llama": "smollm2-135m.toml", "t5": "t5-v1_1-small.toml",
-                   "bart": "bart-base.toml"}
-
-
 def nearest_by_reference(graph: LayerGraph) -> list[tuple[int, str, str, list[str]]]:
     """(differences, family, its reference spec, the differences) against each family's shipped spec, comparing
     ops and their settings (choices and flags, not sizes), so that node names do not count."""
@@ -94,10 +87,11 @@ def nearest_by_reference(graph: LayerGraph) -> list[tuple[int, str, str, list[st
         return []
     ours = _settings(signature(graph))
     out = []
-    for family, name in REFERENCE_SPECS.items():
-        if family in FAMILIES and (root / name).exists():
-            diff = architecture_differences(ours, _settings(signature(build_graph(validate(parse(root / name))))), family)
-            out.append((len(diff), family, name, diff))
+    for family in FAMILIES.values():  # each family's `reference`: a shipped spec of it
+        if (root / family.reference).exists():
+            reference = build_graph(validate(parse(root / family.reference)))
+            diff = architecture_differences(ours, _settings(signature(reference)), family.model_type)
+            out.append((len(diff), family.model_type, family.reference, diff))
     return out
 
 

@@ -1,9 +1,14 @@
 """The family registry: one record per Hugging Face `model_type` specc can read and write.
 
-A `Family` knows its `transformers` classes (which reference spec each starts
-from, which weight rules it uses), how a config becomes a spec tree
-(`to_spec`, reading every field through a `ConfigReader` so none is ignored
-silently), and how a compiled graph becomes a config again (`to_config`).
+A `Family` is everything specc knows of one `model_type`, declared in its one
+file under `specc/hf/families/`: its `transformers` classes (which reference
+spec each starts from, which weight rule set it uses), how a config becomes a
+spec tree (`to_spec`, reading every field through a `ConfigReader` so none is
+ignored silently), how a compiled graph becomes a config again (`to_config`),
+its weight rule sets (tensor names, buffers, the layout read off key names),
+how to recognise its checkpoints by key names (`detect`), and the shipped spec
+an export refusal compares with (`reference`). Adding a family is one file plus
+its name on the import line of `specc/hf/families/__init__.py`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import torch
 
 from specc.diagnostics import UserError
 from specc.graph import LayerGraph
-from specc.hf.rules import Layout
+from specc.hf.rules import KeyLayout, Layout
 from specc.hf.spectree import SpecTree
 from specc.ops.base import OpParams
-from specc.registry import Registry
+from specc.registry import Registry, RegistryError
 
 Weights = Mapping[str, torch.Tensor]
 
@@ -163,7 +168,7 @@ class HFClass:
 
     name: str  # "BertForMaskedLM"
     template: str  # reference spec in specs/
-    arch: str  # weight rule set (specc.hf.rules.ARCHITECTURES)
+    arch: str  # the name of one of its family's weight rule sets (`Family.rule_sets`)
     prefix: str = ""  # the base model's prefix in this class's state dict ("bert.")
     drop: tuple[str, ...] = ()  # template nodes this class does not have
     outputs: tuple[tuple[str, str], ...] = ()  # outputs it adds: (name, node)
@@ -177,10 +182,19 @@ class Family:
     to_spec: Callable[[ConfigReader, HFClass, Weights | None], SpecTree]
     to_config: Callable[[GraphView], tuple[str, dict[str, Any]]]  # → (class name, config fields)
     layout: Callable[[GraphView, HFClass], Layout]  # what the exported state dict holds
+    rule_sets: tuple[KeyLayout, ...]  # its weight rule sets, by name (every `HFClass.arch` is one)
+    detect: Callable[[list[str]], str | None]  # the rule set a checkpoint's key names are, if this family's
+    reference: str  # a shipped spec, to measure how far a graph no family takes is from this family
 
     @property
     def name(self) -> str:  # its name in the registry
         return self.model_type
+
+    def __post_init__(self) -> None:
+        named = {r.name for r in self.rule_sets}
+        lost = [c.arch for c in self.classes if c.arch not in named]
+        if lost:  # a class naming a rule set its family lacks: fail at import, not at the first conversion
+            raise RegistryError(f"HF family '{self.model_type}': no rule set {', '.join(lost)} in its rule_sets")
 
     def cls(self, name: str) -> HFClass | None:
         return next((c for c in self.classes if c.name == name), None)

@@ -19,7 +19,8 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from specc.hf.rules import ARCHITECTURES, BUFFERS, ZERO_BUFFERS, Rule, detect_architecture
+from specc.hf.families import ARCHITECTURES, KEY_LAYOUTS, detect_architecture
+from specc.hf.rules import Rule
 from specc.ops.attention import Attention
 
 StateDict = Mapping[str, torch.Tensor]
@@ -85,8 +86,8 @@ def convert_state_dict(
     problems = MapProblems()
     produced, used = _apply_rules(ARCHITECTURES[arch](list(hf_state)), hf_state, problems)
     prefixes = tuple(skip)
-    zero = ZERO_BUFFERS.get(arch, ())
-    problems.unmapped = [k for k in hf_state if k not in used and k not in zero and not BUFFERS[arch].match(k)
+    zero = KEY_LAYOUTS[arch].zeros
+    problems.unmapped = [k for k in hf_state if k not in used and k not in zero and not KEY_LAYOUTS[arch].is_buffer(k)
                          and not k.startswith(prefixes)]
     problems.unsupported = [f"{k} is not all zeros" for k in zero if k in hf_state and bool(hf_state[k].detach().any())]
     out = _fill_targets(produced, model, problems)

@@ -26,7 +26,7 @@ from runtools import SPECS, metrics
 from specc.compiler import compile_model
 from specc.frontend import parse
 from specc.graph import LayerGraph
-from specc.hf.rules import ARCHITECTURES
+from specc.hf import ARCHITECTURES
 from specc.hf.weights import export_state_dict
 from specc.runtime.runs import checkpoint
 from specc.runtime.config import TrainConfig

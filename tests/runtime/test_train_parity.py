@@ -25,7 +25,7 @@ from hf_twin import replay, same_adamw
 from runtools import GPT_TINY, metrics
 from specc.runtime.objectives import Batch
 from specc.compiler import compile_model
-from specc.hf.rules import ARCHITECTURES
+from specc.hf import ARCHITECTURES
 from specc.hf.weights import export_state_dict
 
 transformers = pytest.importorskip("transformers")

@@ -1,7 +1,7 @@
-"""BERT and RoBERTa: post-norm encoders with learned positions and token types.
+"""BERT: a post-norm encoder with learned positions and token types; MLM and NSP heads under `cls.`.
 
-RoBERTa is BERT's architecture with positions that start at pad + 1 and skip
-pads, one token type, and a masked-LM head under `lm_head.` (no NSP).
+RoBERTa (roberta.py) shares its encoder: the config fields, the spec edits, the
+encoder's weight rules and the layout read off a graph are here.
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from specc.hf.family import (
-    ConfigReader, Family, GraphView, HFClass, NotRepresentable, SpecTree, Weights, dropout_param, hf_activation, mlm_head,
-    register,
+    ConfigReader, Family, GraphView, HFClass, SpecTree, Weights, dropout_param, hf_activation, mlm_head, register,
 )
-from specc.hf.rules import Layout
+from specc.hf.rules import KeyLayout, Layout, RuleSet, copy_rule, fused, linear, mlm_head_rules, norm_rules
+
+POOLER = {"pooler": r"^(bert\.|roberta\.)?pooler\.dense\.weight$"}  # a part found by a marker key
+ENCODER_BUFFERS = r"^(bert\.|roberta\.)?embeddings\.(position_ids|token_type_ids)$"
 
 
-def _encoder_params(r: ConfigReader) -> tuple[dict[str, Any], str, float]:
+def encoder_params(r: ConfigReader) -> tuple[dict[str, Any], str, float]:
     """Params shared by BERT and RoBERTa (HF defaults where a field is absent), activation, attention dropout."""
     params = {
         "vocab": r.int("vocab_size", 30522), "d_model": r.int("hidden_size", 768), "layers": r.int("num_hidden_layers", 12),
@@ -30,7 +32,7 @@ def _encoder_params(r: ConfigReader) -> tuple[dict[str, Any], str, float]:
     return params, act, attention_dropout
 
 
-def _finish_encoder(tree: SpecTree, params: dict[str, Any], act: str, attention_dropout: float, tied: bool) -> SpecTree:
+def finish_encoder(tree: SpecTree, params: dict[str, Any], act: str, attention_dropout: float, tied: bool) -> SpecTree:
     tree.set_params(params)
     tree.set("encoder_layer", "ffn", activation=act)
     mlm_head(tree, act, tied)
@@ -39,21 +41,13 @@ def _finish_encoder(tree: SpecTree, params: dict[str, Any], act: str, attention_
 
 
 def bert_spec(r: ConfigReader, cls: HFClass, weights: Weights | None) -> SpecTree:
-    params, act, attention_dropout = _encoder_params(r)
+    params, act, attention_dropout = encoder_params(r)
     tied = r.take("tie_word_embeddings", True, bool)
     r.finish()
-    return _finish_encoder(BERT.start(cls), params, act, attention_dropout, tied)
+    return finish_encoder(BERT.start(cls), params, act, attention_dropout, tied)
 
 
-def roberta_spec(r: ConfigReader, cls: HFClass, weights: Weights | None) -> SpecTree:
-    params, act, attention_dropout = _encoder_params(r)
-    params["pad"] = r.int("pad_token_id", 1)  # positions count from pad + 1: part of the architecture here
-    tied = r.take("tie_word_embeddings", True, bool)
-    r.finish()
-    return _finish_encoder(ROBERTA.start(cls), params, act, attention_dropout, tied)
-
-
-def _encoder_config(v: GraphView, model_type: str) -> dict[str, Any]:
+def encoder_config(v: GraphView, model_type: str) -> dict[str, Any]:
     emb, pos = v.op("word_embeddings", "embedding"), v.op("position_embeddings", "learned_positions")
     attn, ffn = v.op("layer.0.attention", "attention"), v.op("layer.0.ffn", "feed_forward")
     return {
@@ -69,15 +63,7 @@ def _encoder_config(v: GraphView, model_type: str) -> dict[str, Any]:
 def bert_config(v: GraphView) -> tuple[str, dict[str, Any]]:
     mlm, nsp = v.has("mlm_head"), v.has("nsp_head")
     cls = "BertForPreTraining" if mlm and nsp else "BertForMaskedLM" if mlm else "BertModel"
-    return cls, _encoder_config(v, "bert")
-
-
-def roberta_config(v: GraphView) -> tuple[str, dict[str, Any]]:
-    pos = v.op("position_embeddings", "learned_positions")
-    if pos.pad_id is None or pos.offset != pos.pad_id + 1:
-        raise NotRepresentable("RoBERTa's positions skip pads and start at pad_id + 1")
-    cls = "RobertaForMaskedLM" if v.has("mlm_head") else "RobertaModel"
-    return cls, {**_encoder_config(v, "roberta"), "pad_token_id": pos.pad_id}
+    return cls, encoder_config(v, "bert")
 
 
 def encoder_layout(v: GraphView, cls: HFClass) -> Layout:
@@ -85,13 +71,62 @@ def encoder_layout(v: GraphView, cls: HFClass) -> Layout:
     return Layout(cls.prefix, v.count("layer"), 0, frozenset(parts))
 
 
-BERT = register(Family("bert", (
-    HFClass("BertModel", "bert-base.toml", "bert"),
-    HFClass("BertForMaskedLM", "bert-base-pretraining.toml", "bert-mlm", "bert.", drop=("first_token", "pooler", "nsp_head")),
-    HFClass("BertForPreTraining", "bert-base-pretraining.toml", "bert-pretraining", "bert."),
-), bert_spec, bert_config, encoder_layout))
+def encoder_rules(lay: Layout) -> RuleSet:
+    """BertModel / RobertaModel (same names) → `bert-base.toml` / `roberta-base.toml`."""
+    p = lay.prefix
+    rules = [
+        copy_rule("word_embeddings.weight", f"{p}embeddings.word_embeddings.weight"),
+        copy_rule("position_embeddings.weight", f"{p}embeddings.position_embeddings.weight"),
+        copy_rule("token_type_embeddings.weight", f"{p}embeddings.token_type_embeddings.weight"),
+        *norm_rules("embed_norm", f"{p}embeddings.LayerNorm"),
+    ]
+    if "pooler" in lay.parts:
+        rules += linear("pooler", f"{p}pooler.dense")
+    for i in range(lay.layers):
+        src, dst = f"{p}encoder.layer.{i}.", f"layer.{i}."
+        rules += fused(f"{dst}attention.qkv", [f"{src}attention.self.{n}" for n in ("query", "key", "value")], True)
+        rules += linear(f"{dst}attention.o", f"{src}attention.output.dense")
+        rules += norm_rules(f"{dst}attention_norm", f"{src}attention.output.LayerNorm")
+        rules += linear(f"{dst}ffn.fc_in", f"{src}intermediate.dense")
+        rules += linear(f"{dst}ffn.fc_out", f"{src}output.dense")
+        rules += norm_rules(f"{dst}output_norm", f"{src}output.LayerNorm")
+    return rules
 
-ROBERTA = register(Family("roberta", (
-    HFClass("RobertaModel", "roberta-base.toml", "roberta"),
-    HFClass("RobertaForMaskedLM", "roberta-base-mlm.toml", "roberta", "roberta.", drop=("first_token", "pooler")),
-), roberta_spec, roberta_config, encoder_layout))
+
+def bert(lay: Layout) -> RuleSet:
+    """BertModel, BertForMaskedLM, BertForPreTraining (heads under `cls.`)."""
+    rules = encoder_rules(lay)
+    if "mlm" in lay.parts:
+        rules += mlm_head_rules("cls.predictions.", "cls.predictions.bias", "transform.dense", "transform.LayerNorm")
+    if "nsp" in lay.parts:
+        rules += linear("nsp_head", "cls.seq_relationship")
+    return rules
+
+
+def bert_detect(keys: list[str]) -> str | None:
+    """`bert-pretraining` by its head bias (a BertForMaskedLM checkpoint is named with arch="bert-mlm"), else
+    `bert` by its attention names unless the keys are RoBERTa's."""
+    if "cls.predictions.bias" in keys:
+        return "bert-pretraining"
+    if any(k.endswith("attention.self.query.weight") for k in keys) and not is_roberta(keys):
+        return "bert"
+    return None
+
+
+def is_roberta(keys: list[str]) -> bool:
+    return any(k.startswith("roberta.") for k in keys) or "lm_head.dense.weight" in keys
+
+
+def _rule_set(name: str, fixed: frozenset[str] = frozenset()) -> KeyLayout:
+    return KeyLayout(name, bert, "bert.", r"encoder\.layer\.(\d+)\.", markers=POOLER, fixed=fixed, buffers=ENCODER_BUFFERS)
+
+
+BERT = register(Family(
+    "bert", (
+        HFClass("BertModel", "bert-base.toml", "bert"),
+        HFClass("BertForMaskedLM", "bert-base-pretraining.toml", "bert-mlm", "bert.", drop=("first_token", "pooler", "nsp_head")),
+        HFClass("BertForPreTraining", "bert-base-pretraining.toml", "bert-pretraining", "bert."),
+    ), bert_spec, bert_config, encoder_layout,
+    rule_sets=(_rule_set("bert"), _rule_set("bert-mlm", frozenset({"mlm"})), _rule_set("bert-pretraining", frozenset({"mlm", "nsp"}))),
+    detect=bert_detect, reference="bert-base.toml",
+))

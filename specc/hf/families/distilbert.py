@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from specc.hf.family import ConfigReader, Family, GraphView, HFClass, SpecTree, Weights, hf_activation, mlm_head, register
-from specc.hf.rules import Layout
+from specc.hf.rules import KeyLayout, Layout, RuleSet, attention, copy_rule, linear, mlm_head_rules, norm_rules
 
 _TASK = "a task head's dropout; the spec keeps the base model and MLM head only"
 
@@ -47,7 +47,36 @@ def distilbert_layout(v: GraphView, cls: HFClass) -> Layout:
     return Layout(cls.prefix, v.count("layer"), 0, frozenset({"mlm"} if v.has("mlm_head") else set()))
 
 
-DISTILBERT = register(Family("distilbert", (
-    HFClass("DistilBertModel", "distilbert-base.toml", "distilbert"),
-    HFClass("DistilBertForMaskedLM", "distilbert-base-mlm.toml", "distilbert", "distilbert."),
-), distilbert_spec, distilbert_config, distilbert_layout))
+def distilbert(lay: Layout) -> RuleSet:
+    """DistilBertModel, DistilBertForMaskedLM → `distilbert-base.toml` (BERT's node names)."""
+    p = lay.prefix
+    rules = [
+        copy_rule("word_embeddings.weight", f"{p}embeddings.word_embeddings.weight"),
+        copy_rule("position_embeddings.weight", f"{p}embeddings.position_embeddings.weight"),
+        *norm_rules("embed_norm", f"{p}embeddings.LayerNorm"),
+    ]
+    for i in range(lay.layers):
+        src, dst = f"{p}transformer.layer.{i}.", f"layer.{i}."
+        rules += attention(f"{dst}attention", f"{src}attention", ("q_lin", "k_lin", "v_lin", "out_lin"), True)
+        rules += norm_rules(f"{dst}attention_norm", f"{src}sa_layer_norm")
+        rules += linear(f"{dst}ffn.fc_in", f"{src}ffn.lin1")
+        rules += linear(f"{dst}ffn.fc_out", f"{src}ffn.lin2")
+        rules += norm_rules(f"{dst}output_norm", f"{src}output_layer_norm")
+    if "mlm" in lay.parts:
+        rules += mlm_head_rules("", "vocab_projector.bias", "vocab_transform", "vocab_layer_norm", "vocab_projector")
+    return rules
+
+
+def distilbert_detect(keys: list[str]) -> str | None:
+    return "distilbert" if any(k.endswith("attention.q_lin.weight") for k in keys) else None
+
+
+DISTILBERT = register(Family(
+    "distilbert", (
+        HFClass("DistilBertModel", "distilbert-base.toml", "distilbert"),
+        HFClass("DistilBertForMaskedLM", "distilbert-base-mlm.toml", "distilbert", "distilbert."),
+    ), distilbert_spec, distilbert_config, distilbert_layout,
+    rule_sets=(KeyLayout("distilbert", distilbert, "distilbert.", r"transformer\.layer\.(\d+)\.",
+                         markers={"mlm": r"^vocab_transform\.weight$"}, buffers=r"^(distilbert\.)?embeddings\.position_ids$"),),
+    detect=distilbert_detect, reference="distilbert-base.toml",
+))

@@ -1,65 +1,13 @@
-"""Decoder-only LMs: GPT-2 (learned positions, LayerNorm, GELU) and Llama (RoPE, RMSNorm, SwiGLU, GQA)."""
+"""Llama: a decoder-only LM with RoPE, RMSNorm, a SwiGLU feed-forward and grouped-query attention."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from specc.hf.family import (
-    ConfigReader, Family, GraphView, HFClass, NotRepresentable, SpecTree, Weights, dropout_param, hf_activation, register,
-)
-from specc.hf.rules import Layout
+from specc.hf.family import ConfigReader, Family, GraphView, HFClass, NotRepresentable, SpecTree, Weights, register
+from specc.hf.rules import KeyLayout, Layout, RuleSet, attention, copy_rule, linear, norm_rules
 
 
-# -- GPT-2 --------------------------------------------------------------------------------------
-def gpt2_spec(r: ConfigReader, cls: HFClass, weights: Weights | None) -> SpecTree:
-    d_model = r.int("n_embd", 768)
-    params = {
-        "vocab": r.int("vocab_size", 50257), "max_seq": r.int("n_positions", 1024), "d_model": d_model,
-        "heads": r.int("n_head", 12), "layers": r.int("n_layer", 12), "d_ff": r.int("n_inner", 4 * (d_model or 0)),
-        "dropout": r.float("resid_pdrop", 0.1), "eps": r.float("layer_norm_epsilon", 1e-5),
-        "std": r.float("initializer_range", 0.02),
-    }
-    act = r.activation("activation_function", "gelu_new")
-    embd, attn = r.float("embd_pdrop", 0.1), r.float("attn_pdrop", 0.1)
-    tied = r.take("tie_word_embeddings", True, bool)
-    r.expect("scale_attn_weights", (True,), True)
-    r.expect("scale_attn_by_inverse_layer_idx", (False,), False)
-    r.ignore("upcasts attention to fp32 under mixed precision; fp32 outputs are the same", "reorder_and_upcast_attn")
-    r.ignore("older name of n_positions", "n_ctx")
-    r.ignore("settings of GPT2DoubleHeadsModel's multiple-choice head", "summary_type", "summary_use_proj",
-             "summary_activation", "summary_proj_to_labels", "summary_first_dropout")
-    r.finish()
-    tree = GPT2.start(cls)
-    tree.set_params(params)
-    tree.set("decoder_layer", "mlp", activation=act)
-    dropout_param(tree, "dropout", "embed_dropout", embd, [("model", "drop", "p")])
-    dropout_param(tree, "dropout", "attention_dropout", attn, [("decoder_layer", "attn", "dropout")])
-    if not tied and "lm_head" in tree.data["model"]["nodes"]:
-        tree.unset("model", "lm_head", "tie")
-    return tree
-
-
-def gpt2_config(v: GraphView) -> tuple[str, dict[str, Any]]:
-    emb, pos = v.op("wte", "embedding"), v.op("wpe", "learned_positions")
-    attn, mlp = v.op("h.0.attn", "attention"), v.op("h.0.mlp", "feed_forward")
-    head = v.has("lm_head")
-    return ("GPT2LMHeadModel" if head else "GPT2Model"), {
-        "model_type": "gpt2", "vocab_size": emb.vocab, "n_positions": pos.max_len, "n_embd": emb.dim,
-        "n_layer": v.count("h"), "n_head": attn.heads, "n_inner": mlp.d_ff, "activation_function": hf_activation(mlp.activation),
-        "resid_pdrop": v.op("h.0.attn_drop", "dropout").p, "embd_pdrop": v.op("drop", "dropout").p, "attn_pdrop": attn.dropout,
-        "layer_norm_epsilon": v.op("ln_f", "layer_norm").eps, "initializer_range": v.graph.spec.init_std,
-        "scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False, "reorder_and_upcast_attn": False,
-        "tie_word_embeddings": not head or v.tied("lm_head") is not None,
-    }
-
-
-GPT2 = register(Family("gpt2", (
-    HFClass("GPT2Model", "gpt2-small.toml", "gpt2", drop=("lm_head",)),
-    HFClass("GPT2LMHeadModel", "gpt2-small.toml", "gpt2", "transformer."),
-), gpt2_spec, gpt2_config, lambda v, cls: Layout(cls.prefix, v.count("h"))))
-
-
-# -- Llama --------------------------------------------------------------------------------------
 def _rope_base(r: ConfigReader) -> float:
     """RoPE's base from `rope_parameters` (transformers 5) or `rope_theta` (4.x); scaled variants are refused."""
     base = r.float("rope_theta", 10000.0)
@@ -123,7 +71,37 @@ def llama_layout(v: GraphView, cls: HFClass) -> Layout:
     return Layout(cls.prefix, v.count("layers"), 0, frozenset(parts))
 
 
-LLAMA = register(Family("llama", (
-    HFClass("LlamaModel", "smollm2-135m.toml", "llama", drop=("lm_head",)),
-    HFClass("LlamaForCausalLM", "smollm2-135m.toml", "llama", "model."),
-), llama_spec, llama_config, llama_layout))
+def llama(lay: Layout) -> RuleSet:
+    """LlamaForCausalLM (or LlamaModel) → `smollm2-135m.toml`: q/k/v fused (GQA sizes), SwiGLU gate/up/down."""
+    p = lay.prefix
+    bias, mlp_bias = "bias" in lay.parts, "mlp_bias" in lay.parts
+    rules = [
+        copy_rule("embed_tokens.weight", f"{p}embed_tokens.weight"),
+        *norm_rules("norm", f"{p}norm", bias=False),
+        copy_rule("lm_head.weight", "lm_head.weight", optional=True),  # tied to embed_tokens when the spec ties it
+    ]
+    for i in range(lay.layers):
+        src, dst = f"{p}layers.{i}.", f"layers.{i}."
+        rules += norm_rules(f"{dst}input_layernorm", f"{src}input_layernorm", bias=False)
+        rules += attention(f"{dst}self_attn", f"{src}self_attn", ("q_proj", "k_proj", "v_proj", "o_proj"), bias)
+        rules += norm_rules(f"{dst}post_attention_layernorm", f"{src}post_attention_layernorm", bias=False)
+        rules += linear(f"{dst}mlp.fc_gate", f"{src}mlp.gate_proj", mlp_bias)
+        rules += linear(f"{dst}mlp.fc_in", f"{src}mlp.up_proj", mlp_bias)
+        rules += linear(f"{dst}mlp.fc_out", f"{src}mlp.down_proj", mlp_bias)
+    return rules
+
+
+def llama_detect(keys: list[str]) -> str | None:
+    return "llama" if any(k.endswith("mlp.gate_proj.weight") for k in keys) else None
+
+
+LLAMA = register(Family(
+    "llama", (
+        HFClass("LlamaModel", "smollm2-135m.toml", "llama", drop=("lm_head",)),
+        HFClass("LlamaForCausalLM", "smollm2-135m.toml", "llama", "model."),
+    ), llama_spec, llama_config, llama_layout,
+    rule_sets=(KeyLayout("llama", llama, "model.", r"layers\.(\d+)\.", markers={
+        "bias": r"^(model\.)?layers\.\d+\.self_attn\.q_proj\.bias$", "mlp_bias": r"^(model\.)?layers\.\d+\.mlp\.up_proj\.bias$"},
+        buffers=r"^(model\.)?(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$"),),
+    detect=llama_detect, reference="smollm2-135m.toml",
+))
