@@ -74,14 +74,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from specc.runtime.runs.interop import checkpoint_tokenizer, load_checkpoint_model, source_config
-    from specc.hf import export_model, write_hf_dir
+    from specc.runtime.runs.interop import checkpoint_tokenizer, source_config
+    from specc.hf import write_hf_dir
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
-    graph, model, ckpt = load_checkpoint_model(Path(args.run), args.step, args.last)
-    exported = export_model(graph, model)
+    exported, ckpt = _exported(Path(args.run), args.step, args.last)
     origin = source_config(ckpt)
     for key in _CARRIED:  # token ids an imported checkpoint's config had, unless the architecture fixes them
         if origin.get(key) is not None and key not in exported.config:
@@ -92,6 +91,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"specc export-hf: {ckpt} → {out} as {exported.hf_class.name} (model_type {exported.family.model_type})")
     print(f"  wrote {', '.join(f.name for f in files)}")
     return 0
+
+
+def _exported(run: Path, step: int | None, last: bool) -> tuple[Any, Path]:
+    """The export of a run's chosen checkpoint: of its task head for a fine-tuned run (LoRA merged), else of
+    the whole spec."""
+    from specc.hf import TaskHead, export_model, export_task_model
+    from specc.runtime.runs import checkpoint
+    from specc.runtime.runs.interop import load_checkpoint_model
+    from specc.runtime.tasks import TASK_FILE
+    from specc.runtime.train.finetune import load_task_run
+
+    if run.exists() and (checkpoint.chosen(run, step, last) / TASK_FILE).is_file():
+        from specc.compiler.adapt import merge
+
+        task = load_task_run(run, "cpu", step, last)
+        if task.setup.graph.adapters is not None:
+            merge(task.model)
+        labels = getattr(task.runner, "labels", None)
+        head = TaskHead(task.setup.task.type.name, task.setup.task.params.head, list(labels) if labels else None)
+        return export_task_model(task.setup.graph, task.model.eval(), head), task.ckpt
+    graph, model, ckpt = load_checkpoint_model(run, step, last)
+    return export_model(graph, model), ckpt
 
 
 def _has_weights(source: Path) -> bool:

@@ -9,6 +9,7 @@ and BART state dicts onto the reference specs. No `transformers` import here.
 """
 
 from specc.hf.exporter import Exported, export_model, write_hf_dir
+from specc.hf.heads import TaskHead, export_task_model
 from specc.hf.family import FAMILIES, HFImportError, NotRepresentable
 from specc.hf.files import HFFormatError, read_config, read_weights
 from specc.hf.importer import ImportedSpec, Pretrained, load_pretrained, spec_from_config
@@ -19,4 +20,4 @@ from specc.hf.weights import MapProblems, WeightMapError, convert_state_dict, ex
 __all__ = ["ARCHITECTURES", "FAMILIES", "Exported", "HFFormatError", "HFImportError", "HFTokenizer", "ImportedSpec",
            "MapProblems", "NotRepresentable", "Pretrained", "WeightMapError", "convert_state_dict", "detect_architecture",
            "export_model", "export_state_dict", "load_hf_state_dict", "load_pretrained", "read_config", "read_weights",
-           "spec_from_config", "write_hf_dir"]
+           "spec_from_config", "write_hf_dir", "TaskHead", "export_task_model"]

@@ -13,12 +13,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Sequence
 
 import torch
 from torch import nn
 
 from specc.graph import LayerGraph
+from specc.graph.subgraph import subgraph
 from specc.hf.families import FAMILIES, KEY_LAYOUTS
 from specc.hf.family import Family, GraphView, HFClass, HFImportError, NotRepresentable
 from specc.hf.files import write_weights
@@ -39,14 +40,31 @@ class Exported:
     state: dict[str, torch.Tensor]
 
 
-def export_model(graph: LayerGraph, model: nn.Module) -> Exported:
-    """The `transformers` config and state dict of a compiled spec; `NotRepresentable` if no class holds it."""
+def export_model(graph: LayerGraph, model: nn.Module, outputs: Sequence[str] | None = None) -> Exported:
+    """The `transformers` config and state dict of a compiled spec; `NotRepresentable` if no class holds it.
+    With `outputs`, only what they read must match (see `match_family`)."""
+    family, cls, config = match_family(graph, outputs)
+    state = export_state_dict(model, KEY_LAYOUTS[cls.arch].rules(family.layout(GraphView(graph), cls)))
+    for name in cls.zeros:
+        state[name] = torch.zeros(1, config["vocab_size"])
+    return Exported(family, cls, config, state)
+
+
+def match_family(graph: LayerGraph, outputs: Sequence[str] | None = None) -> tuple[Family, HFClass, dict[str, Any]]:
+    """The family, class and config that rebuild `graph` exactly; `NotRepresentable` if none does.
+
+    With `outputs`, only what those graph outputs read is compared: the config's graph is cut to the
+    same outputs (a fine-tuned run's encoder, without the pretraining heads it no longer has)."""
     view, near, refused = GraphView(graph), [], []
     for family in FAMILIES.values():
         try:
             cls_name, config = family.to_config(view)
             config = {"architectures": [cls_name], **config}
             back = spec_from_config(config).graph
+            if outputs is not None:
+                if not set(outputs) <= set(back.outputs):
+                    raise NotRepresentable(f"its {cls_name} has no output {', '.join(sorted(set(outputs) - set(back.outputs)))}")
+                back = subgraph(back, list(outputs))
         except (NotRepresentable, HFImportError) as err:
             refused.append(f"{family.model_type}: {err}")
             continue
@@ -56,16 +74,13 @@ def export_model(graph: LayerGraph, model: nn.Module) -> Exported:
             continue
         cls = family.cls(cls_name)
         assert cls is not None, f"{family.model_type} wrote an unknown class {cls_name}"
-        state = export_state_dict(model, KEY_LAYOUTS[cls.arch].rules(family.layout(view, cls)))
-        for name in cls.zeros:
-            state[name] = torch.zeros(1, config["vocab_size"])
-        return Exported(family, cls, config, state)
+        return family, cls, config
     if not near:  # no family's config reader took it: compare with each family's shipped spec instead
-        return _refuse_by_reference(graph, refused)
+        _refuse_by_reference(graph, refused)
     raise NotRepresentable(refusal(near, refused))
 
 
-def _refuse_by_reference(graph: LayerGraph, refused: list[str]) -> Exported:
+def _refuse_by_reference(graph: LayerGraph, refused: list[str]) -> NoReturn:
     ranked = sorted(nearest_by_reference(graph))
     if not ranked:
         raise NotRepresentable(refusal([], refused))
