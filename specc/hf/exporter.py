@@ -206,6 +206,8 @@ def write_hf_dir(folder: str | os.PathLike[str], exported: Exported, tokenizer: 
             token_id = tokenizer.token_id(role)
             if token_id is not None and key not in config:
                 config[key] = token_id
+    if config.get("is_encoder_decoder") and "decoder_start_token_id" not in config and "pad_token_id" in config:
+        config["decoder_start_token_id"] = config["pad_token_id"]  # specc's decoders start from pad (T5's convention)
     files = [root / "config.json"]
     files[0].write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     files.append(write_weights(root, exported.state))
