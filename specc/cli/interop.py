@@ -74,31 +74,31 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from specc.runtime.runs.interop import checkpoint_tokenizer, source_config
+    from specc.runtime.runs.interop import source_config
     from specc.hf import write_hf_dir
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UserError(f"{out} already exists and is not empty; pass --force to replace it")
-    exported, ckpt = _exported(Path(args.run), args.step, args.last)
+    exported, ckpt, tokenizer = _exported(Path(args.run), args.step, args.last)
     origin = source_config(ckpt)
     for key in _CARRIED:  # token ids an imported checkpoint's config had, unless the architecture fixes them
         if origin.get(key) is not None and key not in exported.config:
             exported.config[key] = origin[key]
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(out, replace=True) as tmp:  # whole or not at all; an old export is replaced only by a complete one
-        files = write_hf_dir(tmp, exported, checkpoint_tokenizer(ckpt))
+        files = write_hf_dir(tmp, exported, tokenizer)
     print(f"specc export-hf: {ckpt} → {out} as {exported.hf_class.name} (model_type {exported.family.model_type})")
     print(f"  wrote {', '.join(f.name for f in files)}")
     return 0
 
 
-def _exported(run: Path, step: int | None, last: bool) -> tuple[Any, Path]:
-    """The export of a run's chosen checkpoint: of its task head for a fine-tuned run (LoRA merged), else of
-    the whole spec."""
+def _exported(run: Path, step: int | None, last: bool) -> tuple[Any, Path, Any]:
+    """The export of a run's chosen checkpoint, its checkpoint and tokenizer: of its task head for a fine-tuned
+    run (LoRA merged; the tokenizer frames inputs as the task's runner does), else of the whole spec."""
     from specc.hf import TaskHead, export_model, export_task_model
     from specc.runtime.runs import checkpoint
-    from specc.runtime.runs.interop import load_checkpoint_model
+    from specc.runtime.runs.interop import checkpoint_tokenizer, load_checkpoint_model
     from specc.runtime.tasks import TASK_FILE
     from specc.runtime.train.finetune import load_task_run
 
@@ -110,9 +110,14 @@ def _exported(run: Path, step: int | None, last: bool) -> tuple[Any, Path]:
             merge(task.model)
         labels = getattr(task.runner, "labels", None)
         head = TaskHead(task.setup.task.type.name, task.setup.task.params.head, list(labels) if labels else None)
-        return export_task_model(task.setup.graph, task.model.eval(), head), task.ckpt
+        exported = export_task_model(task.setup.graph, task.model.eval(), head)
+        tokenizer = checkpoint_tokenizer(task.ckpt)
+        if tokenizer is not None and head.kind != "lm":  # classification, tagging and QA read [CLS] A [SEP] (B [SEP])
+            specials = task.runner.tok.specials
+            tokenizer = tokenizer.with_cls_sep(specials.cls, specials.sep, "segments" in task.setup.graph.inputs)
+        return exported, task.ckpt, tokenizer
     graph, model, ckpt = load_checkpoint_model(run, step, last)
-    return export_model(graph, model), ckpt
+    return export_model(graph, model), ckpt, checkpoint_tokenizer(ckpt)
 
 
 def _has_weights(source: Path) -> bool:

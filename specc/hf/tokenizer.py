@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import torch
 from tokenizers import Tokenizer
+from tokenizers.processors import TemplateProcessing
 
 from specc import jsonfile
 from specc.hf.files import HFFormatError, read_json
@@ -36,6 +37,7 @@ class HFTokenizer:
     specials: dict[str, str] = field(default_factory=dict)  # role ("pad", "eos", ...) → token string
     padding_side: str = "right"
     model_max_length: int | None = None
+    input_names: list[str] | None = None  # `model_input_names` ("token_type_ids" too for a model with segments)
 
     @classmethod
     def from_dir(cls, folder: str | os.PathLike[str]) -> HFTokenizer | None:
@@ -102,6 +104,17 @@ class HFTokenizer:
                "token_type_ids": [e.type_ids for e in encs]}
         return {k: torch.tensor(v) for k, v in out.items()} if padding else out
 
+    def with_cls_sep(self, cls: int, sep: int, segments: bool) -> HFTokenizer:
+        """A copy that frames inputs as a fine-tuned encoder reads them: ``cls A sep`` and, for a pair,
+        ``cls A sep B sep`` with B's tokens in segment 1 (what `transformers`' pipelines then feed it; the
+        segment ids only to a model that reads `segments`)."""
+        c, s = self.tok.id_to_token(cls), self.tok.id_to_token(sep)
+        tok = Tokenizer.from_str(self.tok.to_str())
+        tok.post_processor = TemplateProcessing(single=f"{c}:0 $A:0 {s}:0", pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
+                                                special_tokens=sorted({(c, cls), (s, sep)}))
+        names = ["input_ids", *(["token_type_ids"] if segments else []), "attention_mask"]
+        return HFTokenizer(tok, dict(self.specials), self.padding_side, self.model_max_length, names)
+
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
@@ -110,6 +123,8 @@ class HFTokenizer:
         out: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast", "padding_side": self.padding_side}
         if self.model_max_length:
             out["model_max_length"] = self.model_max_length
+        if self.input_names:
+            out["model_input_names"] = self.input_names
         out.update({f"{role}_token": token for role, token in self.specials.items()})
         return out
 
