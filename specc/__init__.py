@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from specc.diagnostics import Diagnostic, Span, SpecError
     from specc.frontend import parse
     from specc.graph import LayerGraph, build_graph
-    from specc.schema import ModelSpec, validate
+    from specc.schema.validate import ModelSpec, validate
     from specc.runtime.train.loading import LoadedRun, load_run
 
 __all__ = [

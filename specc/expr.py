@@ -13,6 +13,7 @@ too large) is an `ExprError` located at the part of the expression that made it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -40,11 +41,38 @@ class ExprError(Exception):
         self.column, self.width = column, width
 
 
+GRAMMAR = Path(__file__).parent / "expr.lark"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    grammar = (Path(__file__).parent / "expr.lark").read_text()
+    """The LALR parser: loaded from its tables in `specc/expr_tables.py` (a few ms) when they were made from this
+    `expr.lark`, else built from the grammar (tens of ms, at every start of `specc check`)."""
+    from specc import expr_tables
+
+    text = GRAMMAR.read_text()
+    if expr_tables.GRAMMAR_SHA256 == hashlib.sha256(text.encode()).hexdigest():
+        return Lark.load(expr_tables.TABLES)
+    return _build(text)
+
+
+def _build(grammar: str) -> Lark:
     # positions: an error inside an expression points at the sub-expression that caused it
     return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
+
+
+def write_tables(out: Path = Path(__file__).parent / "expr_tables.py") -> None:
+    """Regenerate `specc/expr_tables.py` from `expr.lark` (``python -m specc.expr``): plain literals, imported
+    like any module, so no data is loaded as code (tests/test_expr.py checks the tables are current)."""
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    text = GRAMMAR.read_text()
+    data, memo = _build(text).memo_serialize([TerminalDef, Rule])
+    out.write_text('"""The expression parser\'s LALR tables, generated from specc/expr.lark by `python -m specc.expr`:\n'
+                   'do not edit. `specc.expr` uses them only while GRAMMAR_SHA256 is expr.lark\'s hash."""\n\n'
+                   f"GRAMMAR_SHA256 = {hashlib.sha256(text.encode()).hexdigest()!r}\n"
+                   f"TABLES = {{'data': {data!r}, 'memo': {memo!r}}}  # noqa: E501\n")
 
 
 @lru_cache(maxsize=4096)
@@ -225,3 +253,7 @@ def _hint(name: str, scope: Mapping[str, Number]) -> str | None:
     from specc.diagnostics import did_you_mean
 
     return did_you_mean(name, scope.keys())
+
+
+if __name__ == "__main__":
+    write_tables()

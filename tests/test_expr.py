@@ -211,3 +211,50 @@ def test_every_value_keeps_the_contract(text: str) -> None:
         return
     assert type(value) in (bool, int, float)
     assert abs(value) <= MAX_INT if isinstance(value, int) else math.isfinite(value)
+
+
+# -- the parser's generated tables (specc/expr_tables.py) ------------------------------------
+TABLE_CASES = ["4 * d_model", "a + b // 2 ** -c % 3", "max(1, d / 2, 3)", "((x))", "1.5e3 - true", "f()", "-2 ** 2",
+               "1_000 * 2", "2E2", "1 +", "a $ b", "(1", "1 2", "min(,)", ""]
+
+
+def _outcome(parser, text: str):
+    from lark.exceptions import LarkError
+
+    try:
+        tree = parser.parse(text)
+    except LarkError as err:
+        return type(err).__name__, getattr(err, "column", None), str(getattr(err, "token", ""))
+    return tree, [(t.meta.column, t.meta.end_column) for t in getattr(tree, "iter_subtrees", lambda: [])()
+                  if not t.meta.empty]
+
+
+def test_the_shipped_tables_are_made_from_this_grammar() -> None:
+    """Editing expr.lark without `python -m specc.expr` would fall back to building the parser at every start."""
+    import hashlib
+
+    from specc import expr, expr_tables
+
+    assert expr_tables.GRAMMAR_SHA256 == hashlib.sha256(expr.GRAMMAR.read_text().encode()).hexdigest(), \
+        "specc/expr.lark changed: regenerate its tables with `python -m specc.expr`"
+
+
+def test_the_loaded_parser_parses_as_the_built_one() -> None:
+    from lark import Lark
+
+    from specc import expr, expr_tables
+
+    loaded, built = Lark.load(expr_tables.TABLES), expr._build(expr.GRAMMAR.read_text())
+    for text in TABLE_CASES:
+        assert _outcome(loaded, text) == _outcome(built, text), text
+
+
+def test_a_stale_table_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specc import expr, expr_tables
+
+    monkeypatch.setattr(expr_tables, "GRAMMAR_SHA256", "0" * 64)
+    expr._parser.cache_clear()
+    try:
+        assert evaluate("2 + 3 * 4", {}) == 14 and expr._parser().source_path != "<deserialized>"
+    finally:
+        expr._parser.cache_clear()
