@@ -48,6 +48,9 @@ class TokenizerConfig(Section):
     sample_docs: int | None = Field(default=None, gt=0)
 
 
+MAX_LINE_BYTES = 64 << 20
+
+
 class DataConfig(Section):
     # text, JSONL, Parquet or a datasets folder (save_to_disk); "auto": each file by its suffix. Compressed files
     # (.gz, .bz2, .xz, .zst) read as their inner format.
@@ -59,6 +62,8 @@ class DataConfig(Section):
     max_documents: int | None = Field(default=None, gt=0)
     on_bad_record: Literal["error", "skip"] = "error"  # a bad line or an empty file: stop, or skip and count it
     shard_bytes: int = Field(default=64_000_000, gt=0)  # input per token-store shard (specc.runtime.data.prepare)
+    # a longer line (text or JSONL) is a bad record, read no further than this: one line costs a few times its size
+    max_line_bytes: int = Field(default=MAX_LINE_BYTES, gt=0)
 
 
 class LossSpike(Section):

@@ -57,6 +57,11 @@ PRETRAINING: dict[str, tuple[str, bytes, list[str], str]] = {
                              "{f}:1: invalid JSON: an integer of 5000 digits (at most 40)"),
     "a lone surrogate": ("surrogate.jsonl", b'{"text": "ok \\ud800"}\n', ["data.source=jsonl"],
                          "{f}:1: invalid JSON: a string holds a lone UTF-16 surrogate"),
+    "a line past max_line_bytes (JSONL)": ("long.jsonl", b'{"text": "ok"}\n{"text": "' + b"x" * 30_000 + b'"}\n{"text": "ok"}\n',
+                                           ["data.source=jsonl", "data.max_line_bytes=10000"],
+                                           "{f}:2: a line of more than 10,000 bytes ([data] max_line_bytes = 10000)"),
+    "a line past max_line_bytes (text)": ("long.txt", b"first\n\n\n" + b"y" * 10_001, ["data.source=text", "data.max_line_bytes=10000"],
+                                          "{f}:4: a line of more than 10,000 bytes"),
 }
 
 
@@ -141,14 +146,15 @@ def test_task_data_fault_is_named_before_training(capsys: pytest.CaptureFixture[
 
 def test_hostile_lines_are_skipped_and_counted_when_declared(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     good = [json.dumps({"text": doc}).encode() for doc in _docs(12)]
-    hostile = [b'{"text": ' + DEEP + b"}", b'{"text": "x", "n": ' + b"9" * 5000 + b"}", b'{"text": "\\ud800"}']
+    hostile = [b'{"text": ' + DEEP + b"}", b'{"text": "x", "n": ' + b"9" * 5000 + b"}", b'{"text": "\\ud800"}',
+               b'{"text": "' + b"z" * 300_000 + b'"}']
     file = tmp_path / "docs.jsonl"
     file.write_bytes(b"\n".join(good[:4] + hostile + good[4:]) + b"\n")
     done = run_main(capsys, "train", GPT_TINY, "--out", str(tmp_path / "run"), "--quiet",
                     *sets("data.source=jsonl", f'data.path="{file}"', "train.steps=2", "train.save_every=2",
-                          "train.eval_every=2", "data.on_bad_record=skip"))
+                          "train.eval_every=2", "data.on_bad_record=skip", "data.max_line_bytes=250000"))
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    assert f"data: 3 bad records skipped (first: {file}:5: invalid JSON: nested more than 64 deep" in done.stdout, done.stdout
+    assert f"data: 4 bad records skipped (first: {file}:5: invalid JSON: nested more than 64 deep" in done.stdout, done.stdout
 
 
 def test_a_byte_order_mark_is_no_part_of_a_field_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -102,3 +102,17 @@ def test_a_10_mb_document_is_encoded_in_bounded_memory() -> None:
 def test_encoding_a_10_mb_document_whole_is_what_cost_the_memory() -> None:
     """The control: the bound above means something only if the whole encoding exceeds it."""
     assert _growth("whole") > 600 << 20
+
+
+def test_a_task_line_past_the_limit_is_refused_at_its_line(tmp_path: Path) -> None:
+    from specc.runtime.data.formats.record import ReadOptions
+    from specc.runtime.data.formats.tables import bounded_lines, jsonl, text_lines
+    from specc.runtime.errors import UserError
+
+    file = tmp_path / "long.jsonl"
+    file.write_text('{"text": "ok"}\n{"text": "' + "x" * 3000 + '"}\n')
+    with open(file) as fh, pytest.raises(UserError, match=f"{file}:2: a line of more than 1,000 characters"):
+        list(bounded_lines(fh, file, 1000))
+    with open(file) as fh:
+        assert [n for n, _ in bounded_lines(fh, file, 3012)] == [1, 2]  # 3,012 characters and the newline: fits
+    assert len(jsonl(file, ReadOptions()).records) == 2 and len(text_lines(file, ReadOptions()).records) == 2

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from specc.runtime.config import DataConfig, held_out_every
+from specc.runtime.config import MAX_LINE_BYTES, DataConfig, held_out_every
 from specc.runtime.errors import UserError
 from specc.runtime.data.formats.compression import Stored
 from specc.runtime.data.formats.documents import Listing, corpus_files, file_documents, kind_of
@@ -64,7 +64,10 @@ class Corpus:
 
     def fingerprint(self) -> str:
         """Identity of the corpus for caches: content hash (default) or file names, sizes, mtimes."""
-        h = hashlib.sha256(json.dumps(self.cfg.model_dump(), sort_keys=True).encode())
+        settings = self.cfg.model_dump()
+        if settings["max_line_bytes"] == MAX_LINE_BYTES:  # caches from before the setting existed stay valid
+            del settings["max_line_bytes"]
+        h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
         if self.cfg.source == "default":
             for doc in default_documents():
                 h.update(doc.encode())
@@ -96,7 +99,7 @@ class Corpus:
         for f in self._files():
             found = False
             for doc in file_documents(f, kind_of(f, self.cfg.source), self.cfg.text_field, lambda what: _bad(bad, what),
-                                      meter.opened):
+                                      meter.opened, self.cfg.max_line_bytes):
                 found = True
                 yield doc
             meter.file = None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from specc import jsonfile
+from specc.runtime.config import MAX_LINE_BYTES
 from specc.runtime.errors import UserError
 from specc.runtime.data.formats.compression import COMPRESSED, Stored, compression_of, decompress_errors, full_suffix, inner_suffix, \
     open_stored
@@ -101,31 +102,42 @@ def kind_of(path: Path, source: str) -> str:
     return source
 
 
-def file_documents(path: Path, kind: str, text_field: str, bad: Bad, opened: Opened | None = None) -> Iterator[str]:
+def file_documents(path: Path, kind: str, text_field: str, bad: Bad, opened: Opened | None = None,
+                   max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     if kind == "text":
-        yield from text_documents(path, bad, opened)
+        yield from text_documents(path, bad, opened, max_line)
     elif kind == "jsonl":
-        yield from jsonl_documents(path, text_field, bad, opened)
+        yield from jsonl_documents(path, text_field, bad, opened, max_line)
     else:
         yield from _row_documents(path, kind, text_field, bad)
 
 
-def lines(path: Path, bad: Bad, opened: Opened | None = None) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a (possibly compressed) UTF-8 file; a line that is not UTF-8 is a bad record,
-    a damaged compressed file an error naming it."""
+def lines(path: Path, bad: Bad, opened: Opened | None = None, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a (possibly compressed) UTF-8 file; a line that is not UTF-8, or longer than
+    `max_line` bytes (read no further: its memory stays bounded), is a bad record, a damaged compressed file
+    an error naming it."""
     with open_stored(path) as fh:
+        n = 0
         if opened is not None:
             opened(fh)
-        numbered = enumerate(fh.stream, 1)
         while True:
             try:
-                n, raw = next(numbered)
-            except StopIteration:
-                return
+                raw = fh.stream.readline(max_line + 1)
+                long = len(raw) > max_line and not raw.endswith(b"\n")
+                while long and raw:  # the rest of the over-long line, a block at a time
+                    raw = fh.stream.readline(1 << 20)
+                    if raw.endswith(b"\n"):
+                        break
             except decompress_errors() as err:
                 if compression_of(path) is None:
                     raise
                 raise UserError(f"{path}: cannot decompress ({err})") from None
+            if not raw and not long:
+                return
+            n += 1
+            if long:
+                bad(f"{path}:{n}: a line of more than {max_line:,} bytes ([data] max_line_bytes = {max_line})")
+                continue
             try:
                 # as text mode reads them; a leading byte-order mark is no text's (nor a field name's)
                 yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8").replace("\r\n", "\n").replace("\r", "\n")
@@ -133,11 +145,11 @@ def lines(path: Path, bad: Bad, opened: Opened | None = None) -> Iterator[tuple[
                 bad(f"{path}:{n}:{err.start + 1}: not UTF-8 text ({err.reason})")
 
 
-def text_documents(path: Path, bad: Bad, opened: Opened | None = None) -> Iterator[str]:
+def text_documents(path: Path, bad: Bad, opened: Opened | None = None, max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     """Documents of a text file: separated by two or more blank lines (or one per file)."""
     buf: list[str] = []
     blanks = 0
-    for _, line in lines(path, bad, opened):
+    for _, line in lines(path, bad, opened, max_line):
         if line.strip():
             if blanks >= 2 and buf:
                 yield "".join(buf).strip()
@@ -151,8 +163,9 @@ def text_documents(path: Path, bad: Bad, opened: Opened | None = None) -> Iterat
         yield "".join(buf).strip()
 
 
-def jsonl_documents(path: Path, text_field: str, bad: Bad, opened: Opened | None = None) -> Iterator[str]:
-    for n, line in lines(path, bad, opened):
+def jsonl_documents(path: Path, text_field: str, bad: Bad, opened: Opened | None = None,
+                    max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
+    for n, line in lines(path, bad, opened, max_line):
         if not line.strip():
             continue
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from specc import jsonfile
 from specc.runtime.errors import UserError
@@ -23,7 +23,7 @@ def jsonl(path: Path, opts: ReadOptions) -> Table:
     """One JSON object per line (the shape `datasets` exports: nested objects and lists are kept as they are)."""
     records, blank = [], 0
     with open_text(path) as fh:
-        for n, line in enumerate(fh, 1):
+        for n, line in bounded_lines(fh, path):
             if not line.strip():
                 blank += 1
                 continue
@@ -86,8 +86,22 @@ def _check_header(path: Path, header: list[str], opts: ReadOptions) -> None:
 def text_lines(path: Path, opts: ReadOptions) -> Table:
     """One example per non-blank line, in the field `opts.text_field`."""
     with open_text(path) as fh:
-        records = [Record({opts.text_field: line.rstrip("\r\n")}, f"{path}:{n}") for n, line in enumerate(fh, 1) if line.strip()]
+        records = [Record({opts.text_field: line.rstrip("\r\n")}, f"{path}:{n}") for n, line in bounded_lines(fh, path)
+                   if line.strip()]
     return Table(records, [])
+
+
+MAX_LINE_CHARS = 64 << 20  # a task's line longer than this is refused before it is read whole
+
+
+def bounded_lines(fh: IO[str], path: Path, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str]]:
+    """(line number, line) of an open text file; a line of more than `limit` characters is a `FILE:LINE` error
+    raised once `limit` are read (a task keeps `max_len` tokens of a text: one line must not take gigabytes)."""
+    for n, line in enumerate(iter(lambda: fh.readline(limit + 1), ""), 1):
+        if len(line) > limit and not line.endswith("\n"):
+            raise UserError(f"{path}:{n}: a line of more than {limit:,} characters (task data holds at most "
+                            f"{limit >> 20} Mi characters a line)")
+        yield n, line
 
 
 def first_bad_line(path: Path) -> str:
