@@ -191,7 +191,8 @@ def score(runner: TaskRunner, metrics: Sequence[str], values: Sequence[Any], gol
 
 # -- the workload the trainer runs ----------------------------------------------------
 class TaskWorkload:
-    """A task as the trainer's `Workload`: shuffled training features, validation loss and metrics."""
+    """A task as the trainer's `Workload`: shuffled training features, validation loss and metrics (every
+    split encoded once, with its gold answers: the same features give the loss and the predictions)."""
 
     def __init__(self, task: DeclaredTask, runner: TaskRunner, train: Sequence[Feature], val_records: Sequence[Record],
                  val: Sequence[Feature], cfg: TrainConfig, transfer: TransferReport | None, scales: dict[str, float] | None,
@@ -202,7 +203,6 @@ class TaskWorkload:
         self.monitor = f"val_{task.monitor}"
         self.higher_is_better = METRICS[task.monitor].higher_is_better
         self._perm: dict[int, Any] = {}
-        self._val_inputs: list[Feature] | None = None
 
     def batch(self, first: int, size: int) -> Batch:
         rows = [self.train[epoch_index(k, len(self.train), self.cfg.seed, self._perm)] for k in range(first, first + size)]
@@ -212,22 +212,15 @@ class TaskWorkload:
         return self.runner.loss(outputs, batch, sums)
 
     def evaluate(self, model: torch.nn.Module, device: torch.device, cfg: TrainConfig) -> dict[str, float]:
-        from specc.runtime.device import autocast, perplexity  # torch's side: not needed to resolve a task
+        """Validation loss and metrics from the features encoded once (with their gold answers), in float32;
+        a task that reads its predictions off the head gets both from one forward pass per batch."""
+        from specc.runtime.device import perplexity  # torch's side: not needed to resolve a task
 
         was_training = model.training
-        model.eval()
-        sums = LossSums()
-        size = self.task.params.eval_batch_size
-        with torch.no_grad():
-            for first in range(0, len(self.val), size):
-                batch = self.runner.collate(self.val[first : first + size]).to(device)
-                with autocast(device, cfg.precision):
-                    self.runner.loss(model(**batch.inputs), batch, sums)
-        if self._val_inputs is None:
-            self._val_inputs = self.runner.encode(self.val_records, gold=False)
-        preds = self.runner.predict(model, self.val_records, self._val_inputs, device)
-        self.runner.calibrate(preds, self.val_records)  # e.g. SQuAD v2.0's no-answer threshold, tuned on validation
+        model.eval()  # beam search too runs without dropout
+        sums, preds = self.runner.loss_and_predictions(model, self.val_records, self.val, device)
         model.train(was_training)
+        self.runner.calibrate(preds, self.val_records)  # e.g. SQuAD v2.0's no-answer threshold, tuned on validation
         values = [self.runner.value(p) for p in preds]
         golds = [self.runner.gold(r) for r in self.val_records]
         means = sums.means()

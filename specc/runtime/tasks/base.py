@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pydantic import BeforeValidator, Field
 
@@ -196,8 +196,18 @@ class TaskRunner(ABC):
     @abstractmethod
     def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
                 device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        """One prediction (a JSON-able dict) per record."""
+        """One prediction (a JSON-able dict) per record, from its features encoded with or without gold
+        answers alike (a gold feature carries what prediction reads)."""
         ...
+
+    def loss_and_predictions(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
+                             device: torch.device) -> tuple[LossSums, list[dict[str, Any]]]:
+        """The loss over gold `features` (in float32, as predictions are made) and the predictions of `records`.
+        Here two passes: a generating task's predictions are not the teacher-forced outputs its loss reads."""
+        sums = LossSums()
+        for chunk, batch, outputs in self.forward_batches(model, features, device, gold=True):
+            self.loss(outputs, batch, sums)
+        return sums, self.predict(model, records, features, device)
 
     @abstractmethod
     def value(self, prediction: Mapping[str, Any]) -> Any:
@@ -228,24 +238,60 @@ class TaskRunner(ABC):
         """A feature's inputs: its token ids, and its segment ids when the model has a `segments` input."""
         return {"tokens": tokens, **({"segments": segments} if "segments" in self.graph.inputs else {})}
 
+    def forward_batches(self, model: torch.nn.Module, features: Sequence[Feature], device: torch.device, gold: bool
+                        ) -> Iterator[tuple[Sequence[Feature], Batch, Mapping[str, torch.Tensor]]]:
+        """The model's outputs for `features`, `eval_batch_size` at a time, in eval mode without gradients
+        (with their targets when `gold`); the model's mode is given back at the end."""
+        size = self.params.eval_batch_size
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for first in range(0, len(features), size):
+                    chunk = features[first : first + size]
+                    batch = self.collate(chunk, gold=gold).to(device)
+                    yield chunk, batch, model(**batch.inputs)
+        finally:
+            model.train(was_training)
+
+    def head_rows(self, chunk: Sequence[Feature], outputs: Mapping[str, torch.Tensor]) -> list[np.ndarray]:
+        """The head output of each feature of a batch (padding positions cut off), in float32."""
+        head = outputs[self.params.head].float().cpu().numpy()
+        return [row[: len(f.inputs["tokens"])] if row.ndim >= 2 and "tokens" in f.inputs else row for f, row in zip(chunk, head)]
+
     def head_outputs(self, model: torch.nn.Module, features: Sequence[Feature], device: torch.device,
                      progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
         """The head output of each feature (padding positions cut off), in feature order, in float32."""
         out: list[np.ndarray] = []
-        size = self.params.eval_batch_size
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            for first in range(0, len(features), size):
-                chunk = features[first : first + size]
-                batch = self.collate(chunk, gold=False).to(device)
-                head = model(**batch.inputs)[self.params.head].float().cpu().numpy()
-                for f, row in zip(chunk, head):
-                    out.append(row[: len(f.inputs["tokens"])] if row.ndim >= 2 and "tokens" in f.inputs else row)
-                if progress is not None:
-                    progress(len(chunk))
-        model.train(was_training)
+        for chunk, _, outputs in self.forward_batches(model, features, device, gold=False):
+            out += self.head_rows(chunk, outputs)
+            if progress is not None:
+                progress(len(chunk))
         return out
+
+
+class HeadRunner(TaskRunner):
+    """A task whose predictions are read off each feature's head output (classification, tagging, extractive
+    QA): one forward pass gives both the validation loss and the predictions."""
+
+    @abstractmethod
+    def decode(self, records: Sequence[Record], features: Sequence[Feature], heads: Sequence[np.ndarray]
+               ) -> list[dict[str, Any]]:
+        """One prediction per record, from the head output of each of its features."""
+        ...
+
+    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
+                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        return self.decode(records, features, self.head_outputs(model, features, device, progress))
+
+    def loss_and_predictions(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
+                             device: torch.device) -> tuple[LossSums, list[dict[str, Any]]]:
+        sums = LossSums()
+        heads: list[np.ndarray] = []
+        for chunk, batch, outputs in self.forward_batches(model, features, device, gold=True):
+            self.loss(outputs, batch, sums)
+            heads += self.head_rows(chunk, outputs)
+        return sums, self.decode(records, features, heads)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from specc.runtime.errors import UserError
 from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.tasks.base import (
-    Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, cls_sep, register, truncate_pair,
+    Feature, HeadRunner, TaskData, TaskParams, TaskType, check_head, cls_sep, register, truncate_pair,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class RegressionParams(TaskParams):
     data: TextFields
 
 
-class _Sequence(TaskRunner):
+class _Sequence(HeadRunner):
     """What classification and regression share: encoding one text or a pair."""
 
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
@@ -79,9 +79,9 @@ class _Sequence(TaskRunner):
     def gold_target(self, record: Record) -> Any:
         ...
 
-    def logits(self, model: torch.nn.Module, features: Sequence[Feature], device: torch.device,
-               progress: Callable[[int], None] | None) -> np.ndarray:
-        return np.stack(self.head_outputs(model, features, device, progress)).reshape(len(features), -1)
+    @staticmethod
+    def logits(heads: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack(heads).reshape(len(heads), -1)
 
 
 class ClassificationRunner(_Sequence):
@@ -117,10 +117,10 @@ class ClassificationRunner(_Sequence):
         sums.add("cls", float(total.detach()), len(labels))
         return total / len(labels)
 
-    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
-                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    def decode(self, records: Sequence[Record], features: Sequence[Feature], heads: Sequence[np.ndarray]
+               ) -> list[dict[str, Any]]:
         assert self.labels is not None
-        probs = torch.from_numpy(self.logits(model, features, device, progress)).softmax(-1).numpy()
+        probs = torch.from_numpy(self.logits(heads)).softmax(-1).numpy()
         return [{"label": self.labels[int(p.argmax())], "probs": {label: round(float(x), 6) for label, x in zip(self.labels, p)}}
                 for p in probs]
 
@@ -157,9 +157,9 @@ class RegressionRunner(_Sequence):
         sums.add("mse", float(total.detach()), len(pred))
         return total / len(pred)
 
-    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
-                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        return [{"value": round(float(v), 6)} for v in self.logits(model, features, device, progress)[:, 0]]
+    def decode(self, records: Sequence[Record], features: Sequence[Feature], heads: Sequence[np.ndarray]
+               ) -> list[dict[str, Any]]:
+        return [{"value": round(float(v), 6)} for v in self.logits(heads)[:, 0]]
 
     def value(self, prediction: Mapping[str, Any]) -> Any:
         return prediction["value"]

@@ -30,7 +30,7 @@ from specc.runtime.errors import UserError
 from specc.runtime.data.labelled import Record
 from specc.runtime.tasks.metrics import v2_f1, v2_golds, best_no_answer_threshold
 from specc.runtime.batch import Batch, LossSums
-from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
+from specc.runtime.tasks.base import Feature, HeadRunner, TaskData, TaskParams, TaskType, check_head, register
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +72,7 @@ class Window:
 V2_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1")
 
 
-class QARunner(TaskRunner):
+class QARunner(HeadRunner):
     kind = "answers"
     default_metrics = ("exact_match", "f1")
     baseline_name = "random span of the context (seeded)"
@@ -123,11 +123,11 @@ class QARunner(TaskRunner):
         sums.add("span", float(total.detach()), len(span))
         return total / len(span)
 
-    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
-                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    def decode(self, records: Sequence[Record], features: Sequence[Feature], heads: Sequence[np.ndarray]
+               ) -> list[dict[str, Any]]:
         best: list[tuple[float, int, int]] = [(-np.inf, 0, 0)] * len(records)
         null = [np.inf] * len(records)  # the lowest [CLS] score over a question's windows (BERT's SQuAD 2.0 rule)
-        for f, scores in zip(features, self.head_outputs(model, features, device, progress)):
+        for f, scores in zip(features, heads):
             found = best_span(scores[:, 0], scores[:, 1], f.meta.offsets, self.params.max_answer_len, self.params.n_best)
             if found is not None and found[0] > best[f.example][0]:
                 best[f.example] = found

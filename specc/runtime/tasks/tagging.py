@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -21,7 +22,7 @@ from specc.runtime.errors import UserError
 from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
-from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, check_head, register
+from specc.runtime.tasks.base import Feature, HeadRunner, TaskData, TaskParams, TaskType, check_head, register
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +50,7 @@ class TaggingParams(TaskParams):
                                      "(default: \"O\" then the training split's tags)")
 
 
-class TaggingRunner(TaskRunner):
+class TaggingRunner(HeadRunner):
     kind = "tags"
     default_metrics = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
     label_set = True
@@ -105,11 +106,11 @@ class TaggingRunner(TaskRunner):
     def loss(self, outputs: Mapping[str, torch.Tensor], batch: Batch, sums: LossSums) -> torch.Tensor:
         return cross_entropy_sum(outputs[self.params.head], batch.targets["tags"], sums, "tag")
 
-    def predict(self, model: torch.nn.Module, records: Sequence[Record], features: Sequence[Feature],
-                device: torch.device, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    def decode(self, records: Sequence[Record], features: Sequence[Feature], heads: Sequence[np.ndarray]
+               ) -> list[dict[str, Any]]:
         assert self.labels is not None
         out = []
-        for f, scores in zip(features, self.head_outputs(model, features, device, progress)):
+        for f, scores in zip(features, heads):
             best = scores.argmax(-1)
             out.append({"tags": [self.labels[int(best[t])] if t >= 0 else OUTSIDE for t in f.meta]})
         return out

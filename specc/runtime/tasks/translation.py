@@ -126,15 +126,15 @@ class TranslationRunner(TaskRunner):
         s = self.specials
         features = []
         for i, record in enumerate(records):
-            src = self._source(record)
+            src = self._source(record)  # kept as `meta`: what prediction reads, from a gold feature too
             if not gold:
-                features.append(Feature(i, {self.prompt_input: src}))
+                features.append(Feature(i, {self.prompt_input: src}, meta=src))
                 continue
             y = self.tok.encode_head(record.get(self.params.data.target, str), self.params.max_target_len - 1) + [s.eos]
             if self.decoder_only:  # one sequence; the loss skips the prompt (its last token predicts y[0])
-                features.append(Feature(i, {"tokens": src + y[:-1]}, [-100] * (len(src) - 1) + y))
+                features.append(Feature(i, {"tokens": src + y[:-1]}, [-100] * (len(src) - 1) + y, src))
             else:
-                features.append(Feature(i, {"src": src, "tgt": [s.pad] + y[:-1]}, y))
+                features.append(Feature(i, {"src": src, "tgt": [s.pad] + y[:-1]}, y, src))
         return features
 
     def describe(self, records: Sequence[Record]) -> list[str]:
@@ -163,15 +163,14 @@ class TranslationRunner(TaskRunner):
 
         p, s = self.params, self.specials
         beam = Beam(p.beam, p.length_penalty, p.max_new_tokens)
-        name = self.prompt_input
         # Batches of similar length: less padding (encoder-decoder), fewer prompt-reading steps (decoder-only);
         # every row decodes as it would alone, so the order changes nothing else.
-        order = sorted(range(len(features)), key=lambda i: len(features[i].inputs[name]))
+        order = sorted(range(len(features)), key=lambda i: len(features[i].meta))
         found: dict[int, tuple[list[int], float]] = {}
         size = max(1, p.eval_batch_size // p.beam)
         for first in range(0, len(order), size):
             chunk = order[first : first + size]
-            rows = [features[i].inputs[name] for i in chunk]
+            rows = [features[i].meta for i in chunk]
             if self.decoder_only:
                 results = beam_search(model, rows, s.eos, s.pad, beam, Feed(positions=self.graph.max_positions()))
             else:

@@ -40,7 +40,7 @@ from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.train.overrides import check_finetune_sets
 from specc.runtime.train.session import Plan, tokenizer_for
 from specc.runtime.tasks import TASK_FILE, DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
-from specc.runtime.tasks.base import TaskRunner
+from specc.runtime.tasks.base import Feature, TaskRunner
 from specc.runtime.tasks.files import name_labels, read_split
 from specc.runtime.data.tokenizer import TextTokenizer
 from specc.runtime.train.trainer import Trainer, TrainResult
@@ -126,8 +126,9 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
 
     splits = load_splits(task, setup.base)
     runner = _runner(setup, tok, splits.train)
-    train, val = runner.encode(splits.train, gold=True), runner.encode(splits.validation, gold=True)
-    runner.encode(splits.test, gold=True)  # bad test data is found now too, not after training
+    # Every split encoded once, with its gold answers: bad test data is found now, not after training, and the
+    # same features give the loss and the predictions.
+    train, val, test = (runner.encode(records, gold=True) for records in (splits.train, splits.validation, splits.test))
     scales = _scales(setup, transfer, checkpoint.require_latest(run_dir) if resume else None)
     files = {TASK_FILE: json.dumps({"task": task.name, "type": task.type.name, "labels": runner.labels,
                                     "source": str(ckpt) if ckpt else None, "random_init": random_init}, indent=1)}
@@ -149,20 +150,23 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
         say(_trainable_line(setup.graph, scales))
     distributed.release_others()
     distributed.describe(params.train.parallel, say)
-    result = Trainer(plan, run_dir, tok, resume=resume is not None, quiet=quiet, workload=workload).run()
+    trainer = Trainer(plan, run_dir, tok, resume=resume is not None, quiet=quiet, workload=workload)
+    result = trainer.run()
     if not distributed.ranks().main:
         return FinetuneOutcome(run_dir, result, [], transfer)
     say(f"done: {result.steps} steps{result.resumed_note()} in {result.seconds:.1f} s"
         + (" — stopped early" if result.stopped_early else ""))
     say(write_loss_curve(run_dir / "metrics.jsonl", run_dir / "loss.png"))
 
-    scored = checkpoint.best(run_dir)
-    if scored != checkpoint.require_latest(run_dir):
+    scored, latest = checkpoint.best(run_dir), checkpoint.require_latest(run_dir)
+    if scored != latest:
         say(f"scoring the best checkpoint, {scored.name} ({task.monitor} {result_best(scored)})")
-    model = _load(setup.graph, scored, params.train.device)
+    model = _scored_model(setup.graph, trainer.live, scored, latest, params.train.device)
     # validation first: what the runner tunes on it (a no-answer threshold) then applies to the test split
-    evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet, calibrate=name == "validation")
-                   for name, records in (("validation", splits.validation), ("test", splits.test)) if records]
+    evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet, calibrate=name == "validation",
+                                    features=features)
+                   for name, records, features in (("validation", splits.validation, val), ("test", splits.test, test))
+                   if records]
     for k, v in runner.state().items():
         say(f"tuned on validation: {k} = {v}")
     report = render(evaluations, runner.baseline_name)
@@ -220,6 +224,16 @@ def _trainable_line(graph: LayerGraph, scales: dict[str, float] | None) -> str:
             f"(adapters {lora:,}, in full {full:,}), frozen {frozen:,}")
 
 
+def _scored_model(graph: LayerGraph, live: torch.nn.Module | None, scored: Path, latest: Path, device: str) -> torch.nn.Module:
+    """The model that holds the scored checkpoint's weights: the trained one itself when they are its latest
+    (its own), else those weights loaded into it; compiled afresh only when there is none (under torchrun)."""
+    if live is None:
+        return _load(graph, scored, device)
+    if scored != latest:
+        load_run_weights(scored, live, graph)
+    return live.eval()
+
+
 def _load(graph: LayerGraph, ckpt: Path, device: str = "auto") -> torch.nn.Module:
     model = compile_model(graph, pick_device(device), init=False)
     load_run_weights(ckpt, model, graph)
@@ -227,12 +241,15 @@ def _load(graph: LayerGraph, ckpt: Path, device: str = "auto") -> torch.nn.Modul
 
 
 def evaluate_records(runner: TaskRunner, task: DeclaredTask, model: torch.nn.Module, records: Sequence[Record], split: str,
-                     train: Sequence[Record] | None = None, quiet: bool = True, calibrate: bool = False) -> Evaluation:
+                     train: Sequence[Record] | None = None, quiet: bool = True, calibrate: bool = False,
+                     features: Sequence[Feature] | None = None) -> Evaluation:
     """Metrics of the model on `records` (and of the trivial baseline when the training records are given);
-    with `calibrate`, the runner first tunes its decision settings on these records (the validation split)."""
+    with `calibrate`, the runner first tunes its decision settings on these records (the validation split).
+    `features`: the records' features when they are encoded already (with or without gold answers)."""
     device = next(model.parameters()).device
     golds = [runner.gold(r) for r in records]  # a record without its gold answer fails here, before any work
-    features = runner.encode(records, gold=False)
+    if features is None:
+        features = runner.encode(records, gold=False)
     with tqdm(total=len(records), disable=quiet, desc=f"eval {split}", leave=False) as bar:
         preds = runner.predict(model, records, features, device, bar.update)
     if calibrate:

@@ -74,6 +74,9 @@ class Trainer:
     on_step: Callable[[int], None] | None = None  # test hook: called after each optimizer step
     workload: Workload | None = None  # what to train on; default: the plan's objectives over the stores
     _only: list[str] | None = field(default=None, init=False)  # the parameters a checkpoint stores (None: all)
+    # After `run` on one process: the trained model, holding its latest checkpoint's weights (what fine-tuning
+    # scores without compiling the graph again); None under torchrun, where the model is wrapped or sharded.
+    live: torch.nn.Module | None = field(default=None, init=False)
 
     def run(self) -> TrainResult:
         cfg = self.plan.config.train
@@ -141,6 +144,7 @@ class Trainer:
         result.tokens_per_s = result.tokens / max(timer.total, 1e-9)
         result.data_fraction = timer.data / max(timer.total, 1e-9)
         log.close()
+        self.live = model if me.world == 1 else None
         return result
 
     # -- pieces of the loop -------------------------------------------------------
