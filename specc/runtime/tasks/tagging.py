@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import numpy as np
 from pydantic import Field
 
 from specc.lazy import lazy_import
@@ -25,6 +24,7 @@ from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.tasks.base import Feature, HeadRunner, TaskData, TaskParams, TaskType, check_head, register
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
     torch = lazy_import("torch")
