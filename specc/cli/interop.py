@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing spec file or checkpoint folder")
     p.set_defaults(handler=cmd_import)
 
-    p = sub.add_parser("export-hf", help="a run's chosen checkpoint as a Hugging Face directory (from_pretrained loads it); a fine-tuned run as its task class")
+    p = sub.add_parser("export-hf", help="a run's chosen checkpoint as a Hugging Face directory (from_pretrained loads "
+                                         "it); a fine-tuned run as its task class")
     p.add_argument("run", metavar="RUN", help="run folder or checkpoint folder")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="folder to write")
     p.add_argument("--force", action="store_true", help="replace an existing folder")

@@ -37,7 +37,8 @@ _KIND_OF_TASK: dict[str, Kind] = {"classification": "sequence", "regression": "s
                                   "token_classification": "token", "extractive_qa": "span", "translation": "lm"}
 _SUFFIX = {"sequence": "ForSequenceClassification", "token": "ForTokenClassification", "span": "ForQuestionAnswering"}
 _PREFIX = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "gpt2": "transformer."}
-_CLASS = {"bert": "Bert", "roberta": "Roberta", "distilbert": "DistilBert", "gpt2": "GPT2"}
+_CLASS = {"bert": "Bert", "roberta": "Roberta", "distilbert": "DistilBert", "gpt2": "GPT2", "llama": "Llama", "t5": "T5",
+          "bart": "Bart"}
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def export_task_model(graph: LayerGraph, model: nn.Module, head: TaskHead) -> Ex
     name = f"{_CLASS.get(family.model_type, family.model_type)}{_SUFFIX[kind]}"
     check = HEADS.get((family.model_type, kind))
     if check is None:
-        raise NotRepresentable(f"head node '{chain[-1].name}': specc exports no {family.model_type} {kind} head "
-                               f"({name} is not among the classes it writes: {', '.join(sorted(_names()))})")
+        raise NotRepresentable(f"head node '{chain[-1].name}': export-hf does not write {name} (its task classes: "
+                               f"{', '.join(sorted(_names()))})")
     steps = check(chain, name)
     prefix = _PREFIX[family.model_type]
     view = GraphView(body(graph, trunk))

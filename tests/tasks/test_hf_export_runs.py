@@ -15,7 +15,7 @@ from helpers import SPECS
 from specc.cli import main
 from specc.runtime.data.labelled import read_records
 from specc.runtime.train.finetune import finetune, load_task_run, predict
-from test_lora import CASES, _data, _lora, _sets
+from test_lora import CASES, SMALL, _data, _lora, _sets
 
 transformers = pytest.importorskip("transformers")
 
@@ -40,9 +40,15 @@ demo = "sentiment"
 """
 
 
+RUNS = {**CASES, "translation (bart)": ("bart-tiny-translate.toml", "translate", "translation", [], [],
+                                        [*SMALL, "params.d_ff=64", "tasks.translate.beam=1", "tasks.translate.max_new_tokens=6"])}
+LM_CLASS = {"translation (encoder-decoder)": "T5ForConditionalGeneration", "translation (bart)": "BartForConditionalGeneration",
+            "translation (decoder-only)": "GPT2LMHeadModel"}
+
+
 def _finetune(tmp_path: Path, case: str, steps: int = 4, spec: Path | None = None, sets: tuple[str, ...] = ()) -> tuple[Path, Path]:
-    """A run of `case` (see test_lora.CASES) trained `steps` steps from random init; its run folder and validation file."""
-    name, task, demo, _, _, extra = CASES[case]
+    """A run of `case` (RUNS) trained `steps` steps from random init; its run folder and validation file."""
+    name, task, demo, _, _, extra = RUNS[case]
     train, val = _data(tmp_path, demo)
     run = tmp_path / "run"
     finetune(str(spec or SPECS / name), None, str(run), task, [*_sets(task, train, val, extra, steps), *sets], quiet=True,
@@ -127,13 +133,13 @@ def test_question_answering_pipeline_matches_specc_predict(tmp_path: Path) -> No
     assert compared
 
 
-@pytest.mark.parametrize("case", ["translation (encoder-decoder)", "translation (decoder-only)"])
+@pytest.mark.parametrize("case", list(LM_CLASS))
 def test_translation_exports_as_its_lm(case: str, tmp_path: Path) -> None:
     run, val = _finetune(tmp_path, case, 6)
     _export(run, tmp_path / "hf")
-    encdec = case.endswith("(encoder-decoder)")
+    encdec = case != "translation (decoder-only)"
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
-    assert config["architectures"] == ["T5ForConditionalGeneration" if encdec else "GPT2LMHeadModel"]
+    assert config["architectures"] == [LM_CLASS[case]]
     loaded = load_task_run(run, "cpu")
     records = read_records(val, "auto")
     feats = loaded.runner.encode(records, gold=True)
@@ -152,12 +158,12 @@ def test_translation_exports_as_its_lm(case: str, tmp_path: Path) -> None:
     assert torch.allclose(mine[real], theirs[real], atol=1e-4), (mine[real] - theirs[real]).abs().max()
     if encdec:  # greedy decoding from the exported config (decoder start, end token) gives specc's translation
         ours = _predict(run, val)
-        tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
-        params = loaded.setup.task.params
+        params, eos = loaded.setup.task.params, config["eos_token_id"]
         for feat, pred in zip(loaded.runner.encode(records, gold=False), ours, strict=True):
             ids = hf.generate(torch.tensor([feat.inputs["src"]]), max_new_tokens=params.max_new_tokens, do_sample=False,
-                              num_beams=1)
-            assert tok.decode(ids[0], skip_special_tokens=True).strip() == pred["translation"]
+                              num_beams=1)[0].tolist()[1:]  # after the decoder's start token
+            ids = ids[: ids.index(eos)] if eos in ids else ids
+            assert loaded.runner.tok.decode(ids) == pred["translation"]  # the same ids, decoded as specc decodes
 
 
 def test_lora_run_exports_merged(tmp_path: Path) -> None:
