@@ -7,7 +7,7 @@ Three sources of inputs, all through `spec_fuzz.check_input` (the stages of
   numbers, `1e309`, NUL bytes, invalid UTF-8, long lines, expression bombs);
 - hypothesis, drawing mutations of the real specs (so failures shrink);
 - a seeded raw-bytes mutator over the real specs: `SPECC_FUZZ_INPUTS` inputs
-  (CI default 600), seed `SPECC_FUZZ_SEED` (fixed unless given, so CI is
+  (CI default 400), seed `SPECC_FUZZ_SEED` (fixed unless given, so CI is
   repeatable; the long campaigns explore other seeds).
 
 The long campaign (`--runslow`, `SPECC_FUZZ_LONG_INPUTS`, default 20,000) is
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import spec_fuzz
 
-CI_INPUTS = int(os.environ.get("SPECC_FUZZ_INPUTS", "600"))
+CI_INPUTS = int(os.environ.get("SPECC_FUZZ_INPUTS", "400"))
 LONG_INPUTS = int(os.environ.get("SPECC_FUZZ_LONG_INPUTS", "20000"))
 EXAMPLES = int(os.environ.get("SPECC_FUZZ_EXAMPLES", "150"))
 SEEDS = spec_fuzz.seeds()

@@ -1,5 +1,6 @@
 """End to end: `specc finetune` on each task type's demo data at tiny size, `specc eval`, `specc predict`,
-and every bad-data case as a clean error before anything is written.
+and every bad-data case as a clean error before anything is written (translation:
+test_finetune_translation.py).
 
 The models start from random initialisation (the tokenizer is trained from the
 spec's [tokenizer] section on a slice of the default corpus) and train for a
@@ -10,8 +11,6 @@ demos, and pretrained versus random initialisation, are slow tests.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -19,42 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import ROOT, SPECS
+from finetune_runs import MODEL, WIDER, cli, run, tiny, train_losses
+from helpers import SPECS
 from specc.runtime.train.finetune import FinetuneOutcome, finetune
-from specc.cli import main
-
-TOKENIZER = ["tokenizer.vocab_size=1024", "data.max_documents=80"]  # a quick tokenizer, trained once per session
-MODEL = ["params.layers=1", "params.d_model=64", "params.heads=2", *TOKENIZER]
-WIDER = ["params.d_model=128", "params.heads=4"]  # what QA and translation need to beat their baselines in a few hundred steps
-
-
-def tiny(task: str, steps: int, *extra: str, lr: float = 1e-3) -> list[str]:
-    return [*MODEL, f'tasks.{task}.from=""', f"tasks.{task}.train.steps={steps}", f"tasks.{task}.train.warmup=10",
-            f"tasks.{task}.train.eval_every={steps}", f"tasks.{task}.train.save_every={steps}",
-            f"tasks.{task}.train.log_every=10", f"tasks.{task}.train.lr={lr}", *extra]
-
-
-def run(spec: str, task: str, out: Path, sets: list[str]) -> FinetuneOutcome:
-    return finetune(str(SPECS / spec), None, str(out), task, sets, quiet=True, say=lambda s: None)
-
-
-def train_losses(out: Path) -> list[float]:
-    """The training loss at step 1 and at every logging step after it."""
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    return [x["loss"] for x in lines if "loss" in x]
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
-
 
 # -- one quick fine-tune per task type -----------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -118,53 +84,6 @@ def test_extractive_qa_beats_a_random_span(tmp_path: Path) -> None:
     val = outcome.evaluations[0]
     assert val.baseline is not None and val.metrics["exact_match"] > val.baseline["exact_match"] + 4, (val.metrics, val.baseline)
     assert val.metrics["f1"] > val.baseline["f1"] + 3
-
-
-def _beats_copying(outcome: FinetuneOutcome, bleu: float, chrf: float) -> None:
-    val = outcome.evaluations[0]
-    assert val.notes["bleu_signature"].startswith("nrefs:1|") and val.notes["chrf_signature"].startswith("nrefs:1|")
-    assert val.baseline is not None and val.metrics["bleu"] > val.baseline["bleu"] + bleu, (val.metrics, val.baseline)
-    assert val.metrics["chrf"] > val.baseline["chrf"] + chrf
-
-
-def _predict(tmp_path: Path, sentences: list[str], *args: str) -> str:
-    """`specc predict` of the run in tmp_path/run on plain-text `sentences`; its stdout."""
-    src = tmp_path / "sentences.txt"
-    src.write_text("".join(line + "\n" for line in sentences))
-    code, stdout, stderr = cli("predict", str(tmp_path / "run"), "--input", str(src), *args, "--quiet")
-    assert code == 0, stderr
-    return stdout
-
-
-def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Path) -> None:
-    """Measured: BLEU 8.7 / chrF 29.2 against copying's 0.06 / 13.8, in about 30 s."""
-    pytest.importorskip("sacrebleu")
-    sets = [*tiny("translate", 200, *WIDER, "params.layers=2", "params.d_ff=256", lr=3e-3), "tasks.translate.beam=2",
-            "tasks.translate.max_new_tokens=48", "tasks.translate.data.max_train=2000"]
-    outcome = run("t5-tiny-translate.toml", "translate", tmp_path / "run", sets)
-    losses = train_losses(tmp_path / "run")
-    assert sum(losses[-3:]) / 3 < losses[0] - 1.0
-    _beats_copying(outcome, bleu=4, chrf=8)
-    preds = tmp_path / "preds.jsonl"
-    _predict(tmp_path, ["The cat sees the dog."], "--output", str(preds))
-    (row,) = [json.loads(x) for x in preds.read_text().splitlines()]
-    assert row["src"] == "The cat sees the dog." and isinstance(row["translation"], str) and row["score"] <= 0
-
-
-def test_decoder_only_translation_beats_copying_and_predicts_plain_text(tmp_path: Path) -> None:
-    """gpt-tiny reads `source separator target` as one sequence; beam search continues the prompt.
-    Measured: BLEU 19.2 / chrF 45.7 against copying's 0.06 / 13.8, in about 16 s."""
-    pytest.importorskip("sacrebleu")
-    sets = [*tiny("translate", 200, *WIDER, "params.layers=2", lr=3e-3), "tasks.translate.beam=2",
-            "tasks.translate.max_new_tokens=48", "tasks.translate.data.max_train=2000"]
-    outcome = run("gpt-tiny-translate.toml", "translate", tmp_path / "run", sets)
-    losses = train_losses(tmp_path / "run")
-    assert sum(losses[-3:]) / 3 < losses[0] - 1.0
-    _beats_copying(outcome, bleu=8, chrf=15)
-    stdout = _predict(tmp_path, ["The cat sees the dog.", "I know that a man buys a red car."])
-    rows = [json.loads(x) for x in stdout.splitlines()]
-    assert [r["src"] for r in rows] == ["The cat sees the dog.", "I know that a man buys a red car."]
-    assert all(isinstance(r["translation"], str) and r["score"] <= 0 for r in rows)
 
 
 # -- bad data: a clean error naming the file and line, before anything is written ------------------
