@@ -1,7 +1,9 @@
 """Where a `specc finetune` run spends its time, phase by phase (a benchmark, not a test).
 
-    OMP_NUM_THREADS=1 python benchmarks/finetune_phases.py specs/bert-tiny-sentiment.toml --from RUN \
-        --set tasks.sentiment.train.steps=40 --out /tmp/run
+    OMP_NUM_THREADS=1 python -m benchmarks.finetune_phases specs/bert-tiny-sentiment.toml --from RUN \
+        --set tasks.sentiment.train.steps=20 --out /tmp/run
+
+(As a module: run as a script, benchmarks/profile.py would shadow the standard library's.)
 
 Phases: `encode` (every call of the task runner's encode, with the records it encoded), `train` (the trainer's
 steps, without evaluations), `eval` (the trainer's periodic evaluations), `load` (from the end of training to the
