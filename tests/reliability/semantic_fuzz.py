@@ -371,6 +371,18 @@ def mutants(seeds: dict[str, Seed], count: int, seed: int) -> Iterator[tuple[sm.
         yield sm.mutate(s.name, s.data, s.fields, rng), rng
 
 
+def warm_up(folder: Path) -> None:
+    """Compile the seeds once before the clock runs. torch imports parts of itself (and sympy) on first use; a
+    first compile on a busy machine can pass HANG_S, and the alarm would then interrupt that import half-done,
+    leaving a broken module behind that fails every later input (a cascade of false findings, seen once)."""
+    import sympy  # noqa: F401  (torch's symbolic shapes import it lazily)
+
+    import specc
+
+    for name in ("gpt-tiny.toml", "bert-tiny.toml", "t5-tiny.toml"):
+        specc.compile_file(folder / name)
+
+
 def campaign(count: int, seed: int, commands: float = 0.05, train: float = 0.002, minutes: float | None = None,
              findings_dir: Path | None = None, progress: Path | None = None) -> Tally:
     """`count` inputs (or as many as fit in `minutes`); each finding's spec is kept in `findings_dir`."""
@@ -379,6 +391,7 @@ def campaign(count: int, seed: int, commands: float = 0.05, train: float = 0.002
     with tempfile.TemporaryDirectory(prefix="specc-semantic-") as tmp:
         folder = spec_folder(Path(tmp))
         seeds = load_seeds(folder)
+        warm_up(folder)
         for n, (m, rng) in enumerate(mutants(seeds, count, seed)):
             outcome = check_input(m, seeds[m.seed], folder, rng, commands, train)
             path = folder / (m.seed if m.sets else "mutant.toml")
