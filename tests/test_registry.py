@@ -86,3 +86,23 @@ def test_an_hf_family_is_one_record_with_its_rule_sets() -> None:
     with pytest.raises(RegistryError, match="HF family 'mine': no rule set nope"):
         Family("mine", (HFClass("MyModel", "bert-base.toml", "nope"),), bert.to_spec, bert.to_config, bert.layout,
                rule_sets=(KeyLayout("mine", lambda lay: []),), detect=lambda keys: None, reference="bert-base.toml")
+
+
+def test_an_hf_familys_task_heads_are_in_its_record() -> None:
+    from specc.hf.families import FAMILIES
+    from specc.hf.family import Family, HFClass
+    from specc.hf.heads import _names
+    from specc.hf.rules import KeyLayout
+
+    # the task classes export-hf writes are exactly those the family records declare, named from the base class
+    with_heads = {f.model_type for f in FAMILIES.values() if f.heads}
+    assert with_heads == {"bert", "roberta", "distilbert", "gpt2"}
+    assert "DistilBertForSequenceClassification" in _names() and "GPT2ForTokenClassification" in _names()
+    for family in FAMILIES.values():
+        if family.heads:  # the task classes hold the base model under the prefix its prefixed classes use
+            assert family.heads.prefix in {c.prefix for c in family.classes if c.prefix}, family.model_type
+            assert len({c.kind for c in family.heads.classes}) == len(family.heads.classes), family.model_type
+    bert = FAMILIES["bert"]
+    with pytest.raises(RegistryError, match="its first class should be the base model"):
+        Family("mine", (HFClass("MyForMaskedLM", "bert-base.toml", "mine"),), bert.to_spec, bert.to_config, bert.layout,
+               rule_sets=(KeyLayout("mine", lambda lay: []),), detect=lambda keys: None, reference="bert-base.toml")

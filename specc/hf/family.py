@@ -6,8 +6,9 @@ spec each starts from, which weight rule set it uses), how a config becomes a
 spec tree (`to_spec`, reading every field through a `ConfigReader` so none is
 ignored silently), how a compiled graph becomes a config again (`to_config`),
 its weight rule sets (tensor names, buffers, the layout read off key names),
-how to recognise its checkpoints by key names (`detect`), and the shipped spec
-an export refusal compares with (`reference`). Adding a family is one file plus
+how to recognise its checkpoints by key names (`detect`), the shipped spec
+an export refusal compares with (`reference`), and the task classes a
+fine-tuned run's head is exported as (`heads`, see `specc.hf.headlayout`). Adding a family is one file plus
 its name on the import line of `specc/hf/families/__init__.py`.
 """
 
@@ -20,6 +21,7 @@ import torch
 
 from specc.diagnostics import UserError
 from specc.graph import LayerGraph
+from specc.hf.headlayout import TaskHeads
 from specc.hf.rules import KeyLayout, Layout
 from specc.hf.spectree import SpecTree
 from specc.ops.base import OpParams
@@ -185,12 +187,20 @@ class Family:
     rule_sets: tuple[KeyLayout, ...]  # its weight rule sets, by name (every `HFClass.arch` is one)
     detect: Callable[[list[str]], str | None]  # the rule set a checkpoint's key names are, if this family's
     reference: str  # a shipped spec, to measure how far a graph no family takes is from this family
+    heads: TaskHeads | None = None  # its task classes for fine-tuned heads; None: export-hf writes none
 
     @property
     def name(self) -> str:  # its name in the registry
         return self.model_type
 
+    @property
+    def stem(self) -> str:  # "Bert": its base model class (listed first) is `<stem>Model`, task classes `<stem>For...`
+        return self.classes[0].name.removesuffix("Model")
+
     def __post_init__(self) -> None:
+        if not self.classes[0].name.endswith("Model"):  # `stem` names the task classes from it
+            raise RegistryError(f"HF family '{self.model_type}': its first class should be the base model (<stem>Model), "
+                                f"not {self.classes[0].name}")
         named = {r.name for r in self.rule_sets}
         lost = [c.arch for c in self.classes if c.arch not in named]
         if lost:  # a class naming a rule set its family lacks: fail at import, not at the first conversion

@@ -11,6 +11,7 @@ from typing import Any
 from specc.hf.family import (
     ConfigReader, Family, GraphView, HFClass, SpecTree, Weights, dropout_param, hf_activation, mlm_head, register,
 )
+from specc.hf.headlayout import SPAN, TOKEN, HeadOp, TaskClass, TaskHeads
 from specc.hf.rules import KeyLayout, Layout, RuleSet, copy_rule, fused, linear, mlm_head_rules, norm_rules
 
 POOLER = {"pooler": r"^(bert\.|roberta\.)?pooler\.dense\.weight$"}  # a part found by a marker key
@@ -129,4 +130,16 @@ BERT = register(Family(
     ), bert_spec, bert_config, encoder_layout,
     rule_sets=(_rule_set("bert"), _rule_set("bert-mlm", frozenset({"mlm"})), _rule_set("bert-pretraining", frozenset({"mlm", "nsp"}))),
     detect=bert_detect, reference="bert-base.toml",
+    heads=TaskHeads("bert.", (
+        # [CLS] → pooler (dense + tanh) → dropout → classifier; the pooler is a linear node (BERT's `pooler`)
+        # or the classification_head's own dense layer.
+        TaskClass("sequence", (
+            (HeadOp("pool", mode="first"), HeadOp("linear", (("", "bert.pooler.dense"),), activation="tanh", square=True),
+             HeadOp("classification_head", (("out", "classifier"),))),
+            (HeadOp("pool", mode="first"),
+             HeadOp("classification_head", (("dense", "bert.pooler.dense"), ("out", "classifier")), hidden=True)),
+        ), "the first token's ([CLS]) hidden state → a dense + tanh pooler → a linear classifier "
+           "(pool mode first → linear tanh → classification_head)"),
+        TOKEN, SPAN,
+    )),
 ))

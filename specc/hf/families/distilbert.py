@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from specc.hf.family import ConfigReader, Family, GraphView, HFClass, SpecTree, Weights, hf_activation, mlm_head, register
+from specc.hf.headlayout import SPAN, TOKEN, HeadOp, TaskClass, TaskHeads
 from specc.hf.rules import KeyLayout, Layout, RuleSet, attention, copy_rule, linear, mlm_head_rules, norm_rules
 
 _TASK = "a task head's dropout; the spec keeps the base model and MLM head only"
@@ -79,4 +81,13 @@ DISTILBERT = register(Family(
     rule_sets=(KeyLayout("distilbert", distilbert, "distilbert.", r"transformer\.layer\.(\d+)\.",
                          markers={"mlm": r"^vocab_transform\.weight$"}, buffers=r"^(distilbert\.)?embeddings\.position_ids$"),),
     detect=distilbert_detect, reference="distilbert-base.toml",
+    heads=TaskHeads("distilbert.", (
+        # [CLS] → pre_classifier (dense + ReLU) → dropout → classifier; its dropout is `seq_classif_dropout`.
+        TaskClass("sequence", ((
+            HeadOp("pool", mode="first"), HeadOp("linear", (("", "pre_classifier"),), activation="relu", square=True),
+            HeadOp("classification_head", (("out", "classifier"),)),
+        ),), "the first token's hidden state → dense + ReLU (pre_classifier) → a linear classifier (pool mode first "
+             "→ linear relu → classification_head)", dropout_key="seq_classif_dropout"),
+        replace(TOKEN, dropout_key=None), SPAN,  # DistilBERT's tagger uses the model's `dropout`
+    )),
 ))

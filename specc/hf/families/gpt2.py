@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from specc.hf.family import ConfigReader, Family, GraphView, HFClass, SpecTree, Weights, dropout_param, hf_activation, register
+from specc.hf.headlayout import SPAN, TOKEN, HeadOp, TaskClass, TaskHeads
 from specc.hf.rules import KeyLayout, Layout, RuleSet, copy_rule, linear, norm_rules
 
 
@@ -81,4 +82,13 @@ GPT2 = register(Family(
     ), gpt2_spec, gpt2_config, lambda v, cls: Layout(cls.prefix, v.count("h")),
     rule_sets=(KeyLayout("gpt2", gpt2, "transformer.", r"h\.(\d+)\.", buffers=r"^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$"),),
     detect=gpt2_detect, reference="gpt2-small.toml",
+    heads=TaskHeads("transformer.", (
+        # `score`, a linear layer without bias, read at the last real token.
+        TaskClass("sequence", ((
+            HeadOp("pool", mode="last", masked=True),
+            HeadOp("linear", (("", "score"),), activation="identity", bias=False),
+        ),), "a linear layer without bias (`score`) at the last real token (pool mode last, "
+             "masked → linear with bias = false)"),
+        TOKEN, SPAN,
+    )),
 ))

@@ -9,6 +9,7 @@ from specc.hf.families.bert import (
     ENCODER_BUFFERS, POOLER, encoder_config, encoder_layout, encoder_params, encoder_rules, finish_encoder, is_roberta,
 )
 from specc.hf.family import ConfigReader, Family, GraphView, HFClass, NotRepresentable, SpecTree, Weights, register
+from specc.hf.headlayout import SPAN, TOKEN, HeadOp, TaskClass, TaskHeads
 from specc.hf.rules import KeyLayout, Layout, RuleSet, mlm_head_rules
 
 
@@ -46,4 +47,13 @@ ROBERTA = register(Family(
     rule_sets=(KeyLayout("roberta", roberta, "roberta.", r"encoder\.layer\.(\d+)\.",
                          markers={**POOLER, "mlm": r"^lm_head\.dense\.weight$"}, buffers=ENCODER_BUFFERS),),
     detect=roberta_detect, reference="roberta-base.toml",
+    heads=TaskHeads("roberta.", (
+        # <s> → dropout → dense + tanh → dropout → out_proj: the classification_head's own dense layer.
+        TaskClass("sequence", ((
+            HeadOp("pool", mode="first"),
+            HeadOp("classification_head", (("dense", "classifier.dense"), ("out", "classifier.out_proj")), hidden=True),
+        ),), "the first token's hidden state → dense + tanh → a linear layer (pool mode first "
+             "→ classification_head with hidden = true)"),
+        TOKEN, SPAN,
+    )),
 ))
