@@ -85,7 +85,12 @@ def resolve_adapters(graph: LayerGraph, diags: Collector) -> Adapters | None:
         diags.error("E083", "[adapters] declares no adapter", raw.key_span(("adapters",)), "declare [adapters.lora]")
         return None
     where = ("adapters", "lora")
-    candidates = linear_layers(graph)
+    try:
+        candidates = linear_layers(graph)
+    except TooLarge as err:
+        diags.error("E050", f"node '{err.node.name}': a parameter has more elements than a tensor can hold (2**63)",
+                    err.node.span, "check the sizes in [params]; `specc summary` counts parameters without allocating")
+        return None
     layers: dict[str, tuple[int, int]] = {}
     for i, text in enumerate(spec.lora.targets):
         found = {k: v for k, v in candidates.items() if pattern(text).fullmatch(k)}
@@ -126,6 +131,14 @@ def linear_layers(graph: LayerGraph) -> dict[str, tuple[int, int]]:
     return out
 
 
+class TooLarge(Exception):
+    """A node whose module cannot be built even on the meta device (a tensor past 2**63 elements)."""
+
+    def __init__(self, node: Node):
+        super().__init__(node.name)
+        self.node = node
+
+
 def _linears_of(node: Node) -> dict[str, tuple[int, int]]:
     # The modules themselves say which linears they hold: torch is imported here, for a spec with [adapters]
     # only, so that checking any other spec stays torch-free (tests/test_startup.py).
@@ -134,8 +147,15 @@ def _linears_of(node: Node) -> dict[str, tuple[int, int]]:
     from specc.ops.heads import VocabProjection
     from specc.ops.layers import Linear
 
-    with torch.device("meta"):  # shapes only: nothing is allocated
-        module = node.record.build(node.params)
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            module = node.record.build(node.params)
+    # torch refuses a tensor of more than 2**63 elements even on the meta device (RuntimeError), or one dimension
+    # past 2**63 (TypeError from unpacking the size): the compiler's E050, said here at the node.
+    except (RuntimeError, TypeError) as err:
+        if "overflow" not in str(err).lower():
+            raise
+        raise TooLarge(node) from None
     return {name: (m.weight.shape[1], m.weight.shape[0]) for name, m in module.named_modules()
             if isinstance(m, Linear) and not isinstance(m, VocabProjection)}
 
