@@ -3,8 +3,8 @@
 `metrics.jsonl` is always written; a tracker is switched on only by name, never
 because its package happens to be installed. Each is the real library, an
 optional extra: `tensorboard` (event files in ``<run>/tensorboard``), `mlflow`
-(``MLFLOW_TRACKING_URI``, default a file store in ``<run>/mlruns``; one MLflow
-run per specc run, continued on resume) and `wandb` (project ``WANDB_PROJECT``,
+(``MLFLOW_TRACKING_URI``, default a file store in ``<run>/mlruns``, allowed through
+``MLFLOW_ALLOW_FILE_STORE`` unless that is set; one MLflow run per specc run, continued on resume) and `wandb` (project ``WANDB_PROJECT``,
 default "specc"; ``WANDB_MODE=offline`` keeps it on disk; one W&B run per specc
 run, continued on resume). A named tracker whose package is missing is an error
 naming the extra, before anything is written.
@@ -73,7 +73,13 @@ class _TensorBoard:
 class _MLflow:
     def __init__(self, run_dir: Path, resume_step: int):
         self.mlflow: Any = importlib.import_module("mlflow")
-        self.mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or (run_dir / "mlruns").resolve().as_uri())
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            # The run-local default is a file store, the one backend that needs no database package (mlflow-skinny
+            # has none); MLflow 3 refuses it unless allowed. A user's own MLFLOW_ALLOW_FILE_STORE is left as set.
+            uri = (run_dir / "mlruns").resolve().as_uri()
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        self.mlflow.set_tracking_uri(uri)
         self.mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "specc"))
         previous = _run_id(run_dir, "mlflow") if resume_step else None
         run = self.mlflow.start_run(run_id=previous) if previous else self.mlflow.start_run(run_name=run_dir.name)

@@ -1,14 +1,17 @@
 """[train] loggers: trackers are switched on by name only; a named one that is not installed is a clear error
 naming the extra; metrics reach each named tracker with their steps, and a resumed run continues the same
 tracked run. The wiring is checked against recording stand-ins for the libraries (always); the real MLflow
-(a local file store) and W&B (offline) when they are installed."""
+(a local file store) and W&B (offline) when they are installed, as the `dev` extra does: the metrics they
+hold are read back and compared with metrics.jsonl, across a stop and resume."""
 
 from __future__ import annotations
 
+import json
+import struct
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -53,6 +56,9 @@ class _FakeMLflow(types.ModuleType):
 @pytest.fixture
 def fake_mlflow(monkeypatch: pytest.MonkeyPatch) -> _FakeMLflow:
     fake = _FakeMLflow()
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "")  # so that what specc sets is undone after the test
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setitem(sys.modules, "mlflow", fake)
     return fake
 
@@ -91,22 +97,80 @@ def test_an_unknown_logger_is_a_located_error(tmp_path: Path) -> None:
         _run(tmp_path / "run", 'train.loggers=["neptune"]')
 
 
-def test_real_mlflow_file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _logged(out: Path, key: str) -> list[tuple[int, float]]:
+    """(step, value) of `key` in the run's metrics.jsonl: what every tracker must have received too."""
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r[key]) for r in lines if key in r]
+
+
+def _stopped_and_resumed(out: Path, logger: str) -> None:
+    _run(out, f'train.loggers=["{logger}"]', "train.steps=2")
+    _run(out, f'train.loggers=["{logger}"]', resume=True)
+
+
+def test_real_mlflow_file_store_and_a_resumed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'specc[mlflow]'); "
                                  "the stand-in tests above check the wiring")
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_ALLOW_FILE_STORE"):
+        monkeypatch.setenv(name, "")  # so that what specc sets is undone after the test
+        monkeypatch.delenv(name)
     out = tmp_path / "run"
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    _run(out, 'train.loggers=["mlflow"]')
+    _stopped_and_resumed(out, "mlflow")
     client = mlflow.tracking.MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    experiment = client.get_experiment_by_name("specc")
+    runs = client.search_runs([experiment.experiment_id])
     run_id = (out / "tracker-mlflow.id").read_text()
-    history = client.get_metric_history(run_id, "loss")
-    assert [m.step for m in history] == [1, 2, 3, 4]
+    assert [r.info.run_id for r in runs] == [run_id]  # the resumed run continued the one MLflow run
+    assert runs[0].info.run_name == "run" and runs[0].info.status == "FINISHED"
+    for key in ("loss", "lr", "val_loss"):
+        history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+        assert history == pytest.approx(_logged(out, key)), key
+    assert [s for s, _ in _logged(out, "loss")] == [1, 2, 3, 4] and [s for s, _ in _logged(out, "val_loss")] == [2, 4]
 
 
-def test_real_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _wandb_records(path: Path) -> Iterator[Any]:
+    """The records of an offline run's transaction log (`run-ID.wandb`): a LevelDB-style log of 32 KiB blocks
+    after a 7-byte W&B header, each chunk a 7-byte header (crc32c, length, kind: 1 full, 2 first, 3 middle, 4 last)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, block = path.read_bytes(), 32 * 1024
+    assert data[:4] == b":W&B"
+    pos, parts = 7, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a chunk header is padding
+            pos += block - pos % block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        parts, pos = parts + data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(parts)
+            parts = b""
+            yield record
+
+
+def test_real_wandb_offline_and_a_resumed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("wandb", reason="wandb is not installed (pip install 'specc[wandb]'); "
                         "the stand-in tests above check the wiring")
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_MODE", "offline")  # never the network
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for name in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb-home"))
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
     out = tmp_path / "run"
-    _run(out, 'train.loggers=["wandb"]')
-    assert (out / "tracker-wandb.id").read_text() and any((out / "wandb").glob("offline-run-*"))
+    _stopped_and_resumed(out, "wandb")
+    run_id = (out / "tracker-wandb.id").read_text()
+    logs = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(logs) == 2 and all(p.name == f"run-{run_id}.wandb" for p in logs)  # both halves are the one W&B run
+    runs, history = [], []
+    for log in logs:
+        for record in _wandb_records(log):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                runs.append((record.run.run_id, record.run.project, record.run.display_name))
+            elif kind == "history":
+                history.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item})
+    assert runs == [(run_id, "specc", "run")] * 2
+    for key in ("loss", "lr", "val_loss"):
+        assert [(h["_step"], h[key]) for h in history if key in h] == pytest.approx(_logged(out, key)), key
+    assert [h["_step"] for h in history] == [1, 2, 3, 4]
