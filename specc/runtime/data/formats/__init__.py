@@ -17,7 +17,7 @@ from typing import Callable
 
 from specc.runtime.errors import UserError
 from specc.runtime.data.formats import arrow, conll, squad, tables
-from specc.runtime.data.formats.compression import compression_of, decompress_errors, inner_suffix
+from specc.runtime.data.formats.compression import compression_of, decoding, inner_suffix
 from specc.runtime.data.formats.parallel import parallel
 from specc.runtime.data.formats.record import ReadOptions, Record, Table
 
@@ -65,11 +65,5 @@ def read_table(path: Path, fmt: str = "auto", opts: ReadOptions = ReadOptions())
     kind = format_of(path, fmt)
     if (kind == "datasets") != path.is_dir():
         raise UserError(f"{path}: format '{kind}' reads a {'folder' if kind == 'datasets' else 'file'}")
-    try:
+    with decoding(path, lambda err: f"{tables.first_bad_line(path)}: not UTF-8 text ({err.reason})"):
         return FORMATS[kind](path, opts)
-    except UnicodeDecodeError as err:
-        raise UserError(f"{tables.first_bad_line(path)}: not UTF-8 text ({err.reason})") from None
-    except decompress_errors() as err:
-        if compression_of(path) is None:
-            raise
-        raise UserError(f"{path}: cannot decompress ({err})") from None

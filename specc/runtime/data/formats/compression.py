@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, Iterator
 
+from specc.runtime.errors import UserError
 from specc.runtime.data.formats.optional import require
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
@@ -97,3 +99,17 @@ def open_text(path: Path) -> IO[str]:
 def decompress_errors() -> tuple[type[BaseException], ...]:
     """What a truncated or corrupt compressed file raises while it is read."""
     return (EOFError, OSError, lzma.LZMAError, gzip.BadGzipFile)
+
+
+@contextlib.contextmanager
+def decoding(path: Path, not_utf8: Callable[[UnicodeDecodeError], str]) -> Iterator[None]:
+    """Reading `path`: text that is not UTF-8 is a `UserError` worded by `not_utf8`, and a damaged compressed file
+    one that says it cannot be decompressed (an OSError of an uncompressed file is not ours to reword)."""
+    try:
+        yield
+    except UnicodeDecodeError as err:
+        raise UserError(not_utf8(err)) from None
+    except decompress_errors() as err:
+        if compression_of(path) is None:
+            raise
+        raise UserError(f"{path}: cannot decompress ({err})") from None

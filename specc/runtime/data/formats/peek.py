@@ -17,7 +17,7 @@ from typing import Callable
 
 from specc.runtime.errors import UserError
 from specc.runtime.data.formats import format_of
-from specc.runtime.data.formats.compression import compression_of, decompress_errors, open_binary
+from specc.runtime.data.formats.compression import decoding, open_binary
 from specc.runtime.data.formats.record import ReadOptions, Record
 from specc.runtime.data.formats.tables import jsonl_record
 
@@ -33,14 +33,8 @@ def first_record(path: Path, fmt: str = "auto", opts: ReadOptions = ReadOptions(
     peeker = PEEKERS.get(format_of(path, fmt))
     if peeker is None or path.is_dir():
         return None
-    try:
+    with decoding(path, lambda err: f"{path}: the first record is not UTF-8 text ({err.reason})"):
         return peeker(path, opts)
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: the first record is not UTF-8 text ({err.reason})") from None
-    except decompress_errors() as err:
-        if compression_of(path) is None:
-            raise
-        raise UserError(f"{path}: cannot decompress ({err})") from None
 
 
 def _first_line(path: Path, skip_blank: bool) -> tuple[int, str] | None:
