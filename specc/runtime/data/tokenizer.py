@@ -88,14 +88,20 @@ class TextTokenizer:
         128 tokens must not cost the 2 GB its whole encoding takes. Exact for every tokenizer that starts a
         new piece at a space after a non-space (the byte-level BPE, WordPiece and Unigram ones specc
         trains): the prefix ends there (`head_cut`)."""
+        return self.head_and_whole(text, limit)[0]
+
+    def head_and_whole(self, text: str, limit: int) -> tuple[list[int], list[int] | None]:
+        """`encode_head`, and the whole text's ids when it encoded all of it anyway (every text shorter than its
+        window, i.e. nearly all): what a report on untruncated lengths reads without tokenizing again."""
         window = max(HEAD_WINDOW, 16 * limit)
         while len(text) > window:
             cut, exact = head_cut(text, window)
             ids = self.encode(text[:cut])
             if len(ids) >= (limit if exact else 2 * limit):  # a hard cut may change the last few pieces only
-                return ids[:limit]
+                return ids[:limit], None
             window *= 4
-        return self.encode(text)[:limit]
+        ids = self.encode(text)
+        return ids[:limit], ids
 
     def encode_heads(self, texts: list[str], limit: int) -> list[list[int]]:
         """`encode_head` of each text; short texts (all of them, usually) in one batch over every core."""

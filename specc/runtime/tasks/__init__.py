@@ -203,6 +203,9 @@ class TaskWorkload:
         self.monitor = f"val_{task.monitor}"
         self.higher_is_better = METRICS[task.monitor].higher_is_better
         self._perm: dict[int, Any] = {}
+        # The latest evaluation's predictions of the validation records: the final report reuses them when it
+        # scores the same weights, rather than predicting (for translation, beam searching) the split again.
+        self.predictions: list[dict[str, Any]] | None = None
 
     def batch(self, first: int, size: int) -> Batch:
         rows = [self.train[epoch_index(k, len(self.train), self.cfg.seed, self._perm)] for k in range(first, first + size)]
@@ -221,6 +224,7 @@ class TaskWorkload:
         sums, preds = self.runner.loss_and_predictions(model, self.val_records, self.val, device)
         model.train(was_training)
         self.runner.calibrate(preds, self.val_records)  # e.g. SQuAD v2.0's no-answer threshold, tuned on validation
+        self.predictions = preds
         values = [self.runner.value(p) for p in preds]
         golds = [self.runner.gold(r) for r in self.val_records]
         means = sums.means()

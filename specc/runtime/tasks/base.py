@@ -116,6 +116,7 @@ class Feature:
     inputs: dict[str, list[int]]  # graph input name → unpadded ids (token ids, segment ids)
     target: Any = None  # label id, value, per-token label ids, (start, end), target ids
     meta: Any = None  # what decoding needs (word index per token, character offsets, ...)
+    untruncated: Any = None  # figures of the text before its cut, for `describe` (translation: `SideSizes` per side)
 
     @property
     def tokens(self) -> int:
@@ -228,9 +229,10 @@ class TaskRunner(ABC):
         """Extra text to report with the metrics (sacrebleu's signature)."""
         return {}
 
-    def describe(self, records: Sequence[Record]) -> list[str]:
+    def describe(self, records: Sequence[Record], features: Sequence[Feature] = ()) -> list[str]:
         """Lines about how the tokenizer and the declared lengths treat these (training) records, said before
-        training: what a user should know about their data that the loss will not tell them."""
+        training: what a user should know about their data that the loss will not tell them. `features`: the
+        records' encoded features when at hand, whose figures a runner reads rather than tokenizing again."""
         return []
 
     # -- helpers ----------------------------------------------------------------------

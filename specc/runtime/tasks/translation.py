@@ -12,7 +12,7 @@ reported. The trivial baseline copies the source.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence
 
 from pydantic import Field
 
@@ -115,39 +115,49 @@ class TranslationRunner(TaskRunner):
         return out
 
     # -- data -----------------------------------------------------------------------
-    def _source(self, record: Record) -> list[int]:
+    def _source(self, record: Record) -> tuple[list[int], list[int] | None]:
         """An encoder-decoder's source ids (ending in the end token), or a decoder-only model's prompt
-        (ending in the separator), within max_len."""
+        (ending in the separator), within max_len; and the whole source's ids when they were read (`head_and_whole`)."""
         room = self.params.max_len - (len(self.separator) if self.decoder_only else 1)
-        ids = self.tok.encode_head(self.params.prefix + record.get(self.params.data.source, str), room)
-        return ids + (self.separator if self.decoder_only else [self.specials.eos])
+        ids, whole = self.tok.head_and_whole(self.params.prefix + record.get(self.params.data.source, str), room)
+        return ids + (self.separator if self.decoder_only else [self.specials.eos]), whole
+
+    def _sizes(self, ids: list[int]) -> SideSizes:
+        return SideSizes(len(ids), ids.count(self.specials.unk) if self.specials.unk is not None else 0)
 
     def encode(self, records: Sequence[Record], gold: bool) -> list[Feature]:
         s = self.specials
         features = []
         for i, record in enumerate(records):
-            src = self._source(record)  # kept as `meta`: what prediction reads, from a gold feature too
+            src, whole_src = self._source(record)  # kept as `meta`: what prediction reads, from a gold feature too
             if not gold:
                 features.append(Feature(i, {self.prompt_input: src}, meta=src))
                 continue
-            y = self.tok.encode_head(record.get(self.params.data.target, str), self.params.max_target_len - 1) + [s.eos]
+            y, whole_y = self.tok.head_and_whole(record.get(self.params.data.target, str), self.params.max_target_len - 1)
+            y += [s.eos]
+            # each side's untruncated size, for `describe`: the training split is tokenized here only
+            sizes = tuple(None if whole is None else self._sizes(whole) for whole in (whole_src, whole_y))
             if self.decoder_only:  # one sequence; the loss skips the prompt (its last token predicts y[0])
-                features.append(Feature(i, {"tokens": src + y[:-1]}, [-100] * (len(src) - 1) + y, src))
+                features.append(Feature(i, {"tokens": src + y[:-1]}, [-100] * (len(src) - 1) + y, src, sizes))
             else:
-                features.append(Feature(i, {"src": src, "tgt": [s.pad] + y[:-1]}, y, src))
+                features.append(Feature(i, {"src": src, "tgt": [s.pad] + y[:-1]}, y, src, sizes))
         return features
 
-    def describe(self, records: Sequence[Record]) -> list[str]:
+    def describe(self, records: Sequence[Record], features: Sequence[Feature] = ()) -> list[str]:
         """Pieces per word and unknown pieces of each side (a tokenizer trained on English pretraining text may
-        cover a target language poorly), and how many sources and targets the declared lengths cut short."""
+        cover a target language poorly), and how many sources and targets the declared lengths cut short.
+        Read off the records' gold `features` where they hold it; only a record without them is tokenized here."""
         p = self.params
+        known = {f.example: f.untruncated for f in features if f.untruncated is not None}
         # what each declared length holds besides the text: the end token, or a decoder-only prompt's separator
         sides = (("source", p.prefix, p.data.source, "max_len", len(self.separator) if self.decoder_only else 1),
                  ("target", "", p.data.target, "max_target_len", 1))
-        return [_coverage(side, [self.tok.encode(prefix + r.get(field, str)) for r in records],
-                          sum(len(r.get(field, str).split()) for r in records), self.specials.unk, key,
-                          getattr(p, key), extra)
-                for side, prefix, field, key, extra in sides]
+        lines = []
+        for n, (side, prefix, field, key, extra) in enumerate(sides):
+            sizes = [known[i][n] if i in known and known[i][n] is not None
+                     else self._sizes(self.tok.encode(prefix + r.get(field, str))) for i, r in enumerate(records)]
+            lines.append(_coverage(side, sizes, sum(len(r.get(field, str).split()) for r in records), key, getattr(p, key), extra))
+        return lines
 
     def targets(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
         width = max(len(f.target) for f in features)
@@ -196,14 +206,20 @@ class TranslationRunner(TaskRunner):
                 if m in (self.params.metrics or self.default_metrics)}
 
 
-def _coverage(side: str, encoded: Sequence[list[int]], words: int, unk: int | None, key: str, length: int,
-              extra: int) -> str:
+class SideSizes(NamedTuple):
+    """One side of a record (source or target) as the tokenizer reads it whole, before any cut."""
+
+    tokens: int
+    unknown: int
+
+
+def _coverage(side: str, encoded: Sequence[SideSizes], words: int, key: str, length: int, extra: int) -> str:
     """One line: tokens per word, unknown tokens, and how many rows the declared `length` (of which `extra`
     tokens are not text) cuts short."""
-    pieces = sum(len(ids) for ids in encoded)
-    unknown = sum(ids.count(unk) for ids in encoded) if unk is not None else 0
-    cut = sum(len(ids) > length - extra for ids in encoded)
-    longest = max((len(ids) for ids in encoded), default=0)
+    pieces = sum(z.tokens for z in encoded)
+    unknown = sum(z.unknown for z in encoded)
+    cut = sum(z.tokens > length - extra for z in encoded)
+    longest = max((z.tokens for z in encoded), default=0)
     line = (f"{side}s: {pieces / max(words, 1):.2f} tokens per word, {unknown} unknown of {pieces:,} "
             f"({100 * unknown / max(pieces, 1):.2f} %), longest {longest} tokens; ")
     if not cut:

@@ -139,7 +139,7 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
         f"examples" + (f"; labels {', '.join(runner.labels)}" if runner.labels else ""))
     for note in splits.notes:
         say(f"data: {note}")
-    for line in runner.describe(splits.train):
+    for line in runner.describe(splits.train, train):
         say(line)
     if transfer is not None:
         for line in transfer.lines():
@@ -162,9 +162,12 @@ def finetune(spec_path: str, source: str | None = None, out: str | None = None, 
     if scored != latest:
         say(f"scoring the best checkpoint, {scored.name} ({task.monitor} {result_best(scored)})")
     model = _scored_model(setup.graph, trainer.live, scored, latest, params.train.device)
+    # The trainer's last evaluation predicted the validation split with these very weights (the live model at the
+    # step it evaluated, which is the scored checkpoint): its predictions are the final ones, and its calibration stands.
+    reused = workload.predictions if trainer.live is not None and scored == latest and result.val_step == result.steps else None
     # validation first: what the runner tunes on it (a no-answer threshold) then applies to the test split
     evaluations = [evaluate_records(runner, task, model, records, name, splits.train, quiet, calibrate=name == "validation",
-                                    features=features)
+                                    features=features, predictions=reused if name == "validation" else None)
                    for name, records, features in (("validation", splits.validation, val), ("test", splits.test, test))
                    if records]
     for k, v in runner.state().items():
@@ -242,18 +245,23 @@ def _load(graph: LayerGraph, ckpt: Path, device: str = "auto") -> torch.nn.Modul
 
 def evaluate_records(runner: TaskRunner, task: DeclaredTask, model: torch.nn.Module, records: Sequence[Record], split: str,
                      train: Sequence[Record] | None = None, quiet: bool = True, calibrate: bool = False,
-                     features: Sequence[Feature] | None = None) -> Evaluation:
+                     features: Sequence[Feature] | None = None, predictions: Sequence[dict[str, Any]] | None = None
+                     ) -> Evaluation:
     """Metrics of the model on `records` (and of the trivial baseline when the training records are given);
     with `calibrate`, the runner first tunes its decision settings on these records (the validation split).
-    `features`: the records' features when they are encoded already (with or without gold answers)."""
-    device = next(model.parameters()).device
+    `features`: the records' features when they are encoded already (with or without gold answers).
+    `predictions`: this model's predictions of `records` when they are made already (already calibrated on):
+    nothing is predicted again."""
     golds = [runner.gold(r) for r in records]  # a record without its gold answer fails here, before any work
-    if features is None:
-        features = runner.encode(records, gold=False)
-    with tqdm(total=len(records), disable=quiet, desc=f"eval {split}", leave=False) as bar:
-        preds = runner.predict(model, records, features, device, bar.update)
-    if calibrate:
-        runner.calibrate(preds, records)
+    if predictions is not None:
+        preds = list(predictions)
+    else:
+        if features is None:
+            features = runner.encode(records, gold=False)
+        with tqdm(total=len(records), disable=quiet, desc=f"eval {split}", leave=False) as bar:
+            preds = runner.predict(model, records, features, next(model.parameters()).device, bar.update)
+        if calibrate:
+            runner.calibrate(preds, records)
     values = [runner.value(p) for p in preds]
     metrics = score(runner, task.metrics, values, golds)
     baseline = score(runner, task.metrics, runner.baseline(train, records), golds) if train else None

@@ -54,6 +54,7 @@ class TrainResult:
     eval_seconds: float = 0.0  # outside `seconds`: evaluations and checkpoints
     save_seconds: float = 0.0
     resumed_from: int | None = None  # the step a resumed run continued from (`steps` counts the whole run)
+    val_step: int | None = None  # the step `val` was measured at (None: no evaluation in this session)
 
     def resumed_note(self) -> str:
         """", resumed at step N: this session M steps" for a resumed run (its tokens and time are this session's)."""
@@ -117,7 +118,7 @@ class Trainer:
                 best = False
                 if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
                     t0 = time.perf_counter()
-                    result.val = self._eval(model, work, device, state, log)
+                    result.val, result.val_step = self._eval(model, work, device, state, log), state.step
                     result.eval_seconds += time.perf_counter() - t0
                     best = bool(cfg.keep_best) and state.stale_evals == 0
                     if best:
