@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from specc.canonical import canonical_json
-from specc.diagnostics import Diagnostic, SpecError
+from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.graph.queries import token_vocab
@@ -45,6 +45,17 @@ def plan_from_spec(path: str | os.PathLike[str], sets: Sequence[str] = (), searc
     return plan(spec, Path(path).resolve().parent)
 
 
+def _at(spec: ModelSpec, *paths: tuple[str, ...]) -> Span:
+    """Where a runtime check points: the first of `paths` written in the spec (its value, else its key), else the
+    spec file itself. A value left at its default (or inherited) has no line here, but the mistake is still this
+    spec's, and a diagnostic always names its file."""
+    for path in paths:
+        span = spec.raw.value_span(path) or spec.raw.key_span(path)
+        if span is not None:
+            return span
+    return spec.raw.file_span()
+
+
 def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
     """Graph (built unless given), runtime config and objectives of a spec; every section's mistakes
     reported together."""
@@ -53,13 +64,13 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
     config = objectives = None
     try:
         config = load_run_config(spec)
-        found += check_checkpointing(config.train, graph, spec.raw.value_span(("train", "activation_checkpointing")))
-        found += check_batch_memory(config.train, graph, spec.raw.value_span(("train", "batch_size")))
-        found += check_precision(config.train, spec.raw.value_span(("train", "precision")))
-        found += check_positions(config.train, graph, spec.raw.value_span(("train", "seq_len")) or spec.raw.key_span(("train",)))
-        found += check_vocab(config.tokenizer, graph, spec.raw.value_span(("tokenizer", "vocab_size"))
-                             or spec.raw.value_span(("params", "vocab")) or spec.raw.file_span())
-        found += check_held_out(config.data, spec.raw.value_span(("data", "max_documents")))
+        found += check_checkpointing(config.train, graph, _at(spec, ("train", "activation_checkpointing"), ("train",)))
+        found += check_batch_memory(config.train, graph, _at(spec, ("train", "batch_size"), ("train", "seq_len"),
+                                                             ("train",)))
+        found += check_precision(config.train, _at(spec, ("train", "precision"), ("train",)))
+        found += check_positions(config.train, graph, _at(spec, ("train", "seq_len"), ("train",)))
+        found += check_vocab(config.tokenizer, graph, _at(spec, ("tokenizer", "vocab_size"), ("params", "vocab")))
+        found += check_held_out(config.data, _at(spec, ("data", "max_documents"), ("data",)))
     except SpecError as err:
         found += err.diagnostics
     try:
