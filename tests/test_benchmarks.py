@@ -101,3 +101,20 @@ def test_the_profile_groups_every_variants_operators(kind: str, task: str) -> No
     assert "| **total** |" in text and text.count("top operators") == 4
     fns = callables(kind, task, TINY)
     assert all(grouped(measure(fn, 1, grad=kind == "step"))["matmul"] > 0 for fn in fns.values())  # every variant's matmuls are found
+
+
+def test_peak_bytes_counts_what_the_step_creates_not_the_weights_it_reads() -> None:
+    """A linear reads its weight through a view (W.t()) and an optimizer updates it in place: neither is memory
+    the step allocates. Only the product (4 x 256 floats) is."""
+    import torch
+
+    from benchmarks.harness import peak_bytes
+
+    weight, x = torch.randn(256, 1024), torch.randn(4, 1024)
+
+    def step() -> None:
+        y = torch.nn.functional.linear(x, weight)
+        weight.add_(0.0)
+        del y
+
+    assert peak_bytes(step) == 4 * 256 * 4
