@@ -73,6 +73,7 @@ def test_the_gpu_script_runs_dry_on_the_cpu(tmp_path: Path) -> None:
     assert "| specc, activation checkpointing |" in (tmp_path / "gpu.md").read_text()
 
 
+@pytest.mark.slow  # launches a child per benchmark row
 def test_the_allocator_child_times_every_as_launched_row() -> None:
     """One child process (the lever runs 3 libraries x 2 malloc modes x N rounds of these) and the table row it feeds."""
     import subprocess

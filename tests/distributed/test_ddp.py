@@ -84,6 +84,7 @@ def test_checkpoint_of_two_processes_resumes_on_one(cli: Run, two_processes: tup
     assert max_weight_diff(run, two) <= 1e-6
 
 
+@pytest.mark.slow  # two more torchrun jobs; the default run keeps DDP's equality, validation, rank-0 writes and 2 → 1 resume
 def test_checkpoint_of_one_process_resumes_on_two(cli: Run, one_process: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(one_process, run)
@@ -95,6 +96,7 @@ def test_checkpoint_of_one_process_resumes_on_two(cli: Run, one_process: Path, t
     assert max_weight_diff(run, one_process) <= 1e-6
 
 
+@pytest.mark.slow  # two more torchrun jobs; the default run keeps DDP's equality, validation, rank-0 writes and 2 → 1 resume
 def test_micro_batches_accumulate_before_the_reduction(torchrun: Run, one_process: Path, tmp_path: Path) -> None:
     """batch_size 2 x grad_accum 4: each of 2 processes runs 2 micro-batches of 2 per step (DDP's no_sync on
     the first); the same global batch of 8 as the one-process run, so the same training."""

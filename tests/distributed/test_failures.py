@@ -22,6 +22,7 @@ import torch
 from disttools import GPT_TINY, ROOT, STEPS, Run, losses, metrics, sets, weights
 
 
+@pytest.mark.slow  # a torchrun job each (both cores)
 def test_an_error_on_rank_1_only_stops_both_processes(torchrun: Run, tmp_path: Path) -> None:
     """Rank 1 fails after step 3 while rank 0 goes on into step 4's gradient reduction."""
     out = tmp_path / "run"
@@ -37,6 +38,7 @@ def test_an_error_on_rank_1_only_stops_both_processes(torchrun: Run, tmp_path: P
     assert max(losses(out)) <= 4  # rank 0 did not run on alone
 
 
+@pytest.mark.slow  # a torchrun job each (both cores)
 def test_a_spec_error_is_shown_once(cli: Run, tmp_path: Path) -> None:
     """Every process would hit it; one process per machine reads the spec first, so one shows it."""
     try:
@@ -73,6 +75,7 @@ def two_with_dropout(torchrun: Run, tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
+@pytest.mark.slow  # a torchrun job each (both cores)
 def test_a_killed_process_is_restarted_and_the_run_ends_as_if_never_stopped(torchrun: Run, two_with_dropout: Path,
                                                                            tmp_path: Path) -> None:
     """SIGKILL of rank 1 after step 12 (checkpoints at 5 and 10): torchrun restarts both processes, which

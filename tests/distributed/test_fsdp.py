@@ -27,6 +27,7 @@ def fsdp_run(torchrun: Run, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # an FSDP torchrun job; FSDP's optimizer-state check runs in one process in test_run_folder_faults
 def test_fsdp_trains_what_one_process_trains(fsdp_run: Path, one_process: Path) -> None:
     assert_losses_close(fsdp_run, one_process, range(1, STEPS + 1))
     assert max_weight_diff(fsdp_run, one_process) <= 1e-6
@@ -34,6 +35,7 @@ def test_fsdp_trains_what_one_process_trains(fsdp_run: Path, one_process: Path) 
     assert all(abs(vo[s] - vf[s]) <= 1e-5 * vo[s] for s in vo), (vo, vf)
 
 
+@pytest.mark.slow  # an FSDP torchrun job; FSDP's optimizer-state check runs in one process in test_run_folder_faults
 def test_fsdp_checkpoints_have_the_one_process_layout(fsdp_run: Path, one_process: Path) -> None:
     """The same tensors under the same names, and the optimizer state keyed the same way."""
     ckpt = f"checkpoints/step-{STEPS:08d}"

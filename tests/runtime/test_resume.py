@@ -101,6 +101,7 @@ def test_sigkill_twice_then_resume_is_bit_identical(cli: Run, trained_run: Path,
     assert_identical(out, trained_run, why)
 
 
+@pytest.mark.slow  # a third kill; SIGKILL twice, Ctrl-C and half-written checkpoints stay in the default run
 def test_sigkill_from_outside_at_a_random_moment(cli: Run, cli_env: dict[str, str], trained_run: Path, tmp_path: Path,
                                                  rng: random.Random) -> None:
     """Another process kills the run whenever it likes: mid-step, mid-evaluation or mid-checkpoint."""
