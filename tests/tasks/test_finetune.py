@@ -74,7 +74,6 @@ def test_token_classification_beats_the_per_word_majority_tag(tmp_path: Path) ->
     assert val.baseline is not None and val.metrics["entity_f1"] > val.baseline["entity_f1"]
 
 
-@pytest.mark.slow  # quality at 200 steps; QA's path runs in test_format_finetunes (SQuAD v1.1/v2.0), test_work_once, test_hf_export_runs
 def test_extractive_qa_beats_a_random_span(tmp_path: Path) -> None:
     """Measured: EM 10.3 / F1 12.2 against the random span's 0.8 / 5.3, in about 13 s."""
     sets = tiny("qa", 200, *WIDER, "params.layers=2", "tasks.qa.max_len=64", "tasks.qa.doc_stride=24", "tasks.qa.max_query_len=24",

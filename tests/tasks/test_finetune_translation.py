@@ -29,7 +29,6 @@ def _predict(tmp_path: Path, sentences: list[str], *args: str) -> str:
     return stdout
 
 
-@pytest.mark.slow  # quality at 200 steps; translation's path runs in test_format_finetunes, test_work_once and test_hf_export_runs
 def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Path) -> None:
     """Measured: BLEU 8.7 / chrF 29.2 against copying's 0.06 / 13.8, in about 30 s."""
     pytest.importorskip("sacrebleu")
@@ -45,7 +44,6 @@ def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Pa
     assert row["src"] == "The cat sees the dog." and isinstance(row["translation"], str) and row["score"] <= 0
 
 
-@pytest.mark.slow  # quality at 200 steps; translation's path runs in test_format_finetunes, test_work_once and test_hf_export_runs
 def test_decoder_only_translation_beats_copying_and_predicts_plain_text(tmp_path: Path) -> None:
     """gpt-tiny reads `source separator target` as one sequence; beam search continues the prompt.
     Measured: BLEU 19.2 / chrF 45.7 against copying's 0.06 / 13.8, in about 16 s."""
