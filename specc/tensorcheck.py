@@ -22,6 +22,17 @@ else:  # imported on first use, so `specc check` runs without torch (specc/lazy.
 SAFETENSORS_DTYPES = {"torch.float32": "F32", "torch.float16": "F16", "torch.bfloat16": "BF16", "torch.float64": "F64"}
 
 
+# E050's hint wherever a size is past what a tensor can hold.
+TOO_LARGE_HINT = "check the sizes in [params]; `specc summary` counts parameters without allocating"
+
+
+def past_tensor_limit(err: BaseException) -> bool:
+    """Whether torch refused a tensor of more than 2**63 elements, which cannot exist even on the meta device:
+    a RuntimeError ("Storage size calculation overflowed"), or, for one dimension past 2**63 (heads x head_dim),
+    a TypeError from unpacking the size."""
+    return isinstance(err, (RuntimeError, TypeError)) and "overflow" in str(err).lower()
+
+
 def problem(tensor: torch.Tensor) -> str | None:
     """What makes `tensor` unfit as the weights of a floating-point parameter, or None."""
     if not tensor.is_floating_point():

@@ -17,6 +17,7 @@ from specc.diagnostics import Diagnostic, Span, SpecError
 from specc.graph import BlockInstance, LayerGraph, Node
 from specc.ops.attention import Attention
 from specc.ops.layers import Initialisable, release
+from specc.tensorcheck import TOO_LARGE_HINT, past_tensor_limit
 
 
 def compile_model(graph: LayerGraph, device: str | torch.device | None = None, init: bool = True) -> SpecModel:
@@ -25,15 +26,11 @@ def compile_model(graph: LayerGraph, device: str | torch.device | None = None, i
         with torch.device("meta"):
             model = _build(graph)
             attach(model, graph)
-    # A tensor of more than 2**63 elements cannot exist, even on the meta device: torch says so with a RuntimeError,
-    # or, for one dimension past 2**63 (heads x head_dim), a TypeError from unpacking the size.
     except (RuntimeError, TypeError) as err:
-        if "overflow" not in str(err).lower():
+        if not past_tensor_limit(err):
             raise
         raise SpecError([Diagnostic("E050", "a parameter of the model has more elements than a tensor can hold "
-                                    "(2**63)", Span(graph.spec.raw.file),
-                                    "check the sizes in [params]; `specc summary` counts parameters without allocating")]
-                        ) from None
+                                    "(2**63)", Span(graph.spec.raw.file), TOO_LARGE_HINT)]) from None
     target = torch.device(device or "cpu")
     # Counted on the meta device, before anything is allocated: a model too large for the machine is refused
     # here, not found out by allocating gigabytes (and the handler below needs no memory to report it).

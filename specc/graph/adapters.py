@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph.names import matches, pattern
 from specc.graph.types import LayerGraph, Node
+from specc.tensorcheck import TOO_LARGE_HINT, past_tensor_limit
 from specc.schema.errors import diagnostics_from
 
 
@@ -89,7 +90,7 @@ def resolve_adapters(graph: LayerGraph, diags: Collector) -> Adapters | None:
         candidates = linear_layers(graph)
     except TooLarge as err:
         diags.error("E050", f"node '{err.node.name}': a parameter has more elements than a tensor can hold (2**63)",
-                    err.node.span, "check the sizes in [params]; `specc summary` counts parameters without allocating")
+                    err.node.span, TOO_LARGE_HINT)
         return None
     layers: dict[str, tuple[int, int]] = {}
     for i, text in enumerate(spec.lora.targets):
@@ -150,10 +151,8 @@ def _linears_of(node: Node) -> dict[str, tuple[int, int]]:
     try:
         with torch.device("meta"):  # shapes only: nothing is allocated
             module = node.record.build(node.params)
-    # torch refuses a tensor of more than 2**63 elements even on the meta device (RuntimeError), or one dimension
-    # past 2**63 (TypeError from unpacking the size): the compiler's E050, said here at the node.
-    except (RuntimeError, TypeError) as err:
-        if "overflow" not in str(err).lower():
+    except (RuntimeError, TypeError) as err:  # the compiler's E050, said here at the node
+        if not past_tensor_limit(err):
             raise
         raise TooLarge(node) from None
     return {name: (m.weight.shape[1], m.weight.shape[0]) for name, m in module.named_modules()
