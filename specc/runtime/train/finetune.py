@@ -48,7 +48,6 @@ from specc.runtime.runs.transfer import (TransferReport, inspect_source, load_ru
                                     stored_names)
 
 
-
 @dataclass
 class TaskSetup:
     """A spec's chosen task, with the graph cut down to what its head needs."""
