@@ -8,12 +8,16 @@ initialisation when small, else on the meta device) and hashed; a sample also
 runs the `summary`, `hash`, `diff` (against its seed) and `explain` commands
 in-process, and a smaller sample a 2-step `specc train` at toy size (the
 pretraining seeds) or a 2-step `specc finetune` of one of its tasks (the
-seeds that declare [tasks.*]; with adapters, from a toy base run).
+seeds that declare [tasks.*]; with adapters, from a toy base run). A run that
+finished is then read by `eval`, `generate` (pretraining; a refusal when the
+objective is no LM) or `predict` (fine-tuning, on a two-record input file),
+and `export-hf` (a family that does not match is a one-line refusal).
 
 The oracle: every input ends in success or in diagnostics that name the file
 (with a line where the mistake is written in it) or one clear error line;
 never another exception, a traceback or "internal error" from a command, a
-stage that runs past `HANG_S` seconds, or a run folder left half-written.
+stage that runs past `HANG_S` seconds, or a run folder left half-written (nor
+an export folder or predictions file after a refusal, nor a partial one).
 
     python tests/reliability/semantic_fuzz.py --inputs 100000 --seed 1 [--minutes 60] [--report r.json] [--findings DIR]
 """
@@ -228,15 +232,18 @@ def run_command(argv: list[str]) -> tuple[int, str]:
     return code, text
 
 
-def _train(path: Path, sets: list[str], work: Path) -> None:
-    """A 2-step `specc train` at toy size; afterwards the run folder holds only complete checkpoints."""
+def _train(path: Path, sets: list[str], work: Path) -> int:
+    """A 2-step `specc train` at toy size into `work`/run: its exit status; the run folder holds only complete
+    checkpoints."""
     out = work / "run"
     code, _ = run_command(["train", str(path), "--out", str(out), *sum((["--set", s] for s in [*TOY, *sets]), [])])
     _check_run_folder(out, "train", code)
+    return code
 
 
-def _finetune(path: Path, sets: list[str], task: tuple[str, str], base: Path | None, work: Path) -> None:
-    """A 2-step `specc finetune` of `task` (name, type) at toy size, from `base` (a run) or random initialisation."""
+def _finetune(path: Path, sets: list[str], task: tuple[str, str], base: Path | None, work: Path) -> int:
+    """A 2-step `specc finetune` of `task` (name, type) at toy size into `work`/run, from `base` (a run) or random
+    initialisation: its exit status."""
     name, kind = task
     out = work / "run"
     toy = [s for s in TOY if s.startswith("params.")]
@@ -247,19 +254,99 @@ def _finetune(path: Path, sets: list[str], task: tuple[str, str], base: Path | N
     argv += ["--from", str(base)] if base is not None else []
     code, _ = run_command(argv + sum((["--set", s] for s in [*toy, *sets]), []))
     _check_run_folder(out, "finetune", code)
+    return code
 
 
 def _check_run_folder(out: Path, stage: str, code: int) -> None:
-    """The run folder holds no temporary file and only complete checkpoints; then it is removed."""
+    """The run folder holds no temporary file and only complete checkpoints (the caller's temporary folder holding
+    it is removed afterwards)."""
     if out.exists():
         leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".tmp")]
         checkpoints = [p for p in (out / "checkpoints").glob("*") if p.is_dir()]
         torn = [p.name for p in checkpoints if not (p / "COMPLETE").exists()]
         if leftovers or torn:
             raise _Finding(stage, f"exit {code}; half-written run folder: {leftovers + torn}")
-        import shutil
 
-        shutil.rmtree(out)
+
+# -- the commands that read a finished run -----------------------------------------------------------
+PREDICT_TEXT = "the cat sat on the mat"
+
+
+def after_run(out: Path, work: Path, task_run: bool, done: list[str]) -> None:
+    """`eval`, then `generate` (a pretraining run; a refusal names the objective when it is no LM) or `predict` (a
+    fine-tuned run, on a small input file), then `export-hf`, on the run a toy train/finetune left in `out`: each
+    guarded on its own (exit 0, or exit 1 with one message; never a traceback, a hang or a half-written output);
+    each command run is added to `done`."""
+    _guarded("eval", run_command, ["eval", str(out)])
+    done.append("eval")
+    if task_run:
+        _guarded("predict", _predict, out, work)
+        done.append("predict")
+    else:
+        _guarded("generate", run_command, ["generate", str(out), "--prompt", "the", "--max-new-tokens", "3"])
+        done.append("generate")
+    _guarded("export-hf", _export_hf, out, work)
+    done.append("export-hf")
+
+
+def _predict(out: Path, work: Path) -> None:
+    """`specc predict` on two records holding the task's input fields; its output file is whole (one JSON object
+    per record) or absent."""
+    from specc.diagnostics import UserError
+    from specc.runtime.train.finetune import load_task_run
+
+    try:
+        data = load_task_run(out).setup.task.params.data
+    except UserError:
+        data = None  # predict itself says why the run cannot be read
+    record: dict[str, Any] = {}
+    for name in data.reads() if data is not None else ("text",):
+        if name != (data.label_field() if data is not None else None):
+            _put(record, name, PREDICT_TEXT.split() if name == getattr(data, "tokens", None) else PREDICT_TEXT)
+    source = work / "predict-input.jsonl"
+    source.write_text("".join(json.dumps(record) + "\n" for _ in range(2)), encoding="utf-8")
+    target = work / "predictions.jsonl"
+    code, _ = run_command(["predict", str(out), "--input", str(source), "--output", str(target), "--quiet"])
+    _check_no_temporaries(work, "predict", code)
+    if code == 1 and target.exists():
+        raise _Finding("predict", "exit 1 but the predictions file was written")
+    if code == 0:
+        lines = target.read_text(encoding="utf-8").splitlines() if target.exists() else []
+        if len(lines) != 2 or not all(isinstance(json.loads(line), dict) for line in lines):
+            raise _Finding("predict", f"exit 0 with {len(lines)} prediction lines for 2 records")
+
+
+def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
+    """`value` at a field's dotted path (`translation.en` reads into an object)."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        record = record.setdefault(key, {})
+    record[last] = value
+
+
+def _export_hf(out: Path, work: Path) -> None:
+    """`specc export-hf`: a folder whose config.json and weights read back (exit 0), or no folder at all (exit 1,
+    a family that does not match is one line saying so)."""
+    target = work / "hf"
+    code, _ = run_command(["export-hf", str(out), "-o", str(target)])
+    _check_no_temporaries(work, "export-hf", code)
+    if code == 1 and target.exists():
+        raise _Finding("export-hf", f"exit 1 but {target.name}/ was left: {sorted(p.name for p in target.iterdir())}")
+    if code == 0:
+        from safetensors import safe_open
+
+        try:
+            json.loads((target / "config.json").read_text(encoding="utf-8"))
+            with safe_open(str(target / "model.safetensors"), "pt") as weights:
+                weights.keys()
+        except (OSError, ValueError) as err:
+            raise _Finding("export-hf", f"exit 0 with an incomplete export: {_describe(err)}") from None
+
+
+def _check_no_temporaries(work: Path, stage: str, code: int) -> None:
+    leftovers = [p.name for p in work.iterdir() if p.name.startswith(".tmp")]
+    if leftovers:
+        raise _Finding(stage, f"exit {code}; temporary files left: {leftovers}")
 
 
 def lora_base(folder: Path) -> Path:
@@ -301,17 +388,22 @@ def check_input(m: sm.Mutant, seed: Seed, folder: Path, rng: random.Random, comm
         if kind == "ok" and seed.name in TRAINABLE and rng.random() < train:
             stage = "train"
             with tempfile.TemporaryDirectory(prefix="specc-sem-train-") as work:
-                _guarded("train", _train, path, m.sets, Path(work))
-            trained = True
+                code = _guarded("train", _train, path, m.sets, Path(work))
+                done.append("train")
+                trained = True
+                if code == 0:
+                    after_run(Path(work) / "run", Path(work), False, done)
         tasks = _tasks(seed)
         if kind == "ok" and tasks and rng.random() < train:
             stage = "finetune"
             task = rng.choice(tasks)
             base = _guarded("finetune", lora_base, folder) if "adapters" in seed.data else None
             with tempfile.TemporaryDirectory(prefix="specc-sem-finetune-") as work:
-                _guarded("finetune", _finetune, path, m.sets, task, base, Path(work))
-            done.append("finetune")
-            trained = True
+                code = _guarded("finetune", _finetune, path, m.sets, task, base, Path(work))
+                done.append("finetune")
+                trained = True
+                if code == 0:
+                    after_run(Path(work) / "run", Path(work), True, done)
         return Outcome(kind, stage, commands=done, trained=trained)
     except _Finding as finding:
         return Outcome("finding", finding.stage, finding.detail, done, trained)

@@ -2,7 +2,8 @@
 
 `semantic_fuzz.campaign` mutates values per field type and structure across
 every section of the reference specs and runs check, compile, hash, and (on a
-sample) summary, hash, diff, explain and a 2-step train or finetune. CI runs
+sample) summary, hash, diff, explain and a 2-step train or finetune, followed
+on its run by eval, generate (pretraining) or predict (fine-tuning), and export-hf. CI runs
 `SPECC_SEMANTIC_INPUTS` inputs (default 200) with seed `SPECC_SEMANTIC_SEED`
 (fixed unless given, so CI is repeatable; printed); `--runslow` runs `SPECC_SEMANTIC_LONG_INPUTS`
 (default 5,000). The 10^5-input campaign is the script itself:
@@ -76,14 +77,36 @@ def test_adapters_and_task_types_have_their_own_fields() -> None:
 
 
 def test_a_toy_finetune_runs_through_the_oracle(tmp_path: Path) -> None:
-    """A seed that declares a task: a valid input also runs a 2-step `specc finetune` (from random initialisation)."""
+    """A seed that declares a task: a valid input also runs a 2-step `specc finetune` (from random initialisation),
+    then `eval`, `predict` and `export-hf` on the fine-tuned run."""
     folder = semantic_fuzz.spec_folder(tmp_path)
     seeds = semantic_fuzz.load_seeds(folder)
-    seed = seeds["bert-tiny-sentiment.toml"]
-    m = sm.Mutant(seed.name, seed.data, ["value:tasks.sentiment.max_len"], [(("tasks", "sentiment", "max_len"), "48")],
-                  sets=["tasks.sentiment.max_len=48"])
+    seed = seeds["bert-tiny-ner.toml"]
+    m = sm.Mutant(seed.name, seed.data, ["value:tasks.ner.max_len"], [(("tasks", "ner", "max_len"), "48")],
+                  sets=["tasks.ner.max_len=48"])
     outcome = semantic_fuzz.check_input(m, seed, folder, random.Random(0), commands=0.0, train=1.0)
-    assert outcome.kind == "ok" and "finetune" in outcome.commands and outcome.trained, outcome
+    assert outcome.kind == "ok" and outcome.trained, outcome
+    assert outcome.commands == ["finetune", "eval", "predict", "export-hf"], outcome
+
+
+def test_a_toy_train_runs_eval_generate_and_export_through_the_oracle(tmp_path: Path) -> None:
+    """A pretraining seed: a valid input's 2-step `specc train` is followed by `eval`, `generate` (a few tokens)
+    and `export-hf` on its run."""
+    folder = semantic_fuzz.spec_folder(tmp_path)
+    seeds = semantic_fuzz.load_seeds(folder)
+    seed = seeds["gpt-tiny.toml"]
+    m = sm.Mutant(seed.name, seed.data, ["value:train.lr"], [(("train", "lr"), "0.001")], sets=["train.lr=0.001"])
+    outcome = semantic_fuzz.check_input(m, seed, folder, random.Random(0), commands=0.0, train=1.0)
+    assert outcome.kind == "ok" and outcome.trained, outcome
+    assert outcome.commands == ["train", "eval", "generate", "export-hf"], outcome
+
+
+def test_an_export_left_behind_after_a_refusal_is_a_finding(tmp_path: Path) -> None:
+    """The oracle itself: export-hf exiting 1 while its output folder exists counts as half-written output."""
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")
+    with pytest.raises(semantic_fuzz._Finding, match="exit 1 but hf/ was left"):
+        semantic_fuzz._export_hf(tmp_path / "no-such-run", tmp_path)
 
 
 def test_written_toml_reads_back_as_the_table() -> None:
