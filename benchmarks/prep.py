@@ -229,7 +229,8 @@ def child_train(folder: Path, tok_file: Path, steps: int, rounds: int) -> dict[s
             times[name].append((time.perf_counter() - t0) / steps)
     tokens = cfg.batch_size * cfg.seq_len
     out = {f"{k}_tokens_s": tokens / statistics.median(v) for k, v in times.items()}
-    out["ratio"] = statistics.median(b / a for a, b in zip(times["loaded"], times["in_memory"]))
+    out["round_ratios"] = [b / a for a, b in zip(times["loaded"], times["in_memory"])]  # each round times both
+    out["ratio"] = statistics.median(out["round_ratios"])
     out.update(steps=steps, rounds=rounds, train_tokens=len(stores.train), torch_threads=torch.get_num_threads())
     return out
 
@@ -266,10 +267,17 @@ def _say(message: str) -> None:
     print(time.strftime("%H:%M:%S"), message, flush=True)
 
 
+PHASES = ("prepare", "ceiling", "train")
+
+
 def run(sizes: list[str], work: Path, sample: int, vocab: int, steps: int, rounds: int, ceiling_limit: int | None,
-        out: Path, say: Any = _say) -> dict[str, Any]:
+        out: Path, say: Any = _say, phases: tuple[str, ...] = PHASES, keep_caches: bool = False) -> dict[str, Any]:
     """Each size in turn: preparation, the ceiling, the training steps; results are rewritten after each
-    measurement, so a long run that is stopped keeps what it measured."""
+    measurement, so a long run that is stopped keeps what it measured.
+
+    A run without "prepare" keeps the prepared stores that an earlier `--keep-caches` run left (the training
+    child prepares whatever is missing, untimed): a long preparation can run while the machine is busy and the
+    training rounds, which need a quiet machine, later."""
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "sentences.json").exists():
         _child("sentences", str(work / "sentences.json"))
@@ -282,11 +290,12 @@ def run(sizes: list[str], work: Path, sample: int, vocab: int, steps: int, round
         results["tokenizer"] = _child("tokenizer", str(folders[sizes[0]]), str(tok_file), str(sample), str(vocab),
                                       cache=work / "tok-cache")
         say(f"tokenizer: {results['tokenizer']}")
-    for size in sizes:
-        subprocess.run(["rm", "-rf", str(work / f"cache-{size}")], check=True)
+    if "prepare" in phases:  # a timed preparation starts from an empty cache
+        for size in sizes:
+            subprocess.run(["rm", "-rf", str(work / f"cache-{size}")], check=True)
     for size in sizes:  # a size's figures are complete before the next, larger one starts
         row, cache, folder = results["sizes"][size], work / f"cache-{size}", str(folders[size])
-        for phase in ("prepare", "ceiling", "train"):
+        for phase in (p for p in PHASES if p in phases):
             if phase == "prepare":
                 row["prepare"] = _child("prepare", folder, str(tok_file), cache=cache)
             elif phase == "ceiling":
@@ -296,8 +305,9 @@ def run(sizes: list[str], work: Path, sample: int, vocab: int, steps: int, round
             row[f"load_after_{phase}"] = os.getloadavg()
             say(f"{size} {phase}: {row[phase]}")
             _write(results, out)
-    for size in sizes:
-        subprocess.run(["rm", "-rf", str(work / f"cache-{size}")], check=True)
+    if not keep_caches:
+        for size in sizes:
+            subprocess.run(["rm", "-rf", str(work / f"cache-{size}")], check=True)
     return results
 
 
@@ -315,28 +325,42 @@ def ratios(row: dict[str, Any]) -> dict[str, float]:
     return {f"vs_{name}": prep_rate / (ceil["tokens"] / ceil[f"{name}_seconds"]) for name in ("encode_batch", "encode_batch_fast")}
 
 
+def _prepare_cells(row: dict[str, Any]) -> list[str]:
+    if "prepare" not in row:
+        return [""] * 7
+    p = row["prepare"]
+    return [f"{p['docs']:,}", f"{p['tokens']:,}", f"{p['shards']}", f"{p['seconds']:.1f}",
+            f"{p['stored_bytes'] / 1e6 / p['seconds']:.2f}", f"{p['tokens'] / p['seconds']:,.0f}", f"{p['peak_rss_mib']:.0f}"]
+
+
+def _ceiling_cells(row: dict[str, Any]) -> list[str]:
+    if "ceiling" not in row or "prepare" not in row:  # a ratio needs both sides
+        return ["", ""]
+    r = ratios(row)
+    return [f"{r['vs_encode_batch']:.2f}", f"{r['vs_encode_batch_fast']:.2f}"]
+
+
+def _train_cells(row: dict[str, Any]) -> list[str]:
+    if "train" not in row:
+        return ["", "", ""]
+    t = row["train"]
+    spread = f" ({min(t['round_ratios']):.3f}–{max(t['round_ratios']):.3f})" if t.get("round_ratios") else ""
+    return [f"{t['loaded_tokens_s']:,.0f}", f"{t['in_memory_tokens_s']:,.0f}", f"{t['ratio']:.3f}{spread}"]
+
+
 def report(results: dict[str, Any]) -> str:
     lines = ["| corpus | documents | tokens | shards | prepare s | MB/s (stored) | tokens/s | peak RSS MiB | "
-             "× encode_batch | × encode_batch_fast | train tokens/s (shards) | (in memory) | ratio |",
+             "× encode_batch | × encode_batch_fast | train tokens/s (shards) | (in memory) | ratio, median (min–max) of rounds |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for size, row in results["sizes"].items():
-        if "prepare" not in row:
+        if not row.keys() & set(PHASES):
             continue
-        p, cells = row["prepare"], []
+        lines.append(f"| {size} | " + " | ".join(_prepare_cells(row) + _ceiling_cells(row) + _train_cells(row)) + " |")
         if "ceiling" in row:
-            r = ratios(row)
-            cells += [f"{r['vs_encode_batch']:.2f}", f"{r['vs_encode_batch_fast']:.2f}"]
             c = row["ceiling"]
             notes.append(f"- {size}: the ceiling encoded {c['text_bytes'] / 1e6:.0f} MB of document text: encode_batch "
                          f"{c['encode_batch_seconds']:.1f} s, encode_batch_fast {c['encode_batch_fast_seconds']:.1f} s")
-        if "train" in row:
-            t = row["train"]
-            cells += [f"{t['loaded_tokens_s']:,.0f}", f"{t['in_memory_tokens_s']:,.0f}", f"{t['ratio']:.3f}"]
-        cells += [""] * (5 - len(cells))
-        lines.append(f"| {size} | {p['docs']:,} | {p['tokens']:,} | {p['shards']} | {p['seconds']:.1f} | "
-                     f"{p['stored_bytes'] / 1e6 / p['seconds']:.2f} | {p['tokens'] / p['seconds']:,.0f} | "
-                     f"{p['peak_rss_mib']:.0f} | " + " | ".join(cells) + " |")
     tok = results.get("tokenizer")
     if tok:
         notes.append(f"- tokenizer (byte-level BPE, trained once on the corpus's first bytes): {tok['seconds']:.1f} s, "
@@ -358,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--ceiling-limit", type=parse_size, default=None,
                     help="measure the ceiling on the first N bytes of each corpus's text only (it is uniform throughout)")
+    ap.add_argument("--phase", action="append", choices=PHASES,
+                    help="measure only this phase (repeatable; default all three)")
+    ap.add_argument("--keep-caches", action="store_true",
+                    help="keep the prepared stores for a later run (e.g. `--phase train` on a quiet machine)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -371,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(found))
         return 0
     results = run(args.size or ["100M"], args.work, args.sample, args.vocab, args.steps, args.rounds, args.ceiling_limit,
-                  args.out)
+                  args.out, phases=tuple(args.phase or PHASES), keep_caches=args.keep_caches)
     print(report(results))
     return 0
 
