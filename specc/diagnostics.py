@@ -86,7 +86,8 @@ class SpecError(Exception):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
     def render(self, sources: dict[str, str] | None = None) -> str:
-        return "\n".join(d.render(_source_for(d.span, sources)) for d in self.diagnostics)
+        read: dict[str, str | None] = dict(sources or {})  # each file read once, not once per diagnostic in it
+        return "\n".join(d.render(_source_for(d.span, read)) for d in self.diagnostics)
 
 
 class UserError(Exception):
@@ -124,15 +125,16 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _source_for(span: Span | None, sources: dict[str, str] | None) -> str | None:
+def _source_for(span: Span | None, sources: dict[str, str | None]) -> str | None:
+    """The text of the file `span` is in, from `sources` or read from disk (and kept there for the next one)."""
     if span is None or span.line <= 0:
         return None
-    if sources and span.file in sources:
-        return sources[span.file]
-    try:
-        return Path(span.file).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+    if span.file not in sources:
+        try:
+            sources[span.file] = Path(span.file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            sources[span.file] = None
+    return sources[span.file]
 
 
 def _snippet(span: Span | None, source: str | None) -> str | None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specc.diagnostics import Origin, Span, SpecError
+from specc.diagnostics import Diagnostic, Origin, Span, SpecError
 from specc.frontend import apply_cli_sets, parse, parse_text, read_source
 from specc.frontend.limits import MAX_SPEC_CHARS
 from specc.raw import RawSpec
@@ -159,6 +159,19 @@ def test_nul_bytes_are_a_diagnostic_and_render_safely(tmp_path: Path) -> None:
     (d,) = err.diagnostics
     assert (d.code, d.span.line) == ("E001", 2)
     assert "\x00" not in err.render()
+
+
+def test_many_diagnostics_in_one_file_render_each_line_reading_it_once(tmp_path: Path, monkeypatch) -> None:
+    """Every diagnostic shows its own source line; the file is read once for all of them, not once each."""
+    spec = tmp_path / "many.toml"
+    spec.write_text("format = 1\n" + "".join(f"x{i} = 1\n" for i in range(50)))
+    err = SpecError([Diagnostic("E010", f"bad x{i}", Span(str(spec), i + 2, 1, 3)) for i in range(50)])
+    reads = []
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: reads.append(self) or read_text(self, *a, **k))
+    text = err.render()
+    assert reads == [spec]
+    assert all(f"{i + 2:>4} | x{i} = 1" in text for i in range(50))
 
 
 DEEP = 20_000  # as deep as fits in the 128 K characters a spec may have (longer text is E002 unread)
