@@ -8,11 +8,11 @@ collected as a diagnostic with the span of the node or value it concerns.
 
 from __future__ import annotations
 
+import heapq
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-import networkx as nx
 from pydantic import ValidationError
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
@@ -43,14 +43,44 @@ def build_graph(spec: ModelSpec) -> LayerGraph:
     return _Builder(spec).run()
 
 
+def _written_order(readers: dict[str, list[str]]) -> list[str] | None:
+    """The topological order that keeps the written order wherever the edges allow (at each step, the first
+    node in `readers`, the table's order, whose sources are all placed); None when the nodes form a cycle.
+    `readers` maps each node to the nodes that read it, once per reference."""
+    index = {name: i for i, name in enumerate(readers)}
+    waiting = dict.fromkeys(readers, 0)
+    for targets in readers.values():
+        for target in targets:
+            waiting[target] += 1
+    ready = [i for i, name in enumerate(readers) if not waiting[name]]
+    heapq.heapify(ready)
+    names, order = list(readers), []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for target in readers[name]:
+            waiting[target] -= 1
+            if not waiting[target]:
+                heapq.heappush(ready, index[target])
+    return order if len(order) == len(readers) else None
+
+
+def _cycle(readers: dict[str, list[str]]) -> list[str]:
+    """The nodes of one cycle, in reading order (networkx's `find_cycle`: only a spec with a cycle pays for it)."""
+    import networkx as nx
+
+    dag = nx.DiGraph()
+    dag.add_nodes_from(readers)
+    dag.add_edges_from((name, target) for name, targets in readers.items() for target in targets)
+    return [edge[0] for edge in nx.find_cycle(dag)]
+
+
 class _Builder:
     def __init__(self, spec: ModelSpec):
         self.spec, self.raw = spec, spec.raw
         self.diags = Collector()
         self.nodes: dict[str, Node] = {}
         self.shapes: dict[str, Shape | None] = {k: t.dims for k, t in spec.model.inputs.items()}
-        self.g = nx.DiGraph()
-        self.g.add_nodes_from(spec.model.inputs)
         self.block_orders: dict[str, list[str] | None] = {}
         self.tie_spans: dict[tuple[str, str], Span | None] = {}  # (node, own param) → where the tie is written
 
@@ -71,7 +101,7 @@ class _Builder:
         if not self.diags.items:
             self._unused(groups, outputs)
         self._raise()
-        graph = LayerGraph(self.spec, dict(model.inputs), outputs, groups, self.nodes, self.g)
+        graph = LayerGraph(self.spec, dict(model.inputs), outputs, groups, self.nodes)
         graph.check()
         graph.adapters = resolve_adapters(graph, self.diags)
         self.diags.raise_if_any()
@@ -86,23 +116,21 @@ class _Builder:
 
     def _order(self, table: Mapping[str, NodeSpec], given: set[str], path: tuple) -> list[str] | None:
         """Topological order of a node table; undefined references and cycles are diagnostics."""
-        dag = nx.DiGraph()
-        dag.add_nodes_from(table)
+        readers: dict[str, list[str]] = {name: [] for name in table}
         for name, node in table.items():
             for i, ref in enumerate(_refs(node)):
                 if ref in table:
-                    dag.add_edge(ref, name)
+                    readers[ref].append(name)
                 elif ref not in given:
                     where = self._in_path(path + (name,), node, i)
                     self.diags.error("E032", f"'{name}' reads '{ref}', which is not defined", self.raw.value_span(where),
                                      did_you_mean(ref, list(table) + sorted(given)))
-        try:
-            return list(nx.lexicographical_topological_sort(dag, key=lambda n: list(table).index(n)))
-        except nx.NetworkXUnfeasible:
-            cycle = [edge[0] for edge in nx.find_cycle(dag)]
+        order = _written_order(readers)
+        if order is None:
+            cycle = _cycle(readers)
             self.diags.error("E033", f"nodes form a cycle: {' → '.join(cycle + [cycle[0]])}",
                              self.raw.key_span(path + (cycle[0],)))
-            return None
+        return order
 
     @staticmethod
     def _in_path(node_path: tuple, node: NodeSpec, index: int) -> tuple:
@@ -282,9 +310,6 @@ class _Builder:
             self.tie_spans[(qname, own)] = self.raw.value_span(at)
         node = Node(qname, spec.op, params, inputs, shape, span, ties, scope.block)
         self.nodes[qname], self.shapes[qname] = node, shape
-        self.g.add_node(qname)
-        for src in inputs.values():
-            self.g.add_edge(src, qname)
         return node
 
     def _sources(self, inputs: dict[str, str]) -> str:

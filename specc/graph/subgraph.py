@@ -29,9 +29,7 @@ def subgraph(graph: LayerGraph, outputs: Sequence[str]) -> LayerGraph:
     names = {n for g in groups for n in _members(g)}
     nodes = {k: v for k, v in graph.nodes.items() if k in names}
     inputs = {k: v for k, v in graph.inputs.items() if k in needed}
-    keep = set(nodes) | set(inputs)
-    sub = LayerGraph(graph.spec, inputs, {o: graph.outputs[o] for o in outputs}, groups, nodes,
-                     graph.graph.subgraph(keep).copy())
+    sub = LayerGraph(graph.spec, inputs, {o: graph.outputs[o] for o in outputs}, groups, nodes)
     sub.check()
     sub.adapters = graph.adapters.restricted(sub) if graph.adapters is not None else None
     return sub

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from specc.diagnostics import Span
-from specc.lazy import lazy_import
 from specc.ops.base import REGISTRY, OpParams, OpRecord, Shape
 from specc.schema import ModelSpec, TensorType
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from specc.graph.adapters import Adapters
-else:  # imported on first use: the runtime's records name LayerGraph without building one (`specc ops` skips networkx)
-    nx = lazy_import("networkx")
 
 
 @dataclass
@@ -77,8 +75,21 @@ class LayerGraph:
     outputs: dict[str, str]  # output name → qualified node
     groups: list[Group]
     nodes: dict[str, Node]  # every node, qualified, in execution order
-    graph: nx.DiGraph
     adapters: Adapters | None = None  # LoRA layers (specc.graph.adapters): not part of the architecture
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The data edges as a networkx DiGraph: the graph inputs, then the nodes in execution order, an edge from
+        each source a node reads. Made on first use (the compiler, `subgraph`): building and checking a graph
+        needs only `nodes`, so `specc check` never imports networkx (tests/test_startup.py)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(self.inputs)
+        for node in self.nodes.values():
+            g.add_node(node.name)
+            g.add_edges_from((src, node.name) for src in node.inputs.values())
+        return g
 
     def shape_of(self, name: str) -> Shape:
         if name in self.inputs:
@@ -116,11 +127,11 @@ class LayerGraph:
 
     def check(self) -> None:
         """Lint the IR's invariants (internal consistency, not user mistakes)."""
-        assert nx.is_directed_acyclic_graph(self.graph), "layer graph has a cycle"
-        for n in self.nodes.values():
+        seen = set(self.inputs)
+        for n in self.nodes.values():  # execution order is a topological order: the graph has no cycle
             for src in n.inputs.values():
-                assert src in self.nodes or src in self.inputs, f"{n.name} reads undefined {src}"
-                assert self.graph.has_edge(src, n.name), f"edge {src} → {n.name} missing"
+                assert src in seen, f"{n.name} reads {src}, which is undefined or runs after it"
+            seen.add(n.name)
             for own, target in n.ties.items():
                 owner, _, pname = target.rpartition(".")
                 assert owner in self.nodes and pname in self.nodes[owner].param_shapes(), f"bad tie {target}"

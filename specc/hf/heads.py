@@ -104,7 +104,7 @@ def head_chain(graph: LayerGraph, last: str) -> tuple[list[Node], str]:
 
 def body(graph: LayerGraph, trunk: str) -> LayerGraph:
     """The part of `graph` that `trunk` depends on, with `trunk` as its only output, named `hidden`."""
-    whole = LayerGraph(graph.spec, graph.inputs, {"hidden": trunk}, graph.groups, graph.nodes, graph.graph)
+    whole = LayerGraph(graph.spec, graph.inputs, {"hidden": trunk}, graph.groups, graph.nodes)
     return subgraph(whole, ["hidden"])
 
 
