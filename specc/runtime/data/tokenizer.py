@@ -12,13 +12,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
-
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from specc.atomic import atomic_file
 from specc.runtime.config import TokenizerConfig
 from specc.runtime.errors import UserError
+
+if TYPE_CHECKING:  # imported where a tokenizer is loaded or trained: `specc check` reads only `Specials` here
+    from tokenizers import Tokenizer, trainers
 
 SPECIALS = {
     "bpe": ["<pad>", "<|endoftext|>", "<mask>", "<unk>"],
@@ -129,6 +130,8 @@ class TextTokenizer:
     @classmethod
     def load(cls, path: str | Path) -> TextTokenizer:
         """A saved ``tokenizer.json``; a missing or damaged file is a `UserError` naming it."""
+        from tokenizers import Tokenizer
+
         try:
             tok = Tokenizer.from_file(str(path))
         except Exception as err:  # tokenizers reports every failure as a bare Exception
@@ -178,6 +181,8 @@ def _token_classes(tok: Tokenizer, special: set[int]) -> tuple[frozenset[int], f
     or newline. A token ends a sentence when it decodes to ".", "!" or "?" (with any
     whitespace around it), or to whitespace holding a newline.
     """
+    from tokenizers import models
+
     size = tok.get_vocab_size()
     strings = [tok.id_to_token(i) or "" for i in range(size)]
     if isinstance(tok.model, models.WordPiece):
@@ -215,6 +220,8 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str], corpus_fingerpri
 
 
 def _train(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
     specials = SPECIALS[cfg.kind] + [f"<extra_id_{i}>" for i in range(cfg.sentinels)]
     trainer: trainers.Trainer
     if cfg.kind == "bpe":

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from specc.atomic import atomic_dir, atomic_file, write_text
 from specc.lazy import lazy_import
-from specc.runtime.data.corpus import Skipped, Split
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from specc.runtime.data.corpus import Skipped, Split
 else:  # imported on first use: `specc check` and `specc ops` reach this module's names without reading tokens
     np = lazy_import("numpy")
 
@@ -144,6 +145,8 @@ def finish(folder: Path, shards: list[ShardInfo], dtype: np.dtype, stored_bytes:
 def store_from_arrays(folder: Path, ids: np.ndarray, lengths: np.ndarray, dtype: np.dtype) -> TokenStore:
     """A one-shard store whose train split holds `ids`: documents of `lengths` tokens, each ending in
     its separator (the val split empty). For benchmarks and tests that make up their tokens."""
+    from specc.runtime.data.corpus import Skipped
+
     folder.mkdir(parents=True, exist_ok=True)
     writer = ShardWriter(folder, 0, dtype)
     writer.add("train", ids, lengths)
@@ -172,6 +175,8 @@ class TokenStore:
     """
 
     def __init__(self, folder: Path, split: Split):
+        from specc.runtime.data.corpus import Skipped  # with the corpus's readers: `specc check` loads neither
+
         manifest = read_manifest(folder)
         if manifest is None:
             raise FileNotFoundError(f"{folder} is not a complete token store (no manifest.json)")

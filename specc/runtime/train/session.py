@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from specc.canonical import canonical_json
 from specc.diagnostics import Diagnostic, Span, SpecError
@@ -13,14 +13,15 @@ from specc.frontend import parse
 from specc.graph import LayerGraph, build_graph
 from specc.graph.queries import token_vocab
 from specc.schema import ModelSpec, validate
-from specc.runtime.runs import checkpoint
 from specc.runtime.budget import check_batch_memory
 from specc.runtime.config import (RunConfig, check_checkpointing, check_held_out, check_positions, check_precision,
                                    check_vocab, load_run_config)
-from specc.runtime.data.corpus import Corpus
 from specc.runtime.errors import UserError
 from specc.runtime.objectives import ObjectiveSet, resolve_objectives
-from specc.runtime.data.tokenizer import TextTokenizer, build_tokenizer
+
+if TYPE_CHECKING:  # `specc check` plans a spec and never reads data, a tokenizer or a checkpoint: imported where used
+    from specc.runtime.data.corpus import Corpus
+    from specc.runtime.data.tokenizer import TextTokenizer
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Plan:
     base: Path  # folder that relative data paths are resolved against
 
     def corpus(self) -> Corpus:
+        from specc.runtime.data.corpus import Corpus
+
         return Corpus(self.config.data, self.base)
 
     def spec_json(self) -> str:
@@ -94,6 +97,7 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
 
 def plan_from_checkpoint(ckpt: Path) -> Plan:
     """Rebuild the exact spec a checkpoint was trained with (its stored canonical spec)."""
+    from specc.runtime.runs import checkpoint
     from specc.runtime.runs.lineage import stored_spec
 
     spec = stored_spec(ckpt)
@@ -105,6 +109,8 @@ def plan_from_checkpoint(ckpt: Path) -> Plan:
 
 
 def tokenizer_for(p: Plan, corpus: Corpus) -> TextTokenizer:
+    from specc.runtime.data.tokenizer import build_tokenizer
+
     tok = build_tokenizer(p.config.tokenizer, corpus.documents("train"), corpus.fingerprint())
     _check_vocab(p, tok)
     return tok
@@ -121,6 +127,9 @@ def _check_vocab(p: Plan, tok: TextTokenizer) -> None:
 def load_run(run_dir: str | os.PathLike[str], step: int | None = None, last: bool = False
              ) -> tuple[Plan, Path, TextTokenizer]:
     """The plan, checkpoint path and tokenizer of a run directory's chosen checkpoint (`checkpoint.chosen`)."""
+    from specc.runtime.data.tokenizer import TextTokenizer
+    from specc.runtime.runs import checkpoint
+
     path = Path(run_dir)
     if not path.exists():
         raise UserError(f"run directory not found: {path}")
