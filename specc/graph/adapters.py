@@ -25,7 +25,7 @@ from specc.schema.errors import diagnostics_from
 
 
 class LoraSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)  # built by specs with adapters
 
     targets: list[str] = Field(min_length=1)  # linear layers, e.g. ["*.attn.qkv", "*.ffn.*"]
     rank: int = Field(default=8, gt=0)
@@ -35,7 +35,7 @@ class LoraSpec(BaseModel):
 
 
 class AdaptersSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)  # built by specs with adapters
 
     lora: LoraSpec | None = None
 

@@ -40,7 +40,9 @@ class OpParams(BaseModel):
     """Base of every op's parameter schema: unknown keys are errors."""
 
     # strict: `true` is not the integer 1 and 4.5 is not the integer 4 (a float field still takes an int).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    # defer_build: an op's validator is built the first time a node of that op is validated, so checking a spec
+    # builds those of the ops it uses only.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True)
 
 
 class ShapeError(Exception):

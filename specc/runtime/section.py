@@ -27,9 +27,11 @@ __all__ = ["Section", "validate_section"]
 
 
 class Section(BaseModel):
-    """Base of every runtime section's model."""
+    """Base of every runtime section's model. Its validator is built the first time a spec's section is validated
+    (`defer_build`): `specc check` of a spec builds those of the sections it has, not of every objective and task."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False,
+                              defer_build=True)
 
 
 S = TypeVar("S", bound=BaseModel)

@@ -16,7 +16,9 @@ Scalar = Union[bool, int, float, str]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)  # `true` is not the integer 1
+    # `true` is not the integer 1. The validator is built on first use (`defer_build`): commands that read no spec
+    # (`specc ops`) skip building it, and the document model builds its parts once, inside its own schema.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, defer_build=True)
 
 
 class OverrideSpec(Strict):
@@ -29,7 +31,7 @@ class OverrideSpec(Strict):
 class NodeSpec(BaseModel):
     """One node: an op (its params are the extra keys) or an instance of a block."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True, defer_build=True)
 
     op: str | None = None
     block: str | None = None
