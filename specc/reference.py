@@ -186,20 +186,35 @@ def entries() -> list[Entry]:
     return ops + objective_entries() + task_entries()
 
 
+def listing() -> list[tuple[str, str, str]]:
+    """(kind, name, doc) of every entry, in `entries()`'s order: what the overview shows, read without printing
+    the examples (which builds the DSL's parser)."""
+    from specc.runtime.objectives import OBJECTIVES
+    from specc.runtime.tasks.base import TASKS
+
+    return ([("op", name, REGISTRY[name].doc) for name in sorted(REGISTRY)]
+            + [("objective", r.name, r.doc) for r in sorted(OBJECTIVES.values(), key=lambda r: r.name)]
+            + [("task type", t.name, t.doc) for t in sorted(TASKS.values(), key=lambda t: t.name)])
+
+
 def find(name: str) -> list[Entry]:
     """The entries named `name` (an op and an objective may share a name)."""
-    return [e for e in entries() if e.name == name]
+    kinds = {kind for kind, entry_name, _ in listing() if entry_name == name}
+    found = [op_entry(REGISTRY[name])] if "op" in kinds else []
+    found += [e for e in objective_entries() if e.name == name] if "objective" in kinds else []
+    return found + ([e for e in task_entries() if e.name == name] if "task type" in kinds else [])
 
 
 # -- rendering ------------------------------------------------------------------------------------
 def overview() -> str:
     """One line per op, objective and task type (`specc ops`)."""
     lines: list[str] = []
+    every = listing()
     for kind, title in (("op", "Ops"), ("objective", "Objectives ([objective.NAME])"), ("task type", "Task types "
                                                                                         "([tasks.NAME] type = ...)")):
-        group = [e for e in entries() if e.kind == kind]
-        width = max(len(e.name) for e in group)
-        lines += [f"{title}:"] + [f"  {e.name:<{width}}  {e.doc}" for e in group] + [""]
+        group = [(name, doc) for entry_kind, name, doc in every if entry_kind == kind]
+        width = max(len(name) for name, _ in group)
+        lines += [f"{title}:"] + [f"  {name:<{width}}  {doc}" for name, doc in group] + [""]
     lines.append("`specc ops NAME` shows one in full (inputs, parameters, shape rule, an example in TOML and DSL); "
                  "`specc ops --markdown` writes docs/ops.md.")
     return "\n".join(lines)

@@ -26,7 +26,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
     else:
         found = reference.find(args.name)
         if not found:
-            names = [e.name for e in reference.entries()]
+            names = [name for _, name, _ in reference.listing()]
             raise UserError(f"no op, objective or task type is named '{args.name}'"
                             + (f"; {did_you_mean(args.name, names)}" if did_you_mean(args.name, names) else "")
                             + " (`specc ops` lists them)")
