@@ -17,10 +17,15 @@ import hashlib
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Mapping, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
-from lark import Lark, Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
+from specc.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import lark
+    from lark import Token, Tree
+else:  # imported on the first parse: `specc ops` reaches this module through the schema and parses nothing
+    lark = lazy_import("lark")
 
 Number = Union[int, float, bool]
 MAX_INT = 2**63 - 1
@@ -45,20 +50,20 @@ GRAMMAR = Path(__file__).parent / "expr.lark"
 
 
 @lru_cache(maxsize=1)
-def _parser() -> Lark:
+def _parser() -> lark.Lark:
     """The LALR parser: loaded from its tables in `specc/expr_tables.py` (a few ms) when they were made from this
     `expr.lark`, else built from the grammar (tens of ms, at every start of `specc check`)."""
     from specc import expr_tables
 
     text = GRAMMAR.read_text()
     if expr_tables.GRAMMAR_SHA256 == hashlib.sha256(text.encode()).hexdigest():
-        return Lark.load(expr_tables.TABLES)
+        return lark.Lark.load(expr_tables.TABLES)
     return _build(text)
 
 
-def _build(grammar: str) -> Lark:
+def _build(grammar: str) -> lark.Lark:
     # positions: an error inside an expression points at the sub-expression that caused it
-    return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
+    return lark.Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
 
 
 def write_tables(out: Path = Path(__file__).parent / "expr_tables.py") -> None:
@@ -88,22 +93,22 @@ def parse_expr(text: str) -> Tree | Token:
             raise ExprError("E020", f"expression nests deeper than {MAX_NESTING} parentheses")
     try:
         return _parser().parse(text)
-    except UnexpectedToken as err:
+    except lark.exceptions.UnexpectedToken as err:
         if err.token.type == "$END":
             raise ExprError("E020", f"cannot parse expression '{text}': it ends too early", column=len(text) + 1) from None
         where = err.column if isinstance(err.column, int) and err.column > 0 else None
         raise ExprError("E020", f"cannot parse expression '{text}': unexpected '{err.token}'", column=where,
                         width=len(str(err.token)) or 1) from None
-    except UnexpectedCharacters as err:
+    except lark.exceptions.UnexpectedCharacters as err:
         raise ExprError("E020", f"cannot parse expression '{text}': unexpected '{err.char}'", column=err.column) from None
-    except LarkError:
+    except lark.exceptions.LarkError:
         raise ExprError("E020", f"cannot parse expression '{text}'") from None
 
 
 def names_in(text: str) -> set[str]:
     """Parameter names an expression refers to (for dependency ordering)."""
     tree = parse_expr(text)
-    if isinstance(tree, Token):
+    if isinstance(tree, lark.Token):
         return set()
     return {str(t.children[0]) for t in tree.iter_subtrees() if t.data == "name"}
 
@@ -171,8 +176,8 @@ class _Evaluator:
         self.whole = (len(text) - len(text.lstrip()), len(text.rstrip()))  # where the expression proper lies
 
     def eval(self, node: Tree | Token) -> Number:
-        if isinstance(node, Token):  # a bare atom that lark inlined
-            return self.eval(Tree("int" if node.type == "INT" else "float", [node]))
+        if isinstance(node, lark.Token):  # a bare atom that lark inlined
+            return self.eval(lark.Tree("int" if node.type == "INT" else "float", [node]))
         try:
             return _check(getattr(self, f"_{node.data}")(*node.children))
         except ExprError as err:

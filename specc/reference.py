@@ -20,8 +20,6 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from specc.frontend import spelling
-from specc.frontend.print_dsl import dsl_lines
-from specc.frontend.print_toml import toml_lines
 from specc.ops import REGISTRY, OpRecord
 
 
@@ -110,6 +108,9 @@ def param_docs(model: type[BaseModel], skip: Iterable[str] = ()) -> list[ParamDo
 
 def example_lines(node: str, body: dict[str, Any]) -> tuple[str, str]:
     """(TOML, DSL) of one node of a model, printed by the formatters `specc fmt` uses."""
+    from specc.frontend.print_dsl import dsl_lines  # with the DSL's parser: the overview prints no example
+    from specc.frontend.print_toml import toml_lines
+
     data = {"model": {"nodes": {node: body}}}
     toml = [line.text for line in toml_lines(data, lambda path, value: None) if line.path == ("model", "nodes", node)]
     dsl = [line.text for line in dsl_lines(data, lambda path, value: None)][1:-1]  # inside `model { ... }`

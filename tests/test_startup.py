@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 HEAVY = ("torch", "transformers")
-STAGES = ("lark", "pydantic", "networkx", "numpy", "tokenizers")  # what the spec stages and the runtime may load
+# What the spec stages and the runtime may load (specc.frontend.dsl: the DSL's parser, which TOML specs never need).
+STAGES = ("lark", "pydantic", "networkx", "numpy", "tokenizers", "specc.frontend.dsl")
 
 # Runs `specc ARGS` in this process, then prints (last line of stderr) which watched modules it imported.
 WRAPPER = """
@@ -81,18 +82,19 @@ def test_command_imports_no_torch(name: str, commands: dict[str, list[str]], cli
 
 
 # Commands load none of the stages they skip: --help only registers the verbs; fmt / convert work on the text's tree
-# (the front end, so lark), never on its validated model or its graph; `ops` reads the records (pydantic) and builds
-# no graph; the spec-reading commands build a graph, but its networkx view is made only when asked for (the compiler
-# asks), and they read no data and load no tokenizer, so numpy and tokenizers stay out.
+# (the front end, so lark), never on its validated model or its graph; `ops` reads the records (pydantic), builds no
+# graph and parses nothing; the spec-reading commands build a graph, but its networkx view is made only when asked for
+# (the compiler asks), they read no data and load no tokenizer, so numpy and tokenizers stay out, and a TOML spec
+# needs no DSL parser.
 NOT_LOADED = {
     "help": STAGES,
     "fmt": ("pydantic", "networkx", "numpy", "tokenizers"),
     "convert": ("pydantic", "networkx", "numpy", "tokenizers"),
-    "ops": ("networkx", "numpy", "tokenizers"),
+    "ops": ("lark", "networkx", "numpy", "tokenizers", "specc.frontend.dsl"),
     "ops NAME": ("networkx", "numpy", "tokenizers"),
-    **{name: ("networkx", "numpy", "tokenizers") for name in ("check (objective)", "check (tasks)", "check (translation)",
-                                                "check --json", "explain", "hash", "diff", "textconv", "git-diff",
-                                                "summary")},
+    **{name: ("networkx", "numpy", "tokenizers", "specc.frontend.dsl")
+       for name in ("check (objective)", "check (tasks)", "check (translation)", "check --json", "explain", "hash",
+                    "diff", "textconv", "git-diff", "summary")},
 }
 
 

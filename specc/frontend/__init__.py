@@ -17,7 +17,6 @@ from typing import Callable, Sequence
 
 from specc.diagnostics import Diagnostic, Origin, Span, SpecError
 from specc.frontend.bases import Roots, resolve_base
-from specc.frontend.dsl import parse_dsl
 from specc.frontend.limits import MAX_SPEC_CHARS
 from specc.frontend.toml import parse_toml
 from specc.raw import MAX_DEPTH, RawSpec, SpanTable, apply_set, merge_base
@@ -34,7 +33,14 @@ def register_front_end(suffix: str, parser: Parser) -> None:
     _PARSERS[suffix] = parser
 
 
-register_front_end(".spec", parse_dsl)
+def _parse_dsl(text: str, file: str) -> RawSpec:
+    # The DSL's parser (and lark) load with the first DSL file: `specc ops` and TOML specs never need them.
+    from specc.frontend.dsl import parse_dsl
+
+    return parse_dsl(text, file)
+
+
+register_front_end(".spec", _parse_dsl)
 
 
 def parse_text(text: str, file: str) -> RawSpec:
