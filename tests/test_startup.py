@@ -128,3 +128,20 @@ def test_importing_specc_and_its_records_loads_no_torch(cli_env: dict[str, str])
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_verb_table_names_what_each_module_registers() -> None:
+    """`specc VERB` registers only the module that `VERBS` names for VERB, so the table must match the modules."""
+    import argparse
+    import importlib
+
+    from specc.cli import VERBS, _parser
+
+    for name, verbs in VERBS.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).register(sub)
+        assert tuple(sub.choices) == verbs, name
+    full = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(full.choices) == [verb for verbs in VERBS.values() for verb in verbs]
+    one = next(a for a in _parser(["hash", "x.toml"])._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(one.choices) == list(VERBS["specc.cli.versioning"])
