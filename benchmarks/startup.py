@@ -5,9 +5,11 @@
 Every command runs as its own process (`python -m specc ...`), interleaved
 round by round with the baseline `python -c pass` (A B C ... A B C ...) so a
 machine whose load drifts slows them alike; the table gives medians over the
-rounds and each command's time above the baseline's. `compile` is included as
-the reference of a command that imports torch. The load average is printed
-with the figures: on a shared machine they grow with it.
+rounds and each command's time above the baseline's, in wall time and in CPU
+time (user + system of the process, which other work on a shared machine
+inflates less). `compile` is included as the reference of a command that
+imports torch. The load average is printed with the figures: on a shared
+machine they grow with it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,20 +60,23 @@ def run(reps: int, say=print) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmds = commands(Path(tmp))
         samples: dict[str, list[float]] = {name: [] for name in cmds}
+        cpu: dict[str, list[float]] = {name: [] for name in cmds}
         load_before = os.getloadavg()
         for round_ in range(reps + 1):  # the first round warms the file cache and is not counted
             for name, argv in cmds.items():
-                start = time.perf_counter()
+                before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
                 done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=300)
-                elapsed = time.perf_counter() - start
+                elapsed, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
                 if done.returncode != 0:
                     raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stderr.decode()}")
                 if round_:
                     samples[name].append(elapsed)
+                    cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         load_after = os.getloadavg()
-    base = statistics.median(samples["python -c pass"])
+    base, cpu_base = statistics.median(samples["python -c pass"]), statistics.median(cpu["python -c pass"])
     rows = [{"command": name, "median_s": statistics.median(s), "above_python_s": statistics.median(s) - base,
-             "low_s": min(s), "high_s": max(s)} for name, s in samples.items()]
+             "low_s": min(s), "high_s": max(s), "cpu_median_s": statistics.median(cpu[name]),
+             "cpu_above_python_s": statistics.median(cpu[name]) - cpu_base} for name, s in samples.items()]
     result = {"reps": reps, "cpus": os.cpu_count(), "load_1min": [load_before[0], load_after[0]], "rows": rows}
     say(markdown(result))
     return result
@@ -79,10 +85,11 @@ def run(reps: int, say=print) -> dict:
 def markdown(result: dict) -> str:
     lines = [f"{result['reps']} rounds, {result['cpus']} CPUs, load average (1 min) {result['load_1min'][0]:.1f} before, "
              f"{result['load_1min'][1]:.1f} after", "",
-             "| command | median s | above `python -c pass` | min–max s |", "| --- | ---: | ---: | ---: |"]
+             "| command | median s | above `python -c pass` | min–max s | CPU s | CPU above |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in result["rows"]:
         lines.append(f"| {r['command']} | {r['median_s']:.2f} | {r['above_python_s']:+.2f} | "
-                     f"{r['low_s']:.2f}–{r['high_s']:.2f} |")
+                     f"{r['low_s']:.2f}–{r['high_s']:.2f} | {r['cpu_median_s']:.2f} | {r['cpu_above_python_s']:+.2f} |")
     return "\n".join(lines)
 
 
