@@ -11,17 +11,25 @@ cut German into different numbers of pieces and only words compare.
 
     python -m benchmarks.translation_recipe --steps 300 t5 t5-unigram t5-adafactor bart gpt
 
+`--every N` also scores the held-out pairs every N steps (the curve, with the
+training loss of those N steps), `--bleu` decodes them at the end with the
+spec's beam and greedily and reports BLEU and chrF, and `--set KEY=VALUE`
+overrides the spec for every variant (after the batch size of 32, so
+`--set tasks.translate.train.batch_size=16` wins).
+
 Figures measured with it are in docs/finetuning.md ("Why t5-tiny translated badly").
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,8 +40,10 @@ from specc.runtime.train.finetune import _runner, task_setup
 from specc.runtime.objectives import LossSums
 from specc.runtime.train.optim import lr_at, param_groups
 from specc.runtime.train.session import tokenizer_for
+from specc.runtime.data.labelled import Record
 from specc.runtime.tasks import load_splits
-from specc.runtime.tasks.base import epoch_index
+from specc.runtime.tasks.base import Feature, TaskRunner, epoch_index
+from specc.runtime.tasks.metrics import sacrebleu_score
 from specc.schema import validate
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -55,9 +65,11 @@ VARIANTS = {
 }
 
 
-def measure(name: str, steps: int) -> dict[str, object]:
+def measure(name: str, steps: int, extra: Sequence[str] = (), every: int = 0, bleu: bool = False,
+            say: Callable[[str], None] = print, save: Path | None = None, bias_lr: float = 1.0) -> dict[str, object]:
     v = VARIANTS[name]
-    sets = ['tasks.translate.from=""', f"tasks.translate.train.steps={steps}", "tasks.translate.train.batch_size=32", *v.sets]
+    sets = ['tasks.translate.from=""', f"tasks.translate.train.steps={steps}", "tasks.translate.train.batch_size=32",
+            *v.sets, *extra]
     setup = task_setup(validate(parse(SPECS / v.spec, sets)), SPECS, None)
     plan = setup.plan()
     tok = tokenizer_for(plan, plan.corpus())
@@ -67,36 +79,79 @@ def measure(name: str, steps: int) -> dict[str, object]:
     val = runner.encode(val_records, gold=True)
     cfg = setup.task.params.train
     model = compile_model(setup.graph)
-    groups = param_groups(model, cfg)
+    # a learning-rate multiplier for T5's relative position bias tables (`bias_lr`)
+    scales = {n: bias_lr for n, _ in model.named_parameters() if n.endswith("_bias.weight")} if bias_lr != 1.0 else None
+    groups = param_groups(model, cfg, scales)
     if v.adafactor:
         opt: torch.optim.Optimizer = torch.optim.Adafactor([p for g in groups for p in g["params"]], lr=1e-2)
     else:
         opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
-    base = [g["lr"] for g in opt.param_groups]
+    base = [g["lr"] * g.get("lr_scale", 1.0) for g in opt.param_groups]
     order: dict[int, np.ndarray] = {}  # the trainer's order: a fresh seeded permutation each epoch
+    words = sum(len(r.get(setup.task.params.data.target, str).split()) for r in val_records)
     start = time.perf_counter()
     model.train()
+    train_sum, train_words = 0.0, 0
     for step in range(steps):
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * lr_at(step, cfg) / cfg.lr
         first = step * cfg.batch_size
-        batch = runner.collate([train[epoch_index(k, len(train), cfg.seed, order)] for k in range(first, first + cfg.batch_size)])
-        runner.loss(model(**batch.inputs), batch, LossSums()).backward()
+        picked = [epoch_index(k, len(train), cfg.seed, order) for k in range(first, first + cfg.batch_size)]
+        batch = runner.collate([train[i] for i in picked])
+        sums = LossSums()
+        runner.loss(model(**batch.inputs), batch, sums).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        train_sum += sums.sums["lm"]
+        train_words += sum(len(splits.train[i].get(setup.task.params.data.target, str).split()) for i in picked)
+        if every and (step + 1) % every == 0 and step + 1 < steps:
+            held_out = _held_out(model, runner, val)
+            say(json.dumps({"variant": name, "step": step + 1, "train_nats_per_word": round(train_sum / train_words, 4),
+                            "nats_per_word": round(held_out.sums["lm"] / words, 4)}))
+            train_sum, train_words = 0.0, 0
+            model.train()
     seconds = time.perf_counter() - start
+    if save is not None:  # the trained weights, to read its errors (compile the same spec and load them)
+        torch.save(model.state_dict(), save)
+    sums = _held_out(model, runner, val)
+    per_token = sums.means()["lm"]
+    out: dict[str, object] = {
+        "variant": name, "steps": steps, "nats_per_word": round(sums.sums["lm"] / words, 4),
+        "nats_per_token": round(per_token, 4), "ppl_per_token": round(math.exp(per_token), 4),
+        "tokens_per_word": round(sums.counts["lm"] / words, 2), "train_seconds": round(seconds, 1)}
+    if bleu:
+        out.update(_decoded(model, runner, val_records, val))
+    return out
+
+
+def _held_out(model: torch.nn.Module, runner: TaskRunner, val: Sequence[Feature]) -> LossSums:
+    """The teacher-forced loss over the held-out features, in evaluation mode."""
     model.eval()
     sums = LossSums()
     with torch.no_grad():
         for first in range(0, len(val), 50):
             batch = runner.collate(val[first : first + 50])
             runner.loss(model(**batch.inputs), batch, sums)
-    words = sum(len(r.get(setup.task.params.data.target, str).split()) for r in val_records)
-    per_token = sums.means()["lm"]
-    return {"variant": name, "steps": steps, "nats_per_word": round(sums.sums["lm"] / words, 4),
-            "nats_per_token": round(per_token, 4), "ppl_per_token": round(math.exp(per_token), 4),
-            "tokens_per_word": round(sums.counts["lm"] / words, 2), "train_seconds": round(seconds, 1)}
+    return sums
+
+
+def _decoded(model: torch.nn.Module, runner: TaskRunner, records: Sequence[Record], val: Sequence[Feature]) -> dict[str, object]:
+    """BLEU and chrF of the held-out pairs decoded with the spec's beam and greedily (beam 1), and the first
+    pairs the beam got wrong, to read."""
+    gold = [runner.gold(r) for r in records]
+    out: dict[str, object] = {}
+    for label, width in (("beam", runner.params.beam), ("greedy", 1)):
+        beam_runner = copy.copy(runner)
+        beam_runner.params = runner.params.model_copy(update={"beam": width})
+        pred = [runner.value(p) for p in beam_runner.predict(model, records, val, torch.device("cpu"))]
+        out[f"bleu_{label}"] = round(sacrebleu_score("bleu", pred, gold)[0], 2)
+        out[f"chrf_{label}"] = round(sacrebleu_score("chrf", pred, gold)[0], 2)
+        out[f"exact_{label}"] = round(sum(p == g for p, g in zip(pred, gold)) / len(gold), 3)
+        if label == "beam":
+            out["wrong"] = [{"src": r.get(runner.params.data.source, str), "pred": p, "gold": g}
+                            for r, p, g in zip(records, pred, gold) if p != g][:3]
+    return out
 
 
 def main() -> None:
@@ -104,10 +159,19 @@ def main() -> None:
     parser.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--every", type=int, default=0, help="also score the held-out pairs every N steps")
+    parser.add_argument("--bleu", action="store_true", help="decode the held-out pairs at the end (beam and greedy)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the spec of every variant")
+    parser.add_argument("--bias-lr", type=float, default=1.0,
+                        help="learning-rate multiplier of the relative position bias tables")
+    parser.add_argument("--save", type=Path, help="write the last variant's trained weights (a state dict) here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for name in args.variants:
-        print(json.dumps(measure(name, args.steps)), flush=True)
+        result = measure(name, args.steps, args.sets, args.every, args.bleu, lambda line: print(line, flush=True),
+                         args.save, args.bias_lr)
+        print(json.dumps({**result, "sets": args.sets, "bias_lr": args.bias_lr}, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

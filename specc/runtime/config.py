@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, PositiveFloat
 
 from specc.diagnostics import Collector, Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
+from specc.graph.names import matches
 from specc.graph.queries import token_vocab, usable_positions
 from specc.schema import ModelSpec
 from specc.runtime.section import Section, validate_section
@@ -96,6 +97,10 @@ class TrainConfig(Section):
     eps: float = Field(default=1e-8, gt=0)
     momentum: float = Field(default=0.9, ge=0, lt=1)
     clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
+    # Learning-rate multipliers by parameter name pattern (as `freeze`'s: `*` any text, `A:B` a layer range), e.g.
+    # {"encoder_bias.*" = 30}: a small table that must grow large under AdamW, whose steps are about `lr` each
+    # (docs/finetuning.md, "Why t5-tiny translated badly"). A parameter several patterns match takes their product.
+    lr_scale: dict[str, PositiveFloat] = {}
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype on GPU; fp16 is refused (check_precision)
     compile: bool = False
@@ -120,6 +125,14 @@ class TrainConfig(Section):
     loss_spike: LossSpike | None = None
     sample_prompt: str = ""
     sample_tokens: int = Field(default=60, ge=0)
+
+
+def check_lr_scale(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """Every `lr_scale` pattern must name a parameter: a misspelt one would silently change nothing."""
+    names = graph.parameter_names()
+    return [Diagnostic("E089", f"lr_scale pattern '{p}' matches no parameter of the model", span,
+                       "patterns match names such as " + ", ".join(list(names)[:3]))
+            for p in train.lr_scale if not any(matches(n, [p]) for n in names)]
 
 
 def check_precision(train: TrainConfig, span: Span | None) -> list[Diagnostic]:

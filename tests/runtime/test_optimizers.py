@@ -80,3 +80,20 @@ def test_sigkill_then_resume_is_bit_identical(kind: str, cli: Run, tmp_path: Pat
     done = train(cli, out, f"train.optimizer={kind}", resume=True)
     assert done.returncode == 0, done.stderr
     assert_identical(out, reference, f"{kind}: SIGKILL after step {step}")
+
+
+def test_declared_lr_scale_multiplies_the_named_parameters_rate() -> None:
+    """[train] lr_scale: a pattern's multiplier reaches its parameters' group (the trainer sets each group's lr to
+    the schedule's times `lr_scale`), composes with a run's own multipliers, and leaves the rest at 1."""
+    model = _model()
+    cfg = TrainConfig(lr_scale={"wpe.*": 30.0, "h.0.*": 2.0})
+    names = dict(model.named_parameters())
+    assert "wpe.weight" in names
+    scale_of = {id(p): g["lr_scale"] for g in make_optimizer(model, cfg).param_groups for p in g["params"]}
+    assert scale_of[id(names["wpe.weight"])] == 30.0
+    assert all(scale_of[id(p)] == 2.0 for n, p in names.items() if n.startswith("h.0."))
+    assert scale_of[id(names["ln_f.weight"])] == 1.0
+    frozen = {"h.0.attn.qkv.weight": 0.0, "wpe.weight": 0.5}
+    scale_of = {id(p): g["lr_scale"] for g in make_optimizer(model, cfg, frozen).param_groups for p in g["params"]}
+    assert scale_of[id(names["wpe.weight"])] == 15.0
+    assert id(names["h.0.attn.qkv.weight"]) not in scale_of  # still frozen

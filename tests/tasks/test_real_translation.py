@@ -49,5 +49,6 @@ def test_real_corpus_translation_beats_copying_the_source(spec: str, corpus: dic
                        say=lambda line: None)
     val = outcome.evaluations[0]
     assert val.baseline is not None
+    print(f"\n{spec}: validation {val.metrics}, copying the source {val.baseline}")  # the figures, with -s
     for metric, margin in MARGIN.items():
         assert val.metrics[metric] > val.baseline[metric] + margin, (metric, val.metrics, val.baseline)

@@ -17,7 +17,7 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.runtime.config import TrainConfig, check_checkpointing, check_precision, held_out_every
+from specc.runtime.config import TrainConfig, check_checkpointing, check_lr_scale, check_precision, held_out_every
 from specc.runtime.errors import UserError
 from specc.runtime.data.demos import DEMOS
 from specc.runtime.data.labelled import Record, Splits
@@ -102,6 +102,8 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
                         raw.value_span(where + ("max_len",)) or span)
         diags.extend(check_checkpointing(params.train, graph, raw.value_span(where + ("train", "activation_checkpointing"))))
         diags.extend(check_precision(params.train, raw.value_span(where + ("train", "precision"))))
+        diags.extend(check_lr_scale(params.train, graph, raw.value_span(where + ("train", "lr_scale"))
+                                    or raw.key_span(where + ("train",)) or span))
         names = graph.parameter_names()
         for p in params.freeze:
             if not any(matches(n, [p]) for n in names):

@@ -9,14 +9,16 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from specc.graph.names import matches
 from specc.runtime.config import TrainConfig
 from specc.runtime.errors import UserError
 
 
 def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None = None) -> list[dict]:
     """Decayed and excluded (biases, norms, embeddings as declared in no_decay) parameters, and
-    with `scales` (learning-rate multiplier per parameter name) one such pair per multiplier;
-    a multiplier of 0 freezes the parameter (it is left out and stops needing gradients)."""
+    with learning-rate multipliers (`scales` per parameter name, times the declared `cfg.lr_scale`
+    patterns) one such pair per multiplier; a multiplier of 0 freezes the parameter (it is left out and
+    stops needing gradients)."""
     # A module's kind is its `no_decay_kind` ("norm", "embedding"), which the compiler sets from its op's declared
     # capabilities (specc.ops.base.OpRecord.no_decay_kind); any other parameter is a "bias" or a "weight" by name.
     kinds: dict[int, str] = {}
@@ -24,6 +26,7 @@ def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float]
         kind = getattr(module, "no_decay_kind", None)
         for name, p in module.named_parameters(recurse=False):
             kinds.setdefault(id(p), kind or ("bias" if name == "bias" else "weight"))
+    scales = declared_scales(model, cfg, scales)
     if scales is None:
         decay: list[nn.Parameter] = []
         no_decay: list[nn.Parameter] = []
@@ -39,6 +42,19 @@ def param_groups(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float]
         groups.setdefault((scale, kinds.get(id(p)) not in cfg.no_decay), []).append(p)
     return [{"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0, "lr_scale": scale}
             for (scale, decays), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
+
+
+def declared_scales(model: nn.Module, cfg: TrainConfig, scales: Mapping[str, float] | None) -> dict[str, float] | None:
+    """`scales` (a run's own multipliers: freezing, layer decay, a head's rate) times the multipliers
+    `cfg.lr_scale` declares by name pattern; None when neither changes any parameter's rate."""
+    if not cfg.lr_scale:
+        return None if scales is None else dict(scales)
+    out = dict(scales) if scales is not None else {}
+    for name, _ in model.named_parameters():
+        for p, factor in cfg.lr_scale.items():
+            if matches(name, [p]):
+                out[name] = out.get(name, 1.0) * factor
+    return out
 
 
 def freeze(model: nn.Module, scales: Mapping[str, float] | None) -> None:

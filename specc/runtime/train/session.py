@@ -14,8 +14,8 @@ from specc.graph import LayerGraph, build_graph
 from specc.graph.queries import token_vocab
 from specc.schema import ModelSpec, validate
 from specc.runtime.budget import check_batch_memory
-from specc.runtime.config import (RunConfig, check_checkpointing, check_held_out, check_positions, check_precision,
-                                   check_vocab, load_run_config)
+from specc.runtime.config import (RunConfig, check_checkpointing, check_held_out, check_lr_scale, check_positions,
+                                   check_precision, check_vocab, load_run_config)
 from specc.runtime.errors import UserError
 from specc.runtime.objectives import ObjectiveSet, resolve_objectives
 
@@ -71,6 +71,7 @@ def plan(spec: ModelSpec, base: Path, graph: LayerGraph | None = None) -> Plan:
         found += check_batch_memory(config.train, graph, _at(spec, ("train", "batch_size"), ("train", "seq_len"),
                                                              ("train",)))
         found += check_precision(config.train, _at(spec, ("train", "precision"), ("train",)))
+        found += check_lr_scale(config.train, graph, _at(spec, ("train", "lr_scale"), ("train",)))
         found += check_positions(config.train, graph, _at(spec, ("train", "seq_len"), ("train",)))
         found += check_vocab(config.tokenizer, graph, _at(spec, ("tokenizer", "vocab_size"), ("params", "vocab")))
         found += check_held_out(config.data, _at(spec, ("data", "max_documents"), ("data",)))
