@@ -16,17 +16,20 @@ REL_TOL = 1e-4
 
 
 def same_adamw(hf: torch.nn.Module, init: torch.nn.Module, rules: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over `hf` in which a parameter decays iff the specc parameter it maps to (through `rules`) does."""
-    decayed = {id(p) for p in param_groups(init, cfg)[0]["params"]}
+    """AdamW over `hf` in which a parameter decays iff the specc parameter it maps to (through `rules`) does, and
+    learns at that parameter's multiple of the rate (`lr_scale`, e.g. T5's relative position bias tables)."""
+    specc_groups = param_groups(init, cfg)
+    group_of = {id(p): (g.get("lr_scale", 1.0), g["weight_decay"]) for g in specc_groups for p in g["params"]}
     ours = dict(init.named_parameters())
     target = {src: rule.target for rule in rules for src in rule.sources}
-    groups: list[dict[str, Any]] = [{"params": [], "weight_decay": cfg.weight_decay}, {"params": [], "weight_decay": 0.0}]
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
     covered = set()
     for name, p in hf.named_parameters():
-        groups[0 if id(ours[target[name]]) in decayed else 1]["params"].append(p)
+        groups.setdefault(group_of[id(ours[target[name]])], []).append(p)
         covered.add(id(ours[target[name]]))
-    assert decayed and decayed <= covered  # every decayed specc tensor has its transformers twin(s) decayed
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    assert covered == set(group_of)  # every specc tensor has its transformers twin(s), in its group
+    return torch.optim.AdamW([{"params": ps, "weight_decay": decay, "lr_scale": scale} for (scale, decay), ps in groups.items()],
+                             lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
 
 
 def replay(hf: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, batches: Iterable[Batch],
@@ -35,7 +38,7 @@ def replay(hf: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConf
     hf.train()
     for step, (line, batch) in enumerate(zip(logged, batches)):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg) * group["lr_scale"]
         loss = loss_of(hf, batch)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(hf.parameters(), cfg.clip)
