@@ -19,6 +19,9 @@ SPECS = ROOT / "specs"
 HEAVY = ("torch", "transformers")
 # What the spec stages and the runtime may load (specc.frontend.dsl: the DSL's parser, which TOML specs never need).
 STAGES = ("lark", "pydantic", "networkx", "numpy", "tokenizers", "specc.frontend.dsl")
+# What only reading or training on a task's data needs: the file-format readers (and the records' module, which
+# imports them all) and the checkpoint transfer (safetensors). A check of tasks with demo data validates them without.
+TASK_DATA = ("specc.runtime.data.formats", "specc.runtime.data.labelled", "specc.runtime.runs.transfer", "safetensors")
 
 # Runs `specc ARGS` in this process, then prints (last line of stderr) which watched modules it imported.
 WRAPPER = """
@@ -26,7 +29,7 @@ import atexit, json, sys
 atexit.register(lambda: print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr))
 from specc.cli import main
 sys.exit(main(sys.argv[1:]))
-""" % (HEAVY + STAGES,)
+""" % (HEAVY + STAGES + TASK_DATA,)
 
 
 def _heavy_imports(cli_env: dict[str, str], *args: str) -> tuple[int, list[str]]:
@@ -87,12 +90,12 @@ def test_command_imports_no_torch(name: str, commands: dict[str, list[str]], cli
 # (the compiler asks), they read no data and load no tokenizer, so numpy and tokenizers stay out, and a TOML spec
 # needs no DSL parser.
 NOT_LOADED = {
-    "help": STAGES,
+    "help": STAGES + TASK_DATA,
     "fmt": ("pydantic", "networkx", "numpy", "tokenizers"),
     "convert": ("pydantic", "networkx", "numpy", "tokenizers"),
     "ops": ("lark", "networkx", "numpy", "tokenizers", "specc.frontend.dsl"),
     "ops NAME": ("networkx", "numpy", "tokenizers"),
-    **{name: ("networkx", "numpy", "tokenizers", "specc.frontend.dsl")
+    **{name: ("networkx", "numpy", "tokenizers", "specc.frontend.dsl") + TASK_DATA
        for name in ("check (objective)", "check (tasks)", "check (translation)", "check --json", "explain", "hash",
                     "diff", "textconv", "git-diff", "summary")},
 }
@@ -113,6 +116,19 @@ def test_the_wrapper_sees_the_stages_when_a_command_needs_them(commands: dict[st
     assert rc == 0 and {"lark", "pydantic"} <= set(loaded)
     rc, loaded = _heavy_imports(cli_env, "compile", str(SPECS / "gpt-tiny.toml"))
     assert rc == 0 and "networkx" in loaded
+
+
+def test_the_wrapper_sees_the_readers_when_a_task_reads_files(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """The check above can fail: a task whose data is a file has its first record read by `check`, so the formats
+    package shows (and the records' module does not: a check peeks, it reads no split)."""
+    for name in ("bert-tiny.toml", "bert-base-pretraining.toml"):
+        (tmp_path / name).write_text((SPECS / name).read_text())
+    text = (SPECS / "bert-tiny-sentiment.toml").read_text()
+    assert 'demo = "sentiment"' in text
+    (tmp_path / "spec.toml").write_text(text.replace('demo = "sentiment"', 'train = "train.jsonl"'))
+    (tmp_path / "train.jsonl").write_text('{"text": "good", "label": "pos"}\n')
+    rc, loaded = _heavy_imports(cli_env, "check", str(tmp_path / "spec.toml"))
+    assert rc == 0 and "specc.runtime.data.formats" in loaded and "safetensors" not in loaded
 
 
 def test_the_wrapper_sees_torch_when_a_command_loads_it(cli_env: dict[str, str]) -> None:

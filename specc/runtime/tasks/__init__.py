@@ -20,27 +20,28 @@ from specc.schema import ModelSpec
 from specc.runtime.config import TrainConfig, check_checkpointing, check_lr_scale, check_precision, held_out_every
 from specc.runtime.errors import UserError
 from specc.runtime.data.demos import DEMOS
-from specc.runtime.data.labelled import Record, Splits
 from specc.runtime.tasks.metrics import METRICS
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.section import validate_section
 from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
 from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
-from specc.runtime.tasks.files import read_split
-from specc.runtime.runs.transfer import TransferReport, load_matching, matches
+from specc.graph.names import matches
 
 if TYPE_CHECKING:
     import torch
+
+    from specc.runtime.data.labelled import Record, Splits
+    from specc.runtime.runs.transfer import TransferReport
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
     torch = lazy_import("torch")
 
-# A task-type module left off the import line above fails here; fields (`check --data`) and keys_doc (a doc
-# generator) register nothing and are imported where they are used.
-TASKS.complete(__name__, __path__, helpers=("fields", "keys_doc"))
+# A task-type module left off the import line above fails here; fields (`check --data`), files (reading a task's
+# data: every file-format reader) and keys_doc (a doc generator) register nothing and are imported where they are used.
+TASKS.complete(__name__, __path__, helpers=("fields", "files", "keys_doc"))
 
 TASK_FILE = "task.json"  # a fine-tuned checkpoint's task: its name, labels, and what was tuned on validation
 
-__all__ = ["TASKS", "DeclaredTask", "Splits", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
+__all__ = ["TASKS", "DeclaredTask", "TaskWorkload", "resolve_tasks", "choose_task", "load_splits", "score"]
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,9 @@ def choose_task(tasks: Mapping[str, DeclaredTask], name: str | None, spec_name: 
 # -- data ---------------------------------------------------------------------------
 def load_splits(task: DeclaredTask, base: Path) -> Splits:
     """The task's train / validation / test records; an empty or unreadable split is a `UserError`."""
+    from specc.runtime.data.labelled import Splits  # here, not at the top: it imports every file-format reader
+    from specc.runtime.tasks.files import read_split
+
     d = task.params.data
     if d.demo is not None:
         splits = DEMOS[d.demo].build()
@@ -237,6 +241,8 @@ class TaskWorkload:
 
     def start(self, model: torch.nn.Module) -> None:
         if self.transfer is not None:
+            from specc.runtime.runs.transfer import load_matching  # safetensors: not needed to resolve a task
+
             load_matching(model, self.transfer)
 
     def lr_scales(self, model: torch.nn.Module) -> dict[str, float] | None:

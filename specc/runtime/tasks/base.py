@@ -20,13 +20,13 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
 from specc.runtime.config import HeldOutFraction, TrainConfig
-from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.registry import Registry
 from specc.runtime.section import Section
 from specc.runtime.data.tokenizer import TextTokenizer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Record: annotations only (its module imports every file-format reader)
+    from specc.runtime.data.formats import Record
     import numpy as np
     import torch
 else:  # imported on first use, so `specc check` runs without numpy or torch (specc/lazy.py)

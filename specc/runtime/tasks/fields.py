@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.raw import RawSpec
 from specc.schema import ModelSpec
 from specc.runtime.errors import UserError
-from specc.runtime.data.formats import ReadOptions, Record
-from specc.runtime.data.formats.peek import first_record
 from specc.runtime.tasks import DeclaredTask, resolve_tasks
 from specc.runtime.tasks.base import ParallelFiles, TaskData
-from specc.runtime.tasks.files import resolve
+
+if TYPE_CHECKING:
+    from specc.runtime.data.formats import Record
 
 SPLITS = ("train", "validation", "test")
 
@@ -44,6 +45,11 @@ def _task_files(task: DeclaredTask, raw: RawSpec, base: Path) -> list[Diagnostic
     data = task.params.data
     if data.demo is not None:
         return []
+    # Here, for a task that reads files: the formats package imports every reader.
+    from specc.runtime.data.formats import ReadOptions
+    from specc.runtime.data.formats.peek import first_record
+    from specc.runtime.tasks.files import resolve
+
     where = ("tasks", task.name, "data")
     opts = ReadOptions(tuple(data.columns) if data.columns else None, data.reads())
     out = []

@@ -27,12 +27,12 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
-from specc.runtime.data.labelled import Record
 from specc.runtime.tasks.metrics import v2_f1, v2_golds, best_no_answer_threshold
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.tasks.base import Feature, HeadRunner, TaskData, TaskParams, TaskType, check_head, register
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Record: annotations only (its module imports every file-format reader)
+    from specc.runtime.data.formats import Record
     import numpy as np
     import torch
     import torch.nn.functional as F

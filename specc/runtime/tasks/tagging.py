@@ -18,12 +18,12 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.runtime.errors import UserError
-from specc.runtime.data.labelled import Record
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.tasks.base import Feature, HeadRunner, TaskData, TaskParams, TaskType, check_head, register
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Record: annotations only (its module imports every file-format reader)
+    from specc.runtime.data.formats import Record
     import numpy as np
     import torch
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)

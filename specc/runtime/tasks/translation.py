@@ -21,14 +21,14 @@ from specc.diagnostics import Diagnostic, Span
 from specc.graph import LayerGraph
 from specc.graph.queries import attention_nodes
 from specc.runtime.errors import UserError
-from specc.runtime.data.labelled import Record
 from specc.runtime.tasks.metrics import sacrebleu_score
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.objectives.base import cross_entropy_sum
 from specc.runtime.tasks.base import Feature, TaskData, TaskParams, TaskRunner, TaskType, head_shape, needs_inputs, register
 from specc.runtime.data.tokenizer import TextTokenizer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Record: annotations only (its module imports every file-format reader)
+    from specc.runtime.data.formats import Record
     import torch
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
     torch = lazy_import("torch")

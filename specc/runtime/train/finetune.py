@@ -32,14 +32,14 @@ from specc.runtime.runs import checkpoint
 from specc.runtime import distributed
 from specc.runtime.config import RunConfig, load_run_config
 from specc.runtime.errors import UserError
-from specc.runtime.data.labelled import Record, read_records
+from specc.runtime.data.labelled import Record, Splits, read_records
 from specc.runtime.runs.lineage import stored_spec
 from specc.runtime.device import pick_device
 from specc.runtime.train.plot import write_loss_curve
 from specc.runtime.objectives import ObjectiveSet
 from specc.runtime.train.overrides import check_finetune_sets
 from specc.runtime.train.session import Plan, tokenizer_for
-from specc.runtime.tasks import TASK_FILE, DeclaredTask, Splits, TaskWorkload, choose_task, load_splits, resolve_tasks, score
+from specc.runtime.tasks import TASK_FILE, DeclaredTask, TaskWorkload, choose_task, load_splits, resolve_tasks, score
 from specc.runtime.tasks.base import Feature, TaskRunner
 from specc.runtime.tasks.files import name_labels, read_split
 from specc.runtime.data.tokenizer import TextTokenizer

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from specc.runtime.data.labelled import Splits
 from specc.registry import Registry
+
+if TYPE_CHECKING:  # the records' module imports every file-format reader: loaded when a demo is built
+    from specc.runtime.data.labelled import Splits
 
 
 @dataclass(frozen=True)

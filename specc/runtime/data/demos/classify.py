@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specc.runtime.data.demos.base import register
 from specc.runtime.data.demos.text import sentences, split, splits
-from specc.runtime.data.labelled import Splits
+
+if TYPE_CHECKING:  # the records' module imports every file-format reader: loaded when a demo is built
+    from specc.runtime.data.labelled import Splits
 
 # -- generated reviews (sentiment, rating) ----------------------------------------------
 SUBJECTS = [

@@ -6,10 +6,13 @@ import builtins
 import random
 import sys
 import unicodedata
+from typing import TYPE_CHECKING
 
 from specc.runtime.data.demos.base import register
 from specc.runtime.data.demos.text import splits
-from specc.runtime.data.labelled import Splits
+
+if TYPE_CHECKING:  # the records' module imports every file-format reader: loaded when a demo is built
+    from specc.runtime.data.labelled import Splits
 
 
 # -- ner ------------------------------------------------------------------------------------

@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from specc.runtime.data.demos.base import register
 from specc.runtime.data.demos.text import splits
-from specc.runtime.data.labelled import Splits
+
+if TYPE_CHECKING:  # the records' module imports every file-format reader: loaded when a demo is built
+    from specc.runtime.data.labelled import Splits
 
 NAMES = [
     "Anna", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Karin", "Leon", "Maria",

@@ -15,12 +15,14 @@ import random
 import re
 import sysconfig
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from specc.atomic import write_text
 from specc.runtime.errors import UserError
-from specc.runtime.data.labelled import Record
-from specc.runtime.data.labelled import Splits
 from specc.runtime.data.tokenizer import cache_dir
+
+if TYPE_CHECKING:
+    from specc.runtime.data.labelled import Splits
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 WORD = re.compile(r"[a-z][a-z0-9_']*")
@@ -117,6 +119,8 @@ def split(rows: list[dict], sizes: tuple[int, int, int], demo: str) -> Splits:
 
 
 def splits(demo: str, train: list[dict], validation: list[dict], test: list[dict]) -> Splits:
+    from specc.runtime.data.labelled import Record, Splits  # here: the records' module imports every file-format reader
+
     def records(rows: list[dict], part: str) -> list[Record]:
         return [Record(row, f"demo {demo}, {part} #{i}") for i, row in enumerate(rows)]
 
