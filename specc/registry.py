@@ -12,9 +12,10 @@ use `hint` for the did-you-mean.
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import sys
-from typing import Iterable, Protocol, TypeVar
+from typing import Any, ItemsView, Iterable, Iterator, KeysView, Protocol, TypeVar, ValuesView
 
 from specc.diagnostics import did_you_mean
 
@@ -62,3 +63,67 @@ class Registry(dict[str, R]):
         if missed:
             raise RegistryError(f"{package} does not import {', '.join(sorted(missed))}: add it to the import line "
                                 f"of {package}/__init__.py, or its {self.kind} records are never registered")
+
+
+class LazyRegistry(Registry[R]):
+    """A `Registry` whose records live in modules imported on first use: `modules` names, for each record, the
+    module that registers it. Looking a name up (`[]`, `get`, `in`) imports only that record's module, so a spec
+    naming one task type loads that type alone; anything that lists the records (iterating, `len`, `values`,
+    `items`, the did-you-mean hint) imports them all first. The table must match the modules:
+    `load_all` raises `RegistryError` when a module registers names other than the table says."""
+
+    def __init__(self, kind: str, modules: dict[str, str]) -> None:
+        super().__init__(kind)
+        self.modules = modules
+
+    def _load(self, name: object) -> None:
+        module = self.modules.get(name) if isinstance(name, str) else None
+        if module is not None and not dict.__contains__(self, name):
+            importlib.import_module(module)
+
+    def load_all(self) -> None:
+        for module in dict.fromkeys(self.modules.values()):
+            importlib.import_module(module)
+        stray = set(dict.keys(self)) ^ set(self.modules)
+        if stray:
+            raise RegistryError(f"the {self.kind} table and the registered {self.kind}s differ: {', '.join(sorted(stray))}")
+
+    def register(self, record: R) -> R:
+        if dict.__contains__(self, record.name):
+            raise RegistryError(f"{self.kind} '{record.name}' is registered twice")
+        dict.__setitem__(self, record.name, record)
+        return record
+
+    def __contains__(self, name: object) -> bool:
+        self._load(name)
+        return dict.__contains__(self, name)
+
+    def __missing__(self, name: str) -> R:
+        self._load(name)
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        return super().__missing__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self.load_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.load_all()
+        return dict.__len__(self)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        self.load_all()
+        return dict.keys(self)
+
+    def values(self) -> ValuesView[R]:  # type: ignore[override]
+        self.load_all()
+        return dict.values(self)
+
+    def items(self) -> ItemsView[str, R]:  # type: ignore[override]
+        self.load_all()
+        return dict.items(self)

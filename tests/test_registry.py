@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,51 @@ def test_every_kind_uses_the_one_registry() -> None:
         register("accuracy", "labels")(lambda pred, gold: 0.0)
     with pytest.raises(KeyError, match="did you mean 'accuracy'"):
         METRICS["acuracy"]
+
+
+@pytest.mark.parametrize("package, registry", [("specc.runtime.tasks", "specc.runtime.tasks.base:TASKS"),
+                                               ("specc.runtime.data.demos", "specc.runtime.data.demos.base:DEMOS")])
+def test_a_lazy_registry_table_names_every_registering_module(package: str, registry: str) -> None:
+    """A lazy registry imports a record's module when the record is looked up, so its table must name, for each
+    record, the module that registers it, and every module that registers one must be in the table: a module left
+    out would register nothing, silently. Run in a fresh process, so no earlier test has imported any module."""
+    code = f"""
+import importlib, pkgutil, sys
+module, name = {registry!r}.split(":")
+reg = getattr(importlib.import_module(module), name)
+assert not any(m in sys.modules for m in set(reg.modules.values())), "a lookup-free import loaded a record's module"
+first = sorted(reg.modules)[0]
+assert reg.get(first) is not None and all(sys.modules.get(m) is None for n, m in reg.modules.items()
+                                           if m != reg.modules[first]), "one lookup loaded other modules"
+pkg = importlib.import_module({package!r})
+for m in pkgutil.iter_modules(pkg.__path__):  # a module outside the table registers nothing
+    before = dict.__len__(reg)
+    importlib.import_module({package!r} + "." + m.name)
+    assert {package!r} + "." + m.name in reg.modules.values() or dict.__len__(reg) == before, m.name
+reg.load_all()  # raises RegistryError when the table and the registrations differ
+assert len(reg) == len(reg.modules) and all(dict.__getitem__(reg, n).name == n for n in reg.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_lazy_registry_loads_a_module_per_lookup_and_all_when_listed(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "lazypkg").mkdir()
+    (tmp_path / "lazypkg" / "__init__.py").write_text(
+        "from specc.registry import LazyRegistry\n"
+        "REG = LazyRegistry('thing', {'a': 'lazypkg.one', 'b': 'lazypkg.two', 'c': 'lazypkg.two'})\n")
+    rec = "from dataclasses import dataclass\n@dataclass\nclass T:\n    name: str\n"
+    (tmp_path / "lazypkg" / "one.py").write_text(rec + "from lazypkg import REG\nREG.register(T('a'))\n")
+    (tmp_path / "lazypkg" / "two.py").write_text(rec + "from lazypkg import REG\nREG.register(T('b'))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = importlib.import_module("lazypkg").REG
+    assert reg["a"].name == "a" and "lazypkg.one" in sys.modules and "lazypkg.two" not in sys.modules
+    assert "zzz" not in reg and reg.get("zzz") is None and "lazypkg.two" not in sys.modules
+    with pytest.raises(RegistryError, match="differ: c"):  # 'c' is in the table, but two.py never registers it
+        list(reg)
+    for name in ("lazypkg", "lazypkg.one", "lazypkg.two"):
+        monkeypatch.delitem(sys.modules, name)
 
 
 def test_an_hf_family_is_one_record_with_its_rule_sets() -> None:

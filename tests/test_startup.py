@@ -22,6 +22,10 @@ STAGES = ("lark", "pydantic", "networkx", "numpy", "tokenizers", "specc.frontend
 # What only reading or training on a task's data needs: the file-format readers (and the records' module, which
 # imports them all) and the checkpoint transfer (safetensors). A check of tasks with demo data validates them without.
 TASK_DATA = ("specc.runtime.data.formats", "specc.runtime.data.labelled", "specc.runtime.runs.transfer", "safetensors")
+# Task types and demos load when a spec names them: bert-tiny-tasks declares classification and regression tasks on
+# classification demos, so it loads none of these.
+OTHER_TASKS = ("specc.runtime.tasks.qa", "specc.runtime.tasks.tagging", "specc.runtime.tasks.translation",
+               "specc.runtime.data.demos.grammar", "specc.runtime.data.demos.reading")
 
 # Runs `specc ARGS` in this process, then prints (last line of stderr) which watched modules it imported.
 WRAPPER = """
@@ -29,7 +33,7 @@ import atexit, json, sys
 atexit.register(lambda: print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr))
 from specc.cli import main
 sys.exit(main(sys.argv[1:]))
-""" % (HEAVY + STAGES + TASK_DATA,)
+""" % (HEAVY + STAGES + TASK_DATA + OTHER_TASKS,)
 
 
 def _heavy_imports(cli_env: dict[str, str], *args: str) -> tuple[int, list[str]]:
@@ -90,7 +94,7 @@ def test_command_imports_no_torch(name: str, commands: dict[str, list[str]], cli
 # (the compiler asks), they read no data and load no tokenizer, so numpy and tokenizers stay out, and a TOML spec
 # needs no DSL parser.
 NOT_LOADED = {
-    "help": STAGES + TASK_DATA,
+    "help": STAGES + TASK_DATA + OTHER_TASKS,
     "fmt": ("pydantic", "networkx", "numpy", "tokenizers"),
     "convert": ("pydantic", "networkx", "numpy", "tokenizers"),
     "ops": ("lark", "networkx", "numpy", "tokenizers", "specc.frontend.dsl"),
@@ -99,6 +103,7 @@ NOT_LOADED = {
        for name in ("check (objective)", "check (tasks)", "check (translation)", "check --json", "explain", "hash",
                     "diff", "textconv", "git-diff", "summary")},
 }
+NOT_LOADED["check (tasks)"] += OTHER_TASKS
 
 
 @pytest.mark.parametrize("name", sorted(NOT_LOADED))
@@ -129,6 +134,15 @@ def test_the_wrapper_sees_the_readers_when_a_task_reads_files(tmp_path: Path, cl
     (tmp_path / "train.jsonl").write_text('{"text": "good", "label": "pos"}\n')
     rc, loaded = _heavy_imports(cli_env, "check", str(tmp_path / "spec.toml"))
     assert rc == 0 and "specc.runtime.data.formats" in loaded and "safetensors" not in loaded
+
+
+def test_the_wrapper_sees_a_task_type_when_the_spec_declares_it(commands: dict[str, list[str]],
+                                                                 cli_env: dict[str, str]) -> None:
+    """The check above can fail: a translation task on the translation demo loads that type and that demo's module
+    (and no other type's)."""
+    rc, loaded = _heavy_imports(cli_env, *commands["check (translation)"])
+    assert rc == 0 and [m for m in loaded if m in OTHER_TASKS] == ["specc.runtime.data.demos.grammar",
+                                                                   "specc.runtime.tasks.translation"]
 
 
 def test_the_wrapper_sees_torch_when_a_command_loads_it(cli_env: dict[str, str]) -> None:

@@ -23,7 +23,6 @@ from specc.runtime.data.demos import DEMOS
 from specc.runtime.tasks.metrics import METRICS
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.section import validate_section
-from specc.runtime.tasks import classification, qa, tagging, translation  # noqa: F401  (registration)
 from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
 from specc.graph.names import matches
 
@@ -34,10 +33,6 @@ if TYPE_CHECKING:
     from specc.runtime.runs.transfer import TransferReport
 else:  # imported on first use, so `specc check` runs without torch (specc/lazy.py)
     torch = lazy_import("torch")
-
-# A task-type module left off the import line above fails here; fields (`check --data`), files (reading a task's
-# data: every file-format reader) and keys_doc (a doc generator) register nothing and are imported where they are used.
-TASKS.complete(__name__, __path__, helpers=("fields", "files", "keys_doc"))
 
 TASK_FILE = "task.json"  # a fine-tuned checkpoint's task: its name, labels, and what was tuned on validation
 

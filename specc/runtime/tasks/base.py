@@ -21,7 +21,7 @@ from specc.diagnostics import Diagnostic, Span, did_you_mean
 from specc.graph import LayerGraph
 from specc.runtime.config import HeldOutFraction, TrainConfig
 from specc.runtime.batch import Batch, LossSums
-from specc.registry import Registry
+from specc.registry import LazyRegistry
 from specc.runtime.section import Section
 from specc.runtime.data.tokenizer import TextTokenizer
 
@@ -304,7 +304,14 @@ class TaskType:
     doc: str = ""
 
 
-TASKS: Registry[TaskType] = Registry("task type")
+# Each type's module, imported when the type is first looked up: a spec's check loads the types it declares only.
+TASKS: LazyRegistry[TaskType] = LazyRegistry("task type", {
+    "classification": "specc.runtime.tasks.classification",
+    "regression": "specc.runtime.tasks.classification",
+    "extractive_qa": "specc.runtime.tasks.qa",
+    "token_classification": "specc.runtime.tasks.tagging",
+    "translation": "specc.runtime.tasks.translation",
+})
 register = TASKS.register
 
 
