@@ -69,7 +69,7 @@ class LazyRegistry(Registry[R]):
     """A `Registry` whose records live in modules imported on first use: `modules` names, for each record, the
     module that registers it. Looking a name up (`[]`, `get`, `in`) imports only that record's module, so a spec
     naming one task type loads that type alone; anything that lists the records (iterating, `len`, `values`,
-    `items`, the did-you-mean hint) imports them all first. The table must match the modules:
+    `items`, the did-you-mean hint) imports them all first, and lists them in the table's order. The table must match the modules:
     `load_all` raises `RegistryError` when a module registers names other than the table says."""
 
     def __init__(self, kind: str, modules: dict[str, str]) -> None:
@@ -108,22 +108,23 @@ class LazyRegistry(Registry[R]):
         self._load(name)
         return dict.get(self, name, default)
 
-    def __iter__(self) -> Iterator[str]:
+    def _listed(self) -> dict[str, R]:
+        """Every record, in the table's order (not the order of first lookups, so listings are stable)."""
         self.load_all()
-        return dict.__iter__(self)
+        return {name: dict.__getitem__(self, name) for name in self.modules}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._listed())
 
     def __len__(self) -> int:
         self.load_all()
         return dict.__len__(self)
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]
-        self.load_all()
-        return dict.keys(self)
+        return self._listed().keys()
 
     def values(self) -> ValuesView[R]:  # type: ignore[override]
-        self.load_all()
-        return dict.values(self)
+        return self._listed().values()
 
     def items(self) -> ItemsView[str, R]:  # type: ignore[override]
-        self.load_all()
-        return dict.items(self)
+        return self._listed().items()

@@ -114,6 +114,9 @@ def test_a_lazy_registry_loads_a_module_per_lookup_and_all_when_listed(tmp_path:
     assert "zzz" not in reg and reg.get("zzz") is None and "lazypkg.two" not in sys.modules
     with pytest.raises(RegistryError, match="differ: c"):  # 'c' is in the table, but two.py never registers it
         list(reg)
+    reg.modules = {"b": "lazypkg.two", "a": "lazypkg.one"}
+    assert list(reg) == list(reg.keys()) == ["b", "a"] and [r.name for r in reg.values()] == ["b", "a"]  # table order
+    assert len(reg) == 2 and dict(reg.items())["a"].name == "a"
     for name in ("lazypkg", "lazypkg.one", "lazypkg.two"):
         monkeypatch.delitem(sys.modules, name)
 
