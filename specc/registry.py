@@ -1,7 +1,10 @@
 """Registries: the records of one kind (ops, objectives, task types, metrics, demos, HF families) by name.
 
 Every kind registers the same way: the module that defines a record registers it when it is imported, and
-its package's `__init__` imports each such module by name. Three mistakes fail loudly at import, never later:
+its package's `__init__` imports each such module by name; or, for a `LazyRegistry` (task types, demos), a
+table names each record's module, imported when the record is first looked up (a spec's check then imports
+only what it names; tests/test_registry.py checks each table against its package's modules). Three mistakes
+fail loudly at import, never later:
 - two records under one name (`RegistryError`);
 - a module of a registering package that its `__init__` forgot to import (`Registry.complete`: a record
   there would otherwise be missing without a word);
