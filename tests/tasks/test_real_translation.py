@@ -41,6 +41,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write(pairs, tmp_path_factory.mktemp("mt"))
 
 
+# Measured 2026-12-03 (validation, random init, the specs' settings): gpt-tiny BLEU 8.9 / chrF 19.7, t5-tiny 10.9 / 20.8 (1,200 steps),
+# copying the source 14.7 / 25.1; both losses were still falling. Strict: a recipe that passes must drop the mark.
+@pytest.mark.xfail(strict=True, reason="issue 19: at the translation specs' 1,000-1,200 steps neither model beats copying "
+                   "the source on the real corpus yet (docs/finetuning.md, 'The realistic corpus: not yet')")
 @pytest.mark.parametrize("spec", sorted(MODELS))
 def test_real_corpus_translation_beats_copying_the_source(spec: str, corpus: dict[str, Path], tmp_path: Path) -> None:
     data = [f'tasks.translate.data.{split}="{path}"' for split, path in corpus.items()]
