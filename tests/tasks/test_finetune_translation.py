@@ -30,7 +30,7 @@ def _predict(tmp_path: Path, sentences: list[str], *args: str) -> str:
 
 
 def test_translation_beats_copying_and_reports_sacrebleu_signatures(tmp_path: Path) -> None:
-    """Measured: BLEU 8.7 / chrF 29.2 against copying's 0.06 / 13.8, in about 30 s."""
+    """Measured: BLEU 29.7 / chrF 53.0 against copying's 0.06 / 13.8 (8.7 / 29.2 before the spec's relative-bias lr_scale)."""
     pytest.importorskip("sacrebleu")
     sets = [*tiny("translate", 200, *WIDER, "params.layers=2", "params.d_ff=256", lr=3e-3), "tasks.translate.beam=2",
             "tasks.translate.max_new_tokens=48", "tasks.translate.data.max_train=2000"]
