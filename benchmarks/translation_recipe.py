@@ -36,6 +36,7 @@ import torch
 
 from specc.compiler import compile_model
 from specc.frontend import parse
+from specc.graph.names import matches
 from specc.runtime.train.finetune import _runner, task_setup
 from specc.runtime.objectives import LossSums
 from specc.runtime.train.optim import lr_at, param_groups
@@ -66,7 +67,8 @@ VARIANTS = {
 
 
 def measure(name: str, steps: int, extra: Sequence[str] = (), every: int = 0, bleu: bool = False,
-            say: Callable[[str], None] = print, save: Path | None = None, bias_lr: float = 1.0) -> dict[str, object]:
+            say: Callable[[str], None] = print, save: Path | None = None, bias_lr: float = 1.0,
+            init: Path | None = None, init_only: str = "*") -> dict[str, object]:
     v = VARIANTS[name]
     sets = ['tasks.translate.from=""', f"tasks.translate.train.steps={steps}", "tasks.translate.train.batch_size=32",
             *v.sets, *extra]
@@ -79,6 +81,11 @@ def measure(name: str, steps: int, extra: Sequence[str] = (), every: int = 0, bl
     val = runner.encode(val_records, gold=True)
     cfg = setup.task.params.train
     model = compile_model(setup.graph)
+    if init is not None:  # a pretrained checkpoint's weights, those whose names match `init_only` (the rest stay random)
+        from safetensors.torch import load_file
+
+        weights = {k: v for k, v in load_file(str(init / "model.safetensors")).items() if matches(k, [init_only])}
+        model.load_state_dict(weights, strict=False)
     # a learning-rate multiplier for T5's relative position bias tables (`bias_lr`)
     scales = {n: bias_lr for n, _ in model.named_parameters() if n.endswith("_bias.weight")} if bias_lr != 1.0 else None
     groups = param_groups(model, cfg, scales)
@@ -165,13 +172,16 @@ def main() -> None:
                         help="override the spec of every variant")
     parser.add_argument("--bias-lr", type=float, default=1.0,
                         help="learning-rate multiplier of the relative position bias tables")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint folder's weights (its tokenizer must be the spec's)")
+    parser.add_argument("--init-only", default="*", help="with --init: load only the weights whose names match this pattern")
     parser.add_argument("--save", type=Path, help="write the last variant's trained weights (a state dict) here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for name in args.variants:
         result = measure(name, args.steps, args.sets, args.every, args.bleu, lambda line: print(line, flush=True),
-                         args.save, args.bias_lr)
-        print(json.dumps({**result, "sets": args.sets, "bias_lr": args.bias_lr}, ensure_ascii=False), flush=True)
+                         args.save, args.bias_lr, args.init, args.init_only)
+        print(json.dumps({**result, "sets": args.sets, "bias_lr": args.bias_lr,
+                          "init": str(args.init or ""), "init_only": args.init_only}, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
