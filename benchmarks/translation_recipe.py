@@ -15,7 +15,10 @@ cut German into different numbers of pieces and only words compare.
 training loss of those N steps), `--bleu` decodes them at the end with the
 spec's beam and greedily and reports BLEU and chrF, and `--set KEY=VALUE`
 overrides the spec for every variant (after the batch size of 32, so
-`--set tasks.translate.train.batch_size=16` wins).
+`--set tasks.translate.train.batch_size=16` wins). `--init RUN/checkpoints/step-N`
+starts from a pretrained checkpoint's weights (`--init-only PATTERN`: only
+those whose names match), `--bias-lr N` multiplies the relative position bias
+tables' learning rate, and `--save FILE` keeps the trained weights.
 
 Figures measured with it are in docs/finetuning.md ("Why t5-tiny translated badly").
 """
