@@ -209,9 +209,14 @@ def child_train(folder: Path, tok_file: Path, steps: int, rounds: int) -> dict[s
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    batch_seconds: list[float] = []
+
     def loaded() -> None:
         for _ in range(steps):
-            step(work.batch(position[0], cfg.batch_size))  # windows anywhere in the shards, as training reads them
+            t0 = time.perf_counter()
+            batch = work.batch(position[0], cfg.batch_size)  # windows anywhere in the shards, as training reads them
+            batch_seconds.append(time.perf_counter() - t0)
+            step(batch)
             position[0] += cfg.batch_size
 
     def in_memory() -> None:
@@ -231,6 +236,9 @@ def child_train(folder: Path, tok_file: Path, steps: int, rounds: int) -> dict[s
     out = {f"{k}_tokens_s": tokens / statistics.median(v) for k, v in times.items()}
     out["round_ratios"] = [b / a for a, b in zip(times["loaded"], times["in_memory"])]  # each round times both
     out["ratio"] = statistics.median(out["round_ratios"])
+    # what reading costs directly: the noise between rounds is larger than the difference the ratio looks for
+    out["batch_ms_median"] = statistics.median(batch_seconds) * 1e3
+    out["batch_share"] = statistics.median(batch_seconds) / statistics.median(times["loaded"])
     out.update(steps=steps, rounds=rounds, train_tokens=len(stores.train), torch_threads=torch.get_num_threads())
     return out
 
@@ -357,6 +365,10 @@ def report(results: dict[str, Any]) -> str:
         if not row.keys() & set(PHASES):
             continue
         lines.append(f"| {size} | " + " | ".join(_prepare_cells(row) + _ceiling_cells(row) + _train_cells(row)) + " |")
+        if "batch_ms_median" in row.get("train", {}):
+            t = row["train"]
+            notes.append(f"- {size}: building a batch from the shards took {t['batch_ms_median']:.2f} ms (median), "
+                         f"{100 * t['batch_share']:.2f} % of a step")
         if "ceiling" in row:
             c = row["ceiling"]
             notes.append(f"- {size}: the ceiling encoded {c['text_bytes'] / 1e6:.0f} MB of document text: encode_batch "

@@ -51,7 +51,9 @@ def test_prepare_and_ceiling_report_what_the_table_reads(tmp_path: Path, monkeyp
 def test_a_training_only_row_keeps_its_columns() -> None:
     """`--phase train` on a quiet machine after `--phase prepare --keep-caches`: the training figures land in the
     training columns, with the spread of the per-round ratios."""
-    train = {"loaded_tokens_s": 5000.0, "in_memory_tokens_s": 5050.0, "ratio": 0.995, "round_ratios": [0.98, 0.995, 1.01]}
+    train = {"loaded_tokens_s": 5000.0, "in_memory_tokens_s": 5050.0, "ratio": 0.995, "round_ratios": [0.98, 0.995, 1.01],
+             "batch_ms_median": 0.35, "batch_share": 0.0016}
     results = {"sizes": {"1G": {"train": train}}, "load_before": (1.0, 1.0, 1.0)}
-    row = prep.report(results).splitlines()[2]
-    assert row == "| 1G | " + " | " * 9 + "5,000 | 5,050 | 0.995 (0.980–1.010) |"
+    lines = prep.report(results).splitlines()
+    assert lines[2] == "| 1G | " + " | " * 9 + "5,000 | 5,050 | 0.995 (0.980–1.010) |"
+    assert "- 1G: building a batch from the shards took 0.35 ms (median), 0.16 % of a step" in lines
