@@ -9,7 +9,7 @@ expressions over `[params]` (``vocab_size = "vocab"``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 from pydantic import BeforeValidator, Field, PositiveFloat
 
@@ -127,12 +127,19 @@ class TrainConfig(Section):
     sample_tokens: int = Field(default=60, ge=0)
 
 
-def check_lr_scale(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
-    """Every `lr_scale` pattern must name a parameter: a misspelt one would silently change nothing."""
+def unmatched_patterns(code: str, key: str, patterns: Iterable[str], graph: LayerGraph,
+                       span: Span | None) -> list[Diagnostic]:
+    """Each parameter-name pattern of `key` (`freeze`, `lr_scale`) that names no parameter: a misspelt one would
+    silently change nothing."""
     names = graph.parameter_names()
-    return [Diagnostic("E089", f"lr_scale pattern '{p}' matches no parameter of the model", span,
+    return [Diagnostic(code, f"{key} pattern '{p}' matches no parameter of the model", span,
                        "patterns match names such as " + ", ".join(list(names)[:3]))
-            for p in train.lr_scale if not any(matches(n, [p]) for n in names)]
+            for p in patterns if not any(matches(n, [p]) for n in names)]
+
+
+def check_lr_scale(train: TrainConfig, graph: LayerGraph, span: Span | None) -> list[Diagnostic]:
+    """Every `lr_scale` pattern must name a parameter."""
+    return unmatched_patterns("E089", "lr_scale", train.lr_scale, graph, span)
 
 
 def check_precision(train: TrainConfig, span: Span | None) -> list[Diagnostic]:

@@ -17,14 +17,14 @@ from specc.lazy import lazy_import
 from specc.diagnostics import Collector, did_you_mean
 from specc.graph import LayerGraph
 from specc.schema import ModelSpec
-from specc.runtime.config import TrainConfig, check_checkpointing, check_lr_scale, check_precision, held_out_every
+from specc.runtime.config import (TrainConfig, check_checkpointing, check_lr_scale, check_precision, held_out_every,
+                                   unmatched_patterns)
 from specc.runtime.errors import UserError
 from specc.runtime.data.demos import DEMOS
 from specc.runtime.tasks.metrics import METRICS
 from specc.runtime.batch import Batch, LossSums
 from specc.runtime.section import validate_section
 from specc.runtime.tasks.base import TASKS, Feature, ParallelFiles, TaskRunner, TaskType, epoch_index
-from specc.graph.names import matches
 
 if TYPE_CHECKING:
     import torch
@@ -100,11 +100,7 @@ def resolve_tasks(spec: ModelSpec, graph: LayerGraph) -> dict[str, DeclaredTask]
         diags.extend(check_precision(params.train, raw.value_span(where + ("train", "precision"))))
         diags.extend(check_lr_scale(params.train, graph, raw.value_span(where + ("train", "lr_scale"))
                                     or raw.key_span(where + ("train",)) or span))
-        names = graph.parameter_names()
-        for p in params.freeze:
-            if not any(matches(n, [p]) for n in names):
-                diags.error("E081", f"freeze pattern '{p}' matches no parameter of the model", raw.value_span(where + ("freeze",)),
-                            "patterns match names such as " + ", ".join(list(names)[:3]))
+        diags.extend(unmatched_patterns("E081", "freeze", params.freeze, graph, raw.value_span(where + ("freeze",))))
         out[name] = task
     diags.raise_if_any()
     return out
