@@ -199,11 +199,13 @@ def listing() -> list[tuple[str, str, str]]:
 
 
 def find(name: str) -> list[Entry]:
-    """The entries named `name` (an op and an objective may share a name)."""
-    kinds = {kind for kind, entry_name, _ in listing() if entry_name == name}
-    found = [op_entry(REGISTRY[name])] if "op" in kinds else []
-    found += [e for e in objective_entries() if e.name == name] if "objective" in kinds else []
-    return found + ([e for e in task_entries() if e.name == name] if "task type" in kinds else [])
+    """The entries named `name` (an op and an objective may share a name): only those kinds' entries are built."""
+    from specc.runtime.objectives import OBJECTIVES
+    from specc.runtime.tasks.base import TASKS
+
+    found = [op_entry(REGISTRY[name])] if name in REGISTRY else []
+    found += [e for e in objective_entries() if e.name == name] if name in OBJECTIVES else []
+    return found + ([e for e in task_entries() if e.name == name] if name in TASKS else [])
 
 
 # -- rendering ------------------------------------------------------------------------------------
